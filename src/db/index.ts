@@ -1,0 +1,2 @@
+export { openDatabase, type DatabaseConfig, type SiteDb } from './connect.js';
+export type * from './schema.js';

@@ -1,0 +1,148 @@
+import type { Generated } from 'kysely';
+
+/** Every table of a site's database. Times are epoch milliseconds. */
+export interface Database {
+  sites: SitesTable;
+  site_phases: SitePhasesTable;
+  packages: PackagesTable;
+  package_files: PackageFilesTable;
+  chunks: ChunksTable;
+  assignments: AssignmentsTable;
+  deliveries: DeliveriesTable;
+  package_status: PackageStatusTable;
+  jobs: JobsTable;
+  status_messages: StatusMessagesTable;
+  outbox: OutboxTable;
+  kv: KvTable;
+}
+
+/** Which way a site row relates to the site that holds it. */
+export type SiteRelation = 'self' | 'parent' | 'child' | 'descendant';
+export type SiteType = 'central' | 'primary' | 'secondary';
+export type SiteState = 'pending' | 'installing' | 'active' | 'unreachable' | 'failed' | 'deleted';
+
+export interface SitesTable {
+  code: string;
+  type: SiteType;
+  relation: SiteRelation;
+  parent_code: string | null;
+  name: string | null;
+  url: string | null;
+  state: SiteState;
+  generation: string | null;
+  public_key: string | null;
+  join_token_hash: string | null;
+  join_expires_at: number | null;
+  last_contact: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SitePhasesTable {
+  site_code: string;
+  name: string;
+  state: string;
+  at: number;
+  error: string | null;
+}
+
+export interface PackagesTable {
+  id: string;
+  name: string;
+  source_version: number;
+  origin_site: string;
+  source_path: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PackageFilesTable {
+  package_id: string;
+  source_version: number;
+  path: string;
+  size: number;
+  sha256: string;
+  /** JSON array of [sha256, size] pairs, in file order. */
+  chunks: string;
+}
+
+export interface ChunksTable {
+  sha256: string;
+  size: number;
+  created_at: number;
+}
+
+/** A package assigned to a DP somewhere in this site's subtree (or this site's own DP). */
+export interface AssignmentsTable {
+  package_id: string;
+  dp: string;
+  site_code: string;
+  created_at: number;
+}
+
+/** What this site has handed to each child: the version and the DP set the child acknowledged. */
+export interface DeliveriesTable {
+  site_code: string;
+  package_id: string;
+  source_version: number;
+  dps: string;
+  updated_at: number;
+}
+
+export interface PackageStatusTable {
+  package_id: string;
+  dp: string;
+  site_code: string;
+  source_version: number;
+  state: string;
+  error: string | null;
+  updated_at: number;
+}
+
+export type JobKind = 'package' | 'unassign';
+export type JobState = 'pending' | 'active' | 'retrying' | 'failed' | 'completed' | 'cancelled';
+
+export interface JobsTable {
+  id: string;
+  site_code: string;
+  kind: JobKind;
+  package_id: string | null;
+  source_version: number | null;
+  /** JSON: the DPs the job carries for the child. */
+  dps: string;
+  state: JobState;
+  bytes_sent: number;
+  bytes_total: number;
+  attempts: number;
+  last_error: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  next_attempt_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface StatusMessagesTable {
+  id: string;
+  severity: 'info' | 'warning' | 'error';
+  component: string;
+  site_code: string;
+  text: string;
+  package_id: string | null;
+  job_id: string | null;
+  time: number;
+  seq: Generated<number>;
+}
+
+export interface OutboxTable {
+  seq: Generated<number>;
+  kind: 'message' | 'package-status' | 'site';
+  payload: string;
+  created_at: number;
+}
+
+export interface KvTable {
+  key: string;
+  value: string;
+}
