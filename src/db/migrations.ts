@@ -60,12 +60,6 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         .addPrimaryKeyConstraint('package_files_pk', ['package_id', 'source_version', 'path'])
         .execute();
       await db.schema
-        .createTable('chunks')
-        .addColumn('sha256', 'text', (c) => c.primaryKey())
-        .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .execute();
-      await db.schema
         .createTable('assignments')
         .addColumn('package_id', 'text', (c) => c.notNull())
         .addColumn('dp', 'text', (c) => c.notNull())

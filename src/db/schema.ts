@@ -6,7 +6,6 @@ export interface Database {
   site_phases: SitePhasesTable;
   packages: PackagesTable;
   package_files: PackageFilesTable;
-  chunks: ChunksTable;
   assignments: AssignmentsTable;
   deliveries: DeliveriesTable;
   package_status: PackageStatusTable;
@@ -65,12 +64,6 @@ export interface PackageFilesTable {
   sha256: string;
   /** JSON array of [sha256, size] pairs, in file order. */
   chunks: string;
-}
-
-export interface ChunksTable {
-  sha256: string;
-  size: number;
-  created_at: number;
 }
 
 /** A package assigned to a DP somewhere in this site's subtree (or this site's own DP). */

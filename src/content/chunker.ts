@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+
+/**
+ * Content-defined chunking (a gear rolling hash with FastCDC's normalised cut points), so an edit in
+ * the middle of a large file moves only the chunk boundaries around it and delta replication sends
+ * just the changed chunks. The largest chunk is the transfer block: the most a resumed transfer
+ * ever re-sends.
+ */
+export const MIN_CHUNK = 256 * 1024;
+export const NORMAL_CHUNK = 1024 * 1024;
+export const MAX_CHUNK = 4 * 1024 * 1024;
+
+// Top bits of the gear hash: more bits below the normal size make an early cut less likely.
+const MASK_SMALL = 0xffffc000 | 0; // 18 bits
+const MASK_LARGE = 0xffff0000 | 0; // 16 bits
+
+const GEAR = (() => {
+  const table = new Int32Array(256);
+  for (let i = 0; i < 256; i++) {
+    table[i] = createHash('sha256').update(`outpost-gear-${i}`).digest().readInt32LE(0);
+  }
+  return table;
+})();
+
+/** Where the first chunk of `data` ends; `data` holds at least MAX_CHUNK bytes unless it is the tail. */
+export function findCut(data: Uint8Array): number {
+  const n = data.length;
+  if (n <= MIN_CHUNK) return n;
+  const normal = Math.min(n, NORMAL_CHUNK);
+  const max = Math.min(n, MAX_CHUNK);
+  let h = 0;
+  let i = MIN_CHUNK;
+  for (; i < normal; i++) {
+    h = ((h << 1) + GEAR[data[i]]) | 0;
+    if ((h & MASK_SMALL) === 0) return i + 1;
+  }
+  for (; i < max; i++) {
+    h = ((h << 1) + GEAR[data[i]]) | 0;
+    if ((h & MASK_LARGE) === 0) return i + 1;
+  }
+  return max;
+}
+
+const READ_SIZE = 8 * 1024 * 1024;
+
+/** Reads a file and yields its chunks in order. */
+export async function* chunkFile(path: string): AsyncGenerator<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    let pending: Buffer = Buffer.alloc(0);
+    let eof = false;
+    for (;;) {
+      while (!eof && pending.length < MAX_CHUNK) {
+        const block = Buffer.allocUnsafe(READ_SIZE);
+        const { bytesRead } = await handle.read(block, 0, READ_SIZE, null);
+        if (bytesRead === 0) eof = true;
+        else pending = pending.length === 0 ? block.subarray(0, bytesRead) : Buffer.concat([pending, block.subarray(0, bytesRead)]);
+      }
+      if (pending.length === 0) return;
+      const cut = findCut(pending);
+      yield pending.subarray(0, cut);
+      pending = pending.subarray(cut);
+    }
+  } finally {
+    await handle.close();
+  }
+}

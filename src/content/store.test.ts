@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { importSource, materialize } from './manifest.js';
+import { FileContentStore } from './store.js';
+
+const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+function freshStore() {
+  const root = mkdtempSync(join(tmpdir(), 'outpost-store-'));
+  return { root, store: new FileContentStore(join(root, 'chunks')) };
+}
+
+describe('file content store', () => {
+  it('stores by hash and reads back verified', async () => {
+    const { store } = freshStore();
+    await store.put(sha('abc'), Buffer.from('abc'));
+    expect(await store.has(sha('abc'))).toBe(true);
+    expect((await store.get(sha('abc'))).toString()).toBe('abc');
+    const listed = [];
+    for await (const s of store.list()) listed.push(s);
+    expect(listed).toEqual([sha('abc')]);
+  });
+
+  it('refuses bytes that do not match their hash and keeps nothing of them', async () => {
+    const { root, store } = freshStore();
+    await expect(store.put(sha('abc'), Buffer.from('abd'))).rejects.toThrow(/arrived with hash/);
+    expect(await store.has(sha('abc'))).toBe(false);
+    expect(readdirSync(join(root, 'chunks', 'tmp'))).toEqual([]);
+  });
+
+  it('refuses an oversized stream', async () => {
+    const { store } = freshStore();
+    await expect(store.putStream(sha('abcdef'), [Buffer.from('abc'), Buffer.from('def')], 4)).rejects.toThrow(/larger than 4/);
+  });
+
+  it('detects a chunk corrupted on disk', async () => {
+    const { root, store } = freshStore();
+    const h = sha('abc');
+    await store.put(h, Buffer.from('abc'));
+    writeFileSync(join(root, 'chunks', h.slice(0, 2), h), 'abd');
+    await expect(store.get(h)).rejects.toThrow(/corrupt/);
+  });
+});
+
+describe('source import and materialisation', () => {
+  it('round-trips a folder, sharing identical files', async () => {
+    const { root, store } = freshStore();
+    const src = join(root, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'same');
+    writeFileSync(join(src, 'sub', 'b.txt'), 'same');
+    writeFileSync(join(src, 'empty'), '');
+    const files = await importSource(src, store);
+    expect(files.map((f) => f.path)).toEqual(['a.txt', 'empty', 'sub/b.txt']);
+    expect(files[0].sha256).toBe(sha('same'));
+    let count = 0;
+    for await (const _ of store.list()) count++;
+    expect(count).toBe(1);
+    const out = join(root, 'out');
+    await materialize(store, files, out);
+    expect(readFileSync(join(out, 'sub', 'b.txt'), 'utf8')).toBe('same');
+    expect(readFileSync(join(out, 'empty'), 'utf8')).toBe('');
+  });
+
+  it('refuses symlinks and odd names before storing anything', async () => {
+    const { root, store } = freshStore();
+    const src = join(root, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'a');
+    symlinkSync('/etc/passwd', join(src, 'z-link'));
+    await expect(importSource(src, store)).rejects.toThrow(/symbolic link/);
+    let count = 0;
+    for await (const _ of store.list()) count++;
+    expect(count).toBe(0);
+    const src2 = join(root, 'src2');
+    mkdirSync(src2);
+    writeFileSync(join(src2, 'a\\b'), 'x');
+    await expect(importSource(src2, store)).rejects.toThrow(/backslash/);
+  });
+
+  it('never materialises a file whose chunk is corrupt', async () => {
+    const { root, store } = freshStore();
+    const src = join(root, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'payload');
+    const files = await importSource(src, store);
+    const h = files[0].chunks[0][0];
+    writeFileSync(join(root, 'chunks', h.slice(0, 2), h), 'paylaod');
+    await expect(materialize(store, files, join(root, 'out'))).rejects.toThrow(/corrupt/);
+    expect(existsSync(join(root, 'out', 'a.txt'))).toBe(false);
+  });
+});

@@ -1,0 +1,44 @@
+import { OutpostError } from '../errors/index.js';
+import type { SiteType } from '../db/index.js';
+
+const SITE_CODE = /^[A-Z0-9]{3}$/;
+
+/** Throws unless `code` is a site code: exactly three characters A–Z or 0–9. */
+export function assertSiteCode(code: string, what = 'site code'): string {
+  if (!SITE_CODE.test(code)) {
+    throw new OutpostError('OUTPOST_BAD_SITE_CODE', `${what} '${code}' is not valid`, {
+      hint: 'a site code is exactly 3 characters A-Z or 0-9, e.g. C01',
+    });
+  }
+  return code;
+}
+
+const SITE_TYPES: readonly SiteType[] = ['central', 'primary', 'secondary'];
+
+/** Throws unless `type` names a site type. */
+export function assertSiteType(type: string): SiteType {
+  if (!(SITE_TYPES as readonly string[]).includes(type)) {
+    throw new OutpostError('OUTPOST_BAD_INPUT', `site type '${type}' is not valid`, {
+      hint: 'use primary or secondary',
+    });
+  }
+  return type as SiteType;
+}
+
+/**
+ * A DP name is `CODE` (the site's own default DP) or `CODE/NAME`. Only default DPs exist so far,
+ * so a named one is refused rather than silently treated as the default.
+ */
+export function parseDpName(text: string): { site: string; dp: string } {
+  const [site, name, ...rest] = text.split('/');
+  if (rest.length > 0 || name !== undefined) {
+    if (name !== undefined && rest.length === 0 && SITE_CODE.test(site) && /^[A-Za-z0-9_-]{1,32}$/.test(name)) {
+      throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}': named DPs are not supported yet`, {
+        hint: `use the site's default DP: ${site}`,
+      });
+    }
+    throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}' is not valid`, { hint: 'write CODE or CODE/NAME' });
+  }
+  assertSiteCode(site, 'DP site code');
+  return { site, dp: site };
+}
