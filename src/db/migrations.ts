@@ -40,6 +40,17 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         .addPrimaryKeyConstraint('site_phases_pk', ['site_code', 'name'])
         .execute();
       await db.schema
+        .createTable('addresses')
+        .addColumn('site_code', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('rate_limit_kbps', 'bigint')
+        .addColumn('schedule', 'text')
+        .addColumn('concurrency', 'bigint', (c) => c.notNull())
+        .addColumn('retries', 'bigint', (c) => c.notNull())
+        .addColumn('retry_delay_ms', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
         .createTable('packages')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('name', 'text', (c) => c.notNull())

@@ -4,6 +4,7 @@ import type { Generated } from 'kysely';
 export interface Database {
   sites: SitesTable;
   site_phases: SitePhasesTable;
+  addresses: AddressesTable;
   packages: PackagesTable;
   package_files: PackageFilesTable;
   assignments: AssignmentsTable;
@@ -44,6 +45,19 @@ export interface SitePhasesTable {
   state: string;
   at: number;
   error: string | null;
+}
+
+/** The parent→child link: how the sender may use it. */
+export interface AddressesTable {
+  site_code: string;
+  url: string;
+  rate_limit_kbps: number | null;
+  /** `H-H`: the local hours when sending is allowed; null means always. */
+  schedule: string | null;
+  concurrency: number;
+  retries: number;
+  retry_delay_ms: number;
+  updated_at: number;
 }
 
 export interface PackagesTable {

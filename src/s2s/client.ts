@@ -1,0 +1,86 @@
+import type { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import type { Clock } from '../common/index.js';
+import { type ErrorCode, OutpostError, isErrorCode } from '../errors/index.js';
+import { type SiteKeys, sha256Hex, signRequest } from './signing.js';
+
+/** Who is sending: this site's identity and keys. */
+export interface Sender {
+  site: string;
+  generation: string;
+  keys: SiteKeys;
+  clock: Clock;
+}
+
+const agent = new Agent({ keepAliveTimeout: 30_000, connections: 16, connectTimeout: 5_000, headersTimeout: 60_000, bodyTimeout: 120_000 });
+
+async function errorFrom(statusCode: number, body: { text(): Promise<string> }, url: string): Promise<OutpostError> {
+  const text = await body.text().catch(() => '');
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; hint?: unknown } };
+    const code = parsed.error?.code;
+    if (isErrorCode(code) && typeof parsed.error?.message === 'string') {
+      return new OutpostError(code as ErrorCode, parsed.error.message, {
+        hint: typeof parsed.error.hint === 'string' ? parsed.error.hint : undefined,
+      });
+    }
+  } catch {
+    // not a JSON error body: fall through to the status line
+  }
+  return new OutpostError('OUTPOST_UNREACHABLE', `${url} answered HTTP ${statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
+
+function unreachable(url: string, err: unknown): OutpostError {
+  if (err instanceof OutpostError) return err;
+  const e = err as Error & { code?: string };
+  if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return new OutpostError('OUTPOST_UNREACHABLE', `request to ${url} was aborted`, { cause: err });
+  return new OutpostError('OUTPOST_UNREACHABLE', `cannot reach ${url}: ${e.code ?? e.message}`, { cause: err });
+}
+
+/** Sends a signed JSON request to another site and returns its JSON answer. */
+export async function s2sJson<T>(
+  from: Sender | null,
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<T> {
+  const url = new URL(path, baseUrl).toString();
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+  if (from) Object.assign(headers, signRequest(from.keys, from, { method, path, bodySha: sha256Hex(payload) }, from.clock.now()));
+  try {
+    const res = await request(url, { method, headers, body: body === undefined ? undefined : payload, dispatcher: agent, signal });
+    if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
+    return (await res.body.json()) as T;
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+}
+
+/** Uploads one chunk; the signed body hash is the chunk's own hash, which the receiver verifies. */
+export async function s2sPutChunk(
+  from: Sender,
+  baseUrl: string,
+  sha: string,
+  size: number,
+  body: Readable,
+  signal: AbortSignal,
+): Promise<void> {
+  const path = `/s2s/v1/chunks/${sha}`;
+  const url = new URL(path, baseUrl).toString();
+  const headers = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(size),
+    ...signRequest(from.keys, from, { method: 'PUT', path, bodySha: sha }, from.clock.now()),
+  };
+  try {
+    const res = await request(url, { method: 'PUT', headers, body, dispatcher: agent, signal });
+    if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
+    await res.body.dump();
+  } catch (err) {
+    body.destroy();
+    throw unreachable(url, err);
+  }
+}

@@ -1,0 +1,90 @@
+import { EventEmitter } from 'node:events';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { type Clock, sleep } from '../common/index.js';
+import type { ContentStore } from '../content/index.js';
+import type { Database } from '../db/index.js';
+import type { DataPaths, SiteConfig } from '../host/datadir.js';
+import type { Component, Loggers } from '../logs/index.js';
+import type { Sender, SiteKeys } from '../s2s/index.js';
+import type { ReportSink } from '../status/index.js';
+import type { Metrics } from './metrics.js';
+
+/** Server settings an administrator (or an impatient test) can change. */
+export interface ServerSettings {
+  heartbeatMs: number;
+  unreachableAfterMs: number;
+}
+
+export const DEFAULT_SETTINGS: ServerSettings = { heartbeatMs: 30_000, unreachableAfterMs: 180_000 };
+
+export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'dp';
+
+/** Lets one component nudge another's loop instead of waiting for its next tick. */
+export class Wake {
+  private readonly events = new EventEmitter();
+
+  constructor() {
+    this.events.setMaxListeners(100);
+  }
+
+  notify(topic: WakeTopic): void {
+    this.events.emit(topic);
+  }
+
+  /** Waits for a nudge on `topic`, at most `ms`, or until `signal` aborts. */
+  async wait(topic: WakeTopic, ms: number, signal: AbortSignal): Promise<void> {
+    const nudged = new AbortController();
+    const onNudge = () => nudged.abort();
+    this.events.once(topic, onNudge);
+    const onStop = () => nudged.abort();
+    signal.addEventListener('abort', onStop, { once: true });
+    try {
+      await sleep(ms, nudged.signal);
+    } finally {
+      this.events.off(topic, onNudge);
+      signal.removeEventListener('abort', onStop);
+    }
+  }
+}
+
+/** Everything a component of a running site needs, built once by the server. */
+export interface SiteContext {
+  paths: DataPaths;
+  config: SiteConfig;
+  db: Kysely<Database>;
+  store: ContentStore;
+  keys: SiteKeys;
+  clock: Clock;
+  log: Loggers;
+  settings: ServerSettings;
+  wake: Wake;
+  metrics: Metrics;
+  /** This site as the sender of site-to-site requests. */
+  identity: Sender;
+  /** Where this site's reports go (its parent's outbox), if it has a parent. */
+  sink: ReportSink;
+}
+
+/**
+ * Runs `tick` until `signal` aborts: after each tick it waits `intervalMs` or until nudged.
+ * A failing tick is logged and retried on the next round; it never stops the loop.
+ */
+export async function runLoop(
+  ctx: SiteContext,
+  component: Component,
+  topic: WakeTopic,
+  intervalMs: number,
+  signal: AbortSignal,
+  tick: () => Promise<void>,
+): Promise<void> {
+  const log: Logger = ctx.log(component);
+  while (!signal.aborted) {
+    try {
+      await tick();
+    } catch (err) {
+      if (!signal.aborted) log.error({ err }, `${component} round failed: ${(err as Error).message}`);
+    }
+    await ctx.wake.wait(topic, intervalMs, signal);
+  }
+}

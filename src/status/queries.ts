@@ -1,0 +1,72 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/index.js';
+import type { PackageState, PackageStatus, StatusMessage } from './model.js';
+
+type Db = Kysely<Database>;
+
+export interface MessageFilter {
+  site?: string;
+  component?: string;
+  package?: string;
+  job?: string;
+  since?: number;
+  /** Only messages stored after this sequence number (for --follow). */
+  after?: number;
+  limit?: number;
+}
+
+/** Status messages, oldest first, each with the local sequence number to follow from. */
+export async function listMessages(db: Db, f: MessageFilter): Promise<(StatusMessage & { seq: number })[]> {
+  let q = db.selectFrom('status_messages').selectAll();
+  if (f.site) q = q.where('site_code', '=', f.site);
+  if (f.component) q = q.where('component', '=', f.component);
+  if (f.package) q = q.where('package_id', '=', f.package);
+  if (f.job) q = q.where('job_id', '=', f.job);
+  if (f.since !== undefined) q = q.where('time', '>=', f.since);
+  if (f.after !== undefined) q = q.where('seq', '>', f.after);
+  const limit = f.limit ?? 1000;
+  // The newest `limit`, returned oldest first.
+  const rows = await q.orderBy('seq', 'desc').limit(limit).execute();
+  return rows.reverse().map((r) => ({
+    seq: r.seq,
+    id: r.id,
+    severity: r.severity,
+    component: r.component,
+    site: r.site_code,
+    text: r.text,
+    package: r.package_id,
+    job: r.job_id,
+    time: r.time,
+  }));
+}
+
+export interface PackageStatusFilter {
+  site?: string;
+  package?: string;
+  notInstalled?: boolean;
+}
+
+/** Package status per (package, DP). */
+export async function listPackageStatus(db: Db, f: PackageStatusFilter): Promise<PackageStatus[]> {
+  let q = db.selectFrom('package_status').selectAll();
+  if (f.site) q = q.where('site_code', '=', f.site);
+  if (f.package) q = q.where('package_id', '=', f.package);
+  if (f.notInstalled) q = q.where('state', '!=', 'Installed');
+  const rows = await q.orderBy('package_id').orderBy('dp').execute();
+  return rows.map((r) => ({
+    package: r.package_id,
+    sourceVersion: r.source_version,
+    site: r.site_code,
+    dp: r.dp,
+    state: r.state as PackageState,
+    error: r.error,
+    updatedAt: r.updated_at,
+  }));
+}
+
+/** Counts per state, for summaries (the demo, `package show`). */
+export function rollup(statuses: readonly PackageStatus[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of statuses) counts[s.state] = (counts[s.state] ?? 0) + 1;
+  return counts;
+}

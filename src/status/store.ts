@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/index.js';
+import type { PackageStatus, Report, Severity, SiteRecord, StatusMessage } from './model.js';
+
+type Db = Kysely<Database>;
+
+/** Where this site sends reports: only a site with a parent keeps an outbox. */
+export interface ReportSink {
+  site: string;
+  hasParent: boolean;
+}
+
+async function enqueue(db: Db, sink: ReportSink, report: Report, now: number): Promise<void> {
+  if (!sink.hasParent) return;
+  await db.insertInto('outbox').values({ kind: report.kind, payload: JSON.stringify(report), created_at: now }).execute();
+}
+
+async function insertMessage(db: Db, m: StatusMessage): Promise<boolean> {
+  const result = await db
+    .insertInto('status_messages')
+    .values({
+      id: m.id,
+      severity: m.severity,
+      component: m.component,
+      site_code: m.site,
+      text: m.text,
+      package_id: m.package,
+      job_id: m.job,
+      time: m.time,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** Records a status message of this site's own and queues it for the parent. */
+export async function postMessage(
+  db: Db,
+  sink: ReportSink,
+  now: number,
+  m: { severity: Severity; component: string; text: string; package?: string | null; job?: string | null },
+): Promise<StatusMessage> {
+  const message: StatusMessage = {
+    id: randomUUID(),
+    severity: m.severity,
+    component: m.component,
+    site: sink.site,
+    text: m.text,
+    package: m.package ?? null,
+    job: m.job ?? null,
+    time: now,
+  };
+  await insertMessage(db, message);
+  await enqueue(db, sink, { kind: 'message', message }, now);
+  return message;
+}
+
+async function applyPackageStatus(db: Db, s: PackageStatus): Promise<boolean> {
+  const existing = await db
+    .selectFrom('package_status')
+    .select('updated_at')
+    .where('package_id', '=', s.package)
+    .where('dp', '=', s.dp)
+    .executeTakeFirst();
+  if (existing && existing.updated_at > s.updatedAt) return false;
+  if (s.state === 'Removed') {
+    await db.deleteFrom('package_status').where('package_id', '=', s.package).where('dp', '=', s.dp).execute();
+    return true;
+  }
+  const row = {
+    site_code: s.site,
+    source_version: s.sourceVersion,
+    state: s.state,
+    error: s.error,
+    updated_at: s.updatedAt,
+  };
+  await db
+    .insertInto('package_status')
+    .values({ package_id: s.package, dp: s.dp, ...row })
+    .onConflict((oc) => oc.columns(['package_id', 'dp']).doUpdateSet(row))
+    .execute();
+  return true;
+}
+
+/** Sets a package's status at a DP here and queues it for the parent. */
+export async function setPackageStatus(db: Db, sink: ReportSink, status: PackageStatus): Promise<void> {
+  if (await applyPackageStatus(db, status)) await enqueue(db, sink, { kind: 'package-status', status }, status.updatedAt);
+}
+
+/** Queues a record of one of this site's children (or itself) for the parent. */
+export async function reportSite(db: Db, sink: ReportSink, site: SiteRecord): Promise<void> {
+  await enqueue(db, sink, { kind: 'site', site }, site.updatedAt);
+}
+
+async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> {
+  const existing = await db.selectFrom('sites').select(['relation', 'updated_at']).where('code', '=', s.code).executeTakeFirst();
+  // Rows about ourselves, our parent and our direct children are ours to keep; a report from below
+  // never overrides them.
+  if (s.code === self || (existing && existing.relation !== 'descendant')) return false;
+  if (existing && existing.updated_at > s.updatedAt) return false;
+  const row = {
+    type: s.type,
+    parent_code: s.parent,
+    name: s.name,
+    url: s.url,
+    state: s.state,
+    generation: s.generation,
+    last_contact: s.lastContact,
+    error: s.error,
+    updated_at: s.updatedAt,
+  };
+  await db
+    .insertInto('sites')
+    .values({ code: s.code, relation: 'descendant', created_at: s.updatedAt, ...row })
+    .onConflict((oc) => oc.column('code').doUpdateSet(row))
+    .execute();
+  return true;
+}
+
+/**
+ * Applies reports that arrived from a child, each once: a message by its id, a status or a site
+ * record only when newer than what is held. What was applied goes on up.
+ */
+export async function applyReports(db: Db, sink: ReportSink, reports: readonly Report[], now: number): Promise<number> {
+  let applied = 0;
+  for (const report of reports) {
+    let fresh: boolean;
+    if (report.kind === 'message') fresh = await insertMessage(db, report.message);
+    else if (report.kind === 'package-status') fresh = await applyPackageStatus(db, report.status);
+    else fresh = await applySite(db, sink.site, report.site);
+    if (fresh) {
+      applied++;
+      await enqueue(db, sink, report, now);
+    }
+  }
+  return applied;
+}
+
+/** The oldest reports not yet forwarded. */
+export async function pendingReports(db: Db, limit: number): Promise<{ upTo: number; reports: Report[] }> {
+  const rows = await db.selectFrom('outbox').select(['seq', 'payload']).orderBy('seq').limit(limit).execute();
+  return { upTo: rows.length ? rows[rows.length - 1].seq : 0, reports: rows.map((r) => JSON.parse(r.payload) as Report) };
+}
+
+/** Drops reports the parent has acknowledged. */
+export async function acknowledgeReports(db: Db, upTo: number): Promise<void> {
+  await db.deleteFrom('outbox').where('seq', '<=', upTo).execute();
+}
