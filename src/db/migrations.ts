@@ -57,6 +57,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         .addColumn('source_version', 'bigint', (c) => c.notNull())
         .addColumn('origin_site', 'text', (c) => c.notNull())
         .addColumn('source_path', 'text')
+        .addColumn('complete_version', 'bigint')
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .execute();

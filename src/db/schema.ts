@@ -66,6 +66,8 @@ export interface PackagesTable {
   source_version: number;
   origin_site: string;
   source_path: string | null;
+  /** The newest version whose every chunk is held here; only that version is passed on or installed. */
+  complete_version: number | null;
   created_at: number;
   updated_at: number;
 }

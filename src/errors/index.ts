@@ -33,6 +33,7 @@ const KIND_BY_CODE = {
   OUTPOST_DATA_DIR_EXISTS: 'conflict',
   OUTPOST_NOT_CONFIGURED: 'conflict',
   OUTPOST_WRONG_PARENT: 'conflict',
+  OUTPOST_NOT_ORIGIN: 'conflict',
   OUTPOST_CONTENT_MISSING: 'unprocessable',
   OUTPOST_HASH_MISMATCH: 'unprocessable',
   OUTPOST_TOO_LARGE: 'unprocessable',
