@@ -32,6 +32,10 @@ export class TransferRegistry {
     this.running.get(id)?.controller.abort(new OutpostError('OUTPOST_UNREACHABLE', `job ${id} ${reason}`));
   }
 
+  abortAll(reason: string): void {
+    for (const id of this.running.keys()) this.abort(id, reason);
+  }
+
   abortSite(site: string, reason: string): void {
     for (const [id, t] of this.running) if (t.site === site) this.abort(id, reason);
   }

@@ -18,7 +18,7 @@ export interface ServerSettings {
 
 export const DEFAULT_SETTINGS: ServerSettings = { heartbeatMs: 30_000, unreachableAfterMs: 180_000 };
 
-export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'dp';
+export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman';
 
 /** Lets one component nudge another's loop instead of waiting for its next tick. */
 export class Wake {

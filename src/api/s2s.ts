@@ -1,0 +1,170 @@
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { OutpostError } from '../errors/index.js';
+import { acceptAssignments, acceptChunk, acceptOffer } from '../replication/index.js';
+import { type KnownPeer, NonceCache, sha256Hex, verifyRequest } from '../s2s/index.js';
+import type { SiteContext } from '../server/context.js';
+import { acceptHeartbeat, acceptJoin, findPeer, isCodeFree, assertSiteCode } from '../sites/index.js';
+import { type Report, applyReports, postMessage } from '../status/index.js';
+
+const Str = (maxLength: number) => Type.String({ maxLength });
+const Manifest = Type.Object({
+  id: Str(16),
+  name: Str(200),
+  sourceVersion: Type.Integer({ minimum: 1 }),
+  origin: Str(8),
+  files: Type.Array(
+    Type.Object({
+      path: Str(1024),
+      size: Type.Integer({ minimum: 0 }),
+      sha256: Str(64),
+      chunks: Type.Array(Type.Tuple([Str(64), Type.Integer({ minimum: 1 })])),
+    }),
+    { maxItems: 200_000 },
+  ),
+});
+const Nullable = (t: ReturnType<typeof Str>) => Type.Union([t, Type.Null()]);
+const ReportSchema = Type.Union([
+  Type.Object({
+    kind: Type.Literal('message'),
+    message: Type.Object({
+      id: Str(64),
+      severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('error')]),
+      component: Str(32),
+      site: Str(8),
+      text: Str(4096),
+      package: Nullable(Str(16)),
+      job: Nullable(Str(64)),
+      time: Type.Integer(),
+    }),
+  }),
+  Type.Object({
+    kind: Type.Literal('package-status'),
+    status: Type.Object({
+      package: Str(16),
+      sourceVersion: Type.Integer(),
+      site: Str(8),
+      dp: Str(64),
+      state: Str(32),
+      error: Nullable(Str(4096)),
+      updatedAt: Type.Integer(),
+    }),
+  }),
+  Type.Object({
+    kind: Type.Literal('site'),
+    site: Type.Object({
+      code: Str(8),
+      type: Str(16),
+      parent: Nullable(Str(8)),
+      name: Nullable(Str(200)),
+      url: Nullable(Str(2048)),
+      state: Str(16),
+      generation: Nullable(Str(64)),
+      lastContact: Type.Union([Type.Integer(), Type.Null()]),
+      error: Nullable(Str(4096)),
+      updatedAt: Type.Integer(),
+    }),
+  }),
+]);
+
+const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+const senders = new WeakMap<FastifyRequest, KnownPeer>();
+
+/**
+ * Site-to-site API (`/s2s/v1`). Every route but join is signed by a parent or child of this site,
+ * at the generation this site holds for it; anything else is refused with 401 and a warning status
+ * message here, and changes nothing.
+ */
+export function s2sRoutes(ctx: SiteContext) {
+  const nonces = new NonceCache();
+
+  async function authenticate(request: FastifyRequest, bodySha: string): Promise<void> {
+    const claimed = request.headers['x-outpost-site'];
+    const peer = typeof claimed === 'string' && /^[A-Z0-9]{3}$/.test(claimed) ? await findPeer(ctx, claimed) : undefined;
+    try {
+      const path = request.url.split('?')[0];
+      senders.set(request, verifyRequest(request.headers, { method: request.method, path, bodySha }, () => peer, nonces, ctx.clock.now()));
+    } catch (err) {
+      const reason = (err as Error).message;
+      ctx.log('hierman').warn({ from: claimed, url: request.url, err: reason }, 'rejected a site-to-site request');
+      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), { severity: 'warning', component: 'hierman', text: `rejected a site-to-site request to ${request.url.split('?')[0]}: ${reason}` });
+      throw err;
+    }
+  }
+
+  function sender(request: FastifyRequest, relation: 'parent' | 'child'): string {
+    const peer = senders.get(request);
+    const isParent = peer?.code === ctx.config.parent?.code;
+    if (!peer || (relation === 'parent') !== isParent) {
+      throw new OutpostError('OUTPOST_UNAUTHORIZED', `this request must come from ${relation === 'parent' ? 'the parent site' : 'a child site'}`);
+    }
+    return peer.code;
+  }
+
+  return async (root: FastifyInstance) => {
+    const app = root.withTypeProvider<TypeBoxTypeProvider>();
+    app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 64 * 1024 * 1024 }, (request, body, done) => {
+      rawBodies.set(request, body as Buffer);
+      try {
+        done(null, (body as Buffer).length ? JSON.parse((body as Buffer).toString('utf8')) : {});
+      } catch {
+        done(new OutpostError('OUTPOST_BAD_INPUT', 'request body is not valid JSON'), undefined);
+      }
+    });
+    app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+    app.addHook('preHandler', async (request) => {
+      if (request.routeOptions.url === '/s2s/v1/join') return;
+      if (request.routeOptions.url === '/s2s/v1/chunks/:sha') {
+        await authenticate(request, (request.params as { sha: string }).sha);
+        return;
+      }
+      await authenticate(request, sha256Hex(rawBodies.get(request) ?? Buffer.alloc(0)));
+    });
+
+    app.post(
+      '/s2s/v1/join',
+      { schema: { body: Type.Object({ token: Type.String({ maxLength: 200 }), publicKeyPem: Type.String({ maxLength: 4096 }), generation: Type.String({ maxLength: 64 }) }) } },
+      async (request) => acceptJoin(ctx, request.body),
+    );
+    app.post('/s2s/v1/heartbeat', async (request) => acceptHeartbeat(ctx, sender(request, 'child')));
+    app.post('/s2s/v1/sites/check', { schema: { body: Type.Object({ code: Type.String({ maxLength: 8 }) }) } }, async (request) => {
+      sender(request, 'child');
+      return { free: await isCodeFree(ctx, assertSiteCode(request.body.code)) };
+    });
+    app.post('/s2s/v1/reports', { schema: { body: Type.Object({ reports: Type.Array(ReportSchema, { maxItems: 5000 }) }) } }, async (request) => {
+      sender(request, 'child');
+      const reports = request.body.reports as Report[];
+      const applied = await ctx.db.transaction().execute((trx) => applyReports(trx, ctx.sink, reports, ctx.clock.now()));
+      if (applied > 0) ctx.wake.notify('statmgr');
+      return { applied };
+    });
+
+    app.post('/s2s/v1/packages/offer', { schema: { body: Type.Object({ job: Type.String({ maxLength: 64 }), manifest: Manifest }) } }, async (request) => {
+      sender(request, 'parent');
+      return acceptOffer(ctx, request.body);
+    });
+    app.put('/s2s/v1/chunks/:sha', { bodyLimit: 8 * 1024 * 1024 }, async (request, reply) => {
+      sender(request, 'parent');
+      const result = await acceptChunk(ctx, (request.params as { sha: string }).sha, request.body as AsyncIterable<Uint8Array>);
+      reply.code(201);
+      return result;
+    });
+    app.post(
+      '/s2s/v1/packages/assignments',
+      {
+        schema: {
+          body: Type.Object({
+            job: Type.String({ maxLength: 64 }),
+            package: Type.String({ maxLength: 16 }),
+            sourceVersion: Type.Union([Type.Integer(), Type.Null()]),
+            dps: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000 }),
+          }),
+        },
+      },
+      async (request) => {
+        sender(request, 'parent');
+        return acceptAssignments(ctx, request.body);
+      },
+    );
+  };
+}

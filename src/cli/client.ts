@@ -1,0 +1,74 @@
+import { request } from 'undici';
+import { type ErrorCode, OutpostError, isErrorCode } from '../errors/index.js';
+import { readAdminToken, readSiteConfig } from '../host/datadir.js';
+
+export interface ServerOptions {
+  server?: string;
+  token?: string;
+  data?: string;
+}
+
+/** A small typed client for the admin API. */
+export class AdminClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  /** Finds the server and token from --server/--token, the environment, or a local data directory. */
+  static async from(opts: ServerOptions): Promise<AdminClient> {
+    let server = opts.server ?? process.env.OUTPOST_SERVER;
+    let token = opts.token ?? process.env.OUTPOST_TOKEN;
+    if (opts.data) {
+      const config = await readSiteConfig(opts.data);
+      server ??= config.url;
+      token ??= await readAdminToken(opts.data);
+    }
+    if (!server) throw new OutpostError('OUTPOST_BAD_INPUT', 'no server given', { hint: 'pass --server URL, set OUTPOST_SERVER, or use --data DIR' });
+    if (!token) throw new OutpostError('OUTPOST_BAD_INPUT', 'no admin token given', { hint: 'pass --token, set OUTPOST_TOKEN, or use --data DIR' });
+    return new AdminClient(server.replace(/\/$/, ''), token);
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, query?: Record<string, string | number | boolean | undefined>): Promise<T> {
+    const url = new URL(`/api/v1${path}`, this.baseUrl);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      throw new OutpostError('OUTPOST_UNREACHABLE', `cannot reach the site server at ${this.baseUrl}: ${e.code ?? e.message}`, {
+        hint: 'is outpost serve running there?',
+      });
+    }
+    const text = await res.body.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      throw new OutpostError('OUTPOST_UNREACHABLE', `${url} answered HTTP ${res.statusCode} with something that is not JSON`);
+    }
+    if (res.statusCode >= 400) {
+      const error = (parsed as { error?: { code?: unknown; message?: string; hint?: string } } | null)?.error;
+      if (error && isErrorCode(error.code)) throw new OutpostError(error.code as ErrorCode, error.message ?? 'failed', { hint: error.hint });
+      throw new OutpostError('OUTPOST_INTERNAL', `${url} answered HTTP ${res.statusCode}`);
+    }
+    return parsed as T;
+  }
+
+  get<T>(path: string, query?: Record<string, string | number | boolean | undefined>): Promise<T> {
+    return this.call<T>('GET', path, undefined, query);
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('POST', path, body);
+  }
+
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('PUT', path, body);
+  }
+}

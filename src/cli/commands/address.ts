@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { AdminClient } from '../client.js';
+import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
+import { printJson, printObject, printRows } from '../output.js';
+
+interface AddressView {
+  site: string;
+  url: string;
+  rateLimitKbps: number | null;
+  schedule: string | null;
+  concurrency: number;
+  retries: number;
+  retryDelayMs: number;
+}
+
+export function registerAddressCommands(program: Command): void {
+  const address = program.command('address').description('sender addresses: how this site sends to each child');
+  serverOptions(address.command('list'))
+    .description('addresses to child sites')
+    .action(async (o: CommonOptions) => {
+      const rows = await (await AdminClient.from(o)).get<AddressView[]>('/addresses');
+      printRows(!!o.json, rows, [
+        ['to', (r) => r.site],
+        ['url', (r) => r.url],
+        ['rate limit', (r) => (r.rateLimitKbps ? `${r.rateLimitKbps} KB/s` : 'none')],
+        ['schedule', (r) => r.schedule ?? 'always'],
+        ['concurrency', (r) => r.concurrency],
+        ['retries', (r) => r.retries],
+        ['retry delay', (r) => `${r.retryDelayMs / 1000}s`],
+      ]);
+    });
+  serverOptions(address.command('set'))
+    .description('change the address to a child site')
+    .requiredOption('--to <code>', 'child site code')
+    .option('--rate-limit <kbps>', 'KB/s, or 0 for none', parseIntOption('--rate-limit', 0, 100_000_000))
+    .option('--schedule <H-H>', "local hours when sending is allowed, or 'always'")
+    .option('--concurrency <n>', 'jobs sent at once', parseIntOption('--concurrency', 1, 64))
+    .option('--retries <n>', 'attempts after the first before a job fails', parseIntOption('--retries', 0, 1000))
+    .option('--retry-delay <duration>', 'wait between attempts, e.g. 30s')
+    .action(async (o: CommonOptions & { to: string; rateLimit?: number; schedule?: string; concurrency?: number; retries?: number; retryDelay?: string }) => {
+      const body = {
+        rateLimitKbps: o.rateLimit === undefined ? undefined : o.rateLimit === 0 ? null : o.rateLimit,
+        schedule: o.schedule === undefined ? undefined : o.schedule === 'always' ? null : o.schedule,
+        concurrency: o.concurrency,
+        retries: o.retries,
+        retryDelay: o.retryDelay,
+      };
+      const r = await (await AdminClient.from(o)).put<AddressView>(`/addresses/${encodeURIComponent(o.to)}`, body);
+      if (o.json) printJson(r);
+      else printObject(false, r as unknown as Record<string, unknown>);
+    });
+}

@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../../common/index.js';
+import { type InstalledSite, type SitePhase, type SiteView, initCentral, joinSite, type AddSiteResult } from '../../sites/index.js';
+import { AdminClient } from '../client.js';
+import { type CommonOptions, serverOptions } from '../options.js';
+import { colourState, formatTime, printJson, printObject, printRows } from '../output.js';
+
+function printInstalled(json: boolean, site: InstalledSite, what: string): void {
+  if (json) return printJson(site);
+  process.stdout.write(`${what} ${site.code} (${site.type}) in ${site.dataDir}\n`);
+  process.stdout.write(`  url:   ${site.url}\n  token: ${site.dataDir}/admin.token\n  start it with: outpost serve --data ${site.dataDir}\n`);
+}
+
+export function registerSiteCommands(program: Command): void {
+  program
+    .command('init')
+    .description('create a new central site in an empty data directory')
+    .requiredOption('--code <code>', 'site code, 3 characters A-Z 0-9')
+    .requiredOption('--data <dir>', 'data directory to create')
+    .option('--name <name>', 'display name')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { code: string; data: string; name?: string; listen: string; json?: boolean }) => {
+      printInstalled(!!o.json, await initCentral({ dataDir: o.data, code: o.code, name: o.name, listen: o.listen }), 'created central site');
+    });
+
+  const site = program.command('site').description('sites of the hierarchy');
+
+  serverOptions(site.command('add'))
+    .description('add a child site of this site; prints its one-time join token')
+    .requiredOption('--code <code>', 'site code of the new site')
+    .requiredOption('--type <type>', 'primary or secondary')
+    .option('--parent <code>', "parent site code (this server's site)")
+    .requiredOption('--url <url>', 'URL the parent uses to reach the new site')
+    .option('--name <name>', 'display name')
+    .option('--join-deadline <duration>', 'how long to wait for the join and each install phase', '10m')
+    .action(async (o: CommonOptions & { code: string; type: string; parent?: string; url: string; name?: string; joinDeadline: string }) => {
+      parseDuration(o.joinDeadline, '--join-deadline');
+      const client = await AdminClient.from(o);
+      const r = await client.post<AddSiteResult>('/sites', { code: o.code, type: o.type, parent: o.parent, url: o.url, name: o.name, joinDeadline: o.joinDeadline });
+      if (o.json) return printJson(r);
+      process.stdout.write(`site ${r.code} added under ${r.parent}, state ${r.state}; join within ${r.joinDeadline} with:\n`);
+      process.stdout.write(`  outpost site join --data DIR --parent ${client.baseUrl} --token ${r.joinToken}\n`);
+    });
+
+  site
+    .command('join')
+    .description('install a site on this host and register it with its parent')
+    .requiredOption('--data <dir>', 'data directory to create')
+    .requiredOption('--parent <url>', "the parent site server's URL")
+    .requiredOption('--token <token>', 'join token from site add')
+    .option('--listen <host:port>', 'address to listen on (default: from the URL given at site add)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { data: string; parent: string; token: string; listen?: string; json?: boolean }) => {
+      printInstalled(!!o.json, await joinSite({ dataDir: o.data, parentUrl: o.parent, token: o.token, listen: o.listen }), 'joined as site');
+    });
+
+  serverOptions(site.command('list'))
+    .description('every site this site knows')
+    .action(async (o: CommonOptions) => {
+      const rows = await (await AdminClient.from(o)).get<SiteView[]>('/sites');
+      printRows(!!o.json, rows, [
+        ['code', (r) => r.code],
+        ['type', (r) => r.type],
+        ['parent', (r) => r.parent],
+        ['state', (r) => colourState(r.state)],
+        ['last contact', (r) => r.lastContact],
+        ['url', (r) => r.url],
+        ['error', (r) => r.error],
+      ]);
+    });
+
+  serverOptions(site.command('show').argument('<code>', 'site code'))
+    .description('one site with its install phases')
+    .action(async (code: string, o: CommonOptions) => {
+      const s = await (await AdminClient.from(o)).get<SiteView & { phases: SitePhase[] }>(`/sites/${encodeURIComponent(code)}`);
+      printObject(!!o.json, s as unknown as Record<string, unknown>);
+      if (!o.json && s.phases.length) {
+        process.stdout.write('phases:\n');
+        for (const p of s.phases) process.stdout.write(`  ${formatTime(p.at)}  ${p.name.padEnd(14)} ${colourState(p.state)}${p.error ? `  ${p.error}` : ''}\n`);
+      }
+    });
+}

@@ -1,0 +1,124 @@
+import type { Command } from 'commander';
+import { parseDuration, sleep } from '../../common/index.js';
+import { OutpostError } from '../../errors/index.js';
+import type { JobView } from '../../replication/index.js';
+import type { PackageStatus, StatusMessage } from '../../status/index.js';
+import { AdminClient } from '../client.js';
+import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
+import { colourState, formatBytes, formatTime, printJson, printRows } from '../output.js';
+
+/** `--since`: a duration ago (`10m`) or an ISO time. */
+function parseSince(text: string): number {
+  if (/^\d+(\.\d+)?(ms|s|m|h)$/.test(text)) return Date.now() - parseDuration(text);
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new OutpostError('OUTPOST_BAD_INPUT', `--since '${text}' is neither a duration like 10m nor a date`);
+  return t;
+}
+
+function messageLine(m: StatusMessage): string {
+  const ids = [m.package, m.job ? `job ${m.job.slice(0, 8)}` : null].filter(Boolean).join(' ');
+  return `${formatTime(m.time)} ${m.site} ${m.severity.padEnd(7)} ${m.component.padEnd(9)} ${m.text}${ids ? ` [${ids}]` : ''}\n`;
+}
+
+/** Stops a --follow loop cleanly on Ctrl-C. */
+function untilInterrupted(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  return controller.signal;
+}
+
+export function registerStatusCommands(program: Command): void {
+  const status = program.command('status').description('package status and status messages');
+
+  serverOptions(status.command('packages'))
+    .description('package status per (package, DP)')
+    .option('--site <code>', 'only DPs of this site')
+    .option('--package <id>', 'only this package')
+    .option('--not-installed', 'only what is not Installed')
+    .action(async (o: CommonOptions & { site?: string; package?: string; notInstalled?: boolean }) => {
+      const rows = await (await AdminClient.from(o)).get<PackageStatus[]>('/status/packages', { site: o.site, package: o.package, notInstalled: o.notInstalled });
+      printRows(!!o.json, rows, [
+        ['package', (r) => r.package],
+        ['version', (r) => r.sourceVersion],
+        ['dp', (r) => r.dp],
+        ['state', (r) => colourState(r.state)],
+        ['updated', (r) => r.updatedAt],
+        ['error', (r) => r.error],
+      ]);
+    });
+
+  serverOptions(status.command('messages'))
+    .description('status messages, oldest first')
+    .option('--site <code>', 'only from this site')
+    .option('--component <name>', 'only from this component')
+    .option('--package <id>', 'only about this package')
+    .option('--job <id>', 'only about this job')
+    .option('--since <when>', 'a duration ago (10m) or a date')
+    .option('--limit <n>', 'at most this many (newest)', parseIntOption('--limit', 1, 10_000), 200)
+    .option('--follow', 'keep printing new messages until Ctrl-C')
+    .action(async (o: CommonOptions & { site?: string; component?: string; package?: string; job?: string; since?: string; limit: number; follow?: boolean }) => {
+      const client = await AdminClient.from(o);
+      const query = { site: o.site, component: o.component, package: o.package, job: o.job, since: o.since ? parseSince(o.since) : undefined };
+      let rows = await client.get<(StatusMessage & { seq: number })[]>('/status/messages', { ...query, limit: o.limit });
+      const strip = ({ seq: _seq, ...m }: StatusMessage & { seq: number }) => m;
+      if (o.json && !o.follow) return printJson(rows.map(strip));
+      const signal = o.follow ? untilInterrupted() : null;
+      for (;;) {
+        for (const m of rows) process.stdout.write(o.json ? `${JSON.stringify(strip(m))}\n` : messageLine(m));
+        if (!signal || signal.aborted) return;
+        const after = rows.length ? rows[rows.length - 1].seq : undefined;
+        await sleep(1000, signal);
+        if (signal.aborted) return;
+        rows = after === undefined ? await client.get('/status/messages', query) : await client.get('/status/messages', { ...query, after });
+      }
+    });
+
+  const job = program.command('job').description('jobs: units of work sent to child sites');
+  serverOptions(job.command('list'))
+    .description('jobs with state, bytes and attempts')
+    .option('--site <code>', 'only jobs to this site')
+    .option('--state <state>', 'only jobs in this state')
+    .action(async (o: CommonOptions & { site?: string; state?: string }) => {
+      const rows = await (await AdminClient.from(o)).get<JobView[]>('/jobs', { site: o.site, state: o.state });
+      printRows(!!o.json, rows, [
+        ['id', (r) => r.id.slice(0, 8)],
+        ['site', (r) => r.site],
+        ['kind', (r) => r.kind],
+        ['package', (r) => r.package],
+        ['state', (r) => colourState(r.state)],
+        ['sent', (r) => `${formatBytes(r.bytesSent)} / ${formatBytes(r.bytesTotal)}`],
+        ['attempts', (r) => r.attempts],
+        ['last error', (r) => r.lastError],
+      ]);
+    });
+
+  serverOptions(program.command('logs').argument('<component>', 'distmgr, scheduler, sender, despooler, hierman, statmgr, dp, mp, api'))
+    .description("a component's log on this site")
+    .option('--follow', 'keep printing until Ctrl-C')
+    .action(async (component: string, o: CommonOptions & { follow?: boolean }) => {
+      const client = await AdminClient.from(o);
+      const signal = o.follow ? untilInterrupted() : null;
+      let offset: number | undefined;
+      for (;;) {
+        const r = await client.get<{ lines: string[]; next: number }>(`/logs/${encodeURIComponent(component)}`, { offset });
+        for (const line of r.lines) process.stdout.write(o.json ? `${line}\n` : `${humanLog(line)}\n`);
+        offset = r.next;
+        if (!signal || signal.aborted) return;
+        await sleep(1000, signal);
+        if (signal.aborted) return;
+      }
+    });
+}
+
+function humanLog(line: string): string {
+  try {
+    const { time, level, msg, component, site, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    const levelName = ({ 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } as Record<number, string>)[Number(level)] ?? level;
+    delete rest.pid;
+    delete rest.hostname;
+    const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+    return `${formatTime(Number(time))} ${site} ${component} ${String(levelName).padEnd(5)} ${msg}${extra}`;
+  } catch {
+    return line;
+  }
+}

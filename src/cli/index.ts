@@ -1,0 +1,45 @@
+import { Command, CommanderError } from 'commander';
+import pc from 'picocolors';
+import { OutpostError, exitCodeFor } from '../errors/index.js';
+import { registerAddressCommands } from './commands/address.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerPackageCommands } from './commands/packages.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerSiteCommands } from './commands/sites.js';
+import { registerStatusCommands } from './commands/status.js';
+
+/** Builds the `outpost` command line. */
+export function buildProgram(): Command {
+  const program = new Command('outpost')
+    .description('Outpost: hierarchical software distribution (sites, packages, distribution points)')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str.split('\n')[0].trim() ? `outpost: ${str.replace(/^error: /, '').split('\n')[0]}\n` : str) });
+  registerSiteCommands(program);
+  registerServeCommand(program);
+  registerDemoCommand(program);
+  registerPackageCommands(program);
+  registerStatusCommands(program);
+  registerAddressCommands(program);
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code: 0 done, 1 failed, 2 bad usage or input. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (err instanceof OutpostError) {
+      process.stderr.write(`outpost: ${err.message}${err.hint ? pc.dim(` (${err.hint})`) : ''}\n`);
+      return exitCodeFor(err.code);
+    }
+    process.stderr.write(`outpost: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

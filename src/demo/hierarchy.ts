@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import { AdminClient } from '../cli/client.js';
+import type { AddSiteResult, SiteView } from '../sites/index.js';
+import { initCentral, joinSite } from '../sites/index.js';
+import { type SiteProcess, freePort, spawnSite, waitFor } from './processes.js';
+
+export interface HierarchySite {
+  code: string;
+  dataDir: string;
+  url: string;
+  admin: AdminClient;
+  process: SiteProcess;
+}
+
+export interface Hierarchy {
+  sites: Record<string, HierarchySite>;
+  stop(): Promise<void>;
+}
+
+export interface SiteSpec {
+  code: string;
+  type: 'central' | 'primary' | 'secondary';
+  parent?: string;
+}
+
+/**
+ * Stands up a hierarchy of real site-server processes on loopback, each with its own data
+ * directory under `baseDir`: init the central site, then add and join each child at its parent.
+ */
+export async function startHierarchy(baseDir: string, specs: SiteSpec[], serveArgs: string[] = ['--heartbeat', '1s']): Promise<Hierarchy> {
+  const sites: Record<string, HierarchySite> = {};
+  const hierarchy: Hierarchy = {
+    sites,
+    async stop() {
+      await Promise.all(Object.values(sites).map((s) => s.process.stop()));
+    },
+  };
+  try {
+    for (const spec of specs) {
+      const port = await freePort();
+      const dataDir = join(baseDir, spec.code);
+      const url = `http://127.0.0.1:${port}`;
+      if (spec.type === 'central') {
+        await initCentral({ dataDir, code: spec.code, listen: `127.0.0.1:${port}` });
+      } else {
+        const parent = sites[spec.parent ?? ''];
+        if (!parent) throw new Error(`parent ${spec.parent} of ${spec.code} must come first`);
+        const added = await parent.admin.post<AddSiteResult>('/sites', { code: spec.code, type: spec.type, url });
+        await joinSite({ dataDir, parentUrl: parent.url, token: added.joinToken });
+      }
+      const process = await spawnSite(dataDir, url, serveArgs);
+      const admin = await AdminClient.from({ data: dataDir });
+      sites[spec.code] = { code: spec.code, dataDir, url, admin, process };
+      if (spec.parent) {
+        const parent = sites[spec.parent];
+        await waitFor(`${spec.code} to be active at ${spec.parent}`, 30_000, async () => {
+          const list = await parent.admin.get<SiteView[]>('/sites');
+          return list.some((s) => s.code === spec.code && s.state === 'active');
+        });
+      }
+    }
+  } catch (err) {
+    await hierarchy.stop();
+    throw err;
+  }
+  return hierarchy;
+}
+
+/** The three-level hierarchy of the demo and the end-to-end tests: C01 → P01 → S02. */
+export const THREE_LEVELS: SiteSpec[] = [
+  { code: 'C01', type: 'central' },
+  { code: 'P01', type: 'primary', parent: 'C01' },
+  { code: 'S02', type: 'secondary', parent: 'P01' },
+];

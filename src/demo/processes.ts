@@ -1,0 +1,86 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { sleep } from '../common/index.js';
+import { OutpostError } from '../errors/index.js';
+
+/** The `outpost` executable of this checkout (built code). */
+export const OUTPOST_BIN = fileURLToPath(new URL('../../../bin/outpost.js', import.meta.url));
+
+/** A free TCP port on 127.0.0.1, found by letting the OS choose one. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs` with `what` in the message. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | null | false>, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new OutpostError('OUTPOST_UNREACHABLE', `timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** A site server running as its own process. */
+export interface SiteProcess {
+  dataDir: string;
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<void>;
+  /** SIGKILL: the crash case. */
+  kill(): Promise<void>;
+}
+
+/** Starts `outpost serve` for a data directory and waits until it answers. */
+export async function spawnSite(dataDir: string, url: string, extraArgs: string[] = []): Promise<SiteProcess> {
+  const child = spawn(process.execPath, [OUTPOST_BIN, 'serve', '--data', dataDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const handle: SiteProcess = {
+    dataDir,
+    url,
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  await waitFor(`site server in ${dataDir} to answer`, 30_000, async () => {
+    if (child.exitCode !== null) throw new Error(`it exited: ${out.trim().split('\n').pop()}`);
+    const res = await fetch(`${url}/healthz`);
+    return res.ok;
+  });
+  return handle;
+}
