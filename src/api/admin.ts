@@ -81,8 +81,8 @@ export function adminRoutes(ctx: SiteContext, token: string) {
           params: Type.Object({ code: Code }),
           body: Type.Object(
             {
-              rateLimitKbps: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 100_000_000 }), Type.Null()])),
-              schedule: Type.Optional(Type.Union([Type.String({ maxLength: 8 }), Type.Null()])),
+              rateLimitKbps: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 1, maximum: 100_000_000 })])),
+              schedule: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 8 })])),
               concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
               retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
               retryDelay: Type.Optional(Type.String({ maxLength: 16 })),

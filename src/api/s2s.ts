@@ -23,7 +23,7 @@ const Manifest = Type.Object({
     { maxItems: 200_000 },
   ),
 });
-const Nullable = (t: ReturnType<typeof Str>) => Type.Union([t, Type.Null()]);
+const Nullable = (t: ReturnType<typeof Str>) => Type.Union([Type.Null(), t]);
 const ReportSchema = Type.Union([
   Type.Object({
     kind: Type.Literal('message'),
@@ -60,7 +60,7 @@ const ReportSchema = Type.Union([
       url: Nullable(Str(2048)),
       state: Str(16),
       generation: Nullable(Str(64)),
-      lastContact: Type.Union([Type.Integer(), Type.Null()]),
+      lastContact: Type.Union([Type.Null(), Type.Integer()]),
       error: Nullable(Str(4096)),
       updatedAt: Type.Integer(),
     }),
@@ -156,7 +156,7 @@ export function s2sRoutes(ctx: SiteContext) {
           body: Type.Object({
             job: Type.String({ maxLength: 64 }),
             package: Type.String({ maxLength: 16 }),
-            sourceVersion: Type.Union([Type.Integer(), Type.Null()]),
+            sourceVersion: Type.Union([Type.Null(), Type.Integer()]),
             dps: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000 }),
           }),
         },

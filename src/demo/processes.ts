@@ -1,11 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 
-/** The `outpost` executable of this checkout (built code). */
-export const OUTPOST_BIN = fileURLToPath(new URL('../../../bin/outpost.js', import.meta.url));
+/** The `outpost` executable of this checkout (built code), found from here in src/ or dist/src/. */
+export const OUTPOST_BIN = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'bin', 'outpost.js');
+})();
 
 /** A free TCP port on 127.0.0.1, found by letting the OS choose one. */
 export function freePort(): Promise<number> {
@@ -77,10 +83,13 @@ export async function spawnSite(dataDir: string, url: string, extraArgs: string[
       await exited;
     },
   };
-  await waitFor(`site server in ${dataDir} to answer`, 30_000, async () => {
-    if (child.exitCode !== null) throw new Error(`it exited: ${out.trim().split('\n').pop()}`);
-    const res = await fetch(`${url}/healthz`);
-    return res.ok;
+  const failedToStart = exited.then(() => {
+    throw new OutpostError('OUTPOST_INTERNAL', `site server in ${dataDir} exited at start: ${out.trim()}`);
   });
+  await Promise.race([
+    failedToStart,
+    waitFor(`site server in ${dataDir} to answer`, 30_000, async () => (await fetch(`${url}/healthz`)).ok),
+  ]);
+  failedToStart.catch(() => undefined);
   return handle;
 }

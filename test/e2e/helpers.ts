@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdminClient } from '../../src/cli/client.js';
+import { type HierarchySite, startHierarchy } from '../../src/demo/hierarchy.js';
+import { OUTPOST_BIN, freePort, spawnSite, waitFor } from '../../src/demo/processes.js';
+import type { PackageStatus } from '../../src/status/index.js';
+import type { AddSiteResult } from '../../src/sites/index.js';
+import { joinSite } from '../../src/sites/index.js';
+import { TestProxy } from './proxy.js';
+
+export const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `outpost-${prefix}-`));
+}
+
+/** Runs the real `outpost` CLI and returns its exit code and output. */
+export function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [OUTPOST_BIN, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Waits until `site` reports `pkg` in `state` at `dp`. */
+export function waitForPackageState(site: { admin: AdminClient }, pkg: string, dp: string, state: string, timeoutMs = 60_000, version?: number): Promise<PackageStatus> {
+  return waitFor(`${pkg} ${state} at ${dp}`, timeoutMs, async () => {
+    const rows = await site.admin.get<PackageStatus[]>('/status/packages', { package: pkg });
+    return rows.find((r) => r.dp === dp && r.state === state && (version === undefined || r.sourceVersion === version));
+  });
+}
+
+/** A counter from a site's /metrics. */
+export async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.split(' ').pop());
+  }
+  return total;
+}
+
+export interface ProxiedPair {
+  central: HierarchySite;
+  child: HierarchySite;
+  proxy: TestProxy;
+  childListen: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * C01 and a secondary S02 under it, with C01's address to S02 going through a TestProxy, so the
+ * test can count and damage the bytes on the wire.
+ */
+export async function proxiedPair(baseDir: string): Promise<ProxiedPair> {
+  const hierarchy = await startHierarchy(baseDir, [{ code: 'C01', type: 'central' }]);
+  const central = hierarchy.sites.C01;
+  const childPort = await freePort();
+  const proxy = new TestProxy(childPort);
+  const proxyPort = await proxy.listen();
+  const added = await central.admin.post<AddSiteResult>('/sites', { code: 'S02', type: 'secondary', url: `http://127.0.0.1:${proxyPort}` });
+  const dataDir = join(baseDir, 'S02');
+  const childListen = `127.0.0.1:${childPort}`;
+  await joinSite({ dataDir, parentUrl: central.url, token: added.joinToken, listen: childListen });
+  const childUrl = `http://${childListen}`;
+  const process = await spawnSite(dataDir, childUrl, ['--heartbeat', '1s']);
+  const child: HierarchySite = { code: 'S02', dataDir, url: childUrl, admin: await AdminClient.from({ data: dataDir, server: childUrl }), process };
+  await waitFor('S02 active at C01', 30_000, async () => {
+    const s = await central.admin.get<{ state: string }>('/sites/S02');
+    return s.state === 'active';
+  });
+  return {
+    central,
+    child,
+    proxy,
+    childListen,
+    async stop() {
+      await child.process.stop();
+      await hierarchy.stop();
+      await proxy.close();
+    },
+  };
+}
+
+/** Hashes every chunk in a site's content library: true when each matches its name. */
+export async function libraryIsSound(dataDir: string): Promise<boolean> {
+  const root = join(dataDir, 'content', 'chunks');
+  for (const prefix of readdirSync(root)) {
+    if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+    for (const name of readdirSync(join(root, prefix))) {
+      if (sha256(readFileSync(join(root, prefix, name))) !== name) return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,61 @@
+import { type Server, type Socket, createConnection, createServer } from 'node:net';
+
+/**
+ * A TCP proxy for the tests: stands between a parent and a child site, counts the bytes that go
+ * towards the child, and can damage one byte on the way (the network faults tc netem cannot give us).
+ */
+export class TestProxy {
+  bytesToTarget = 0;
+  private flipAt: number | null = null;
+  private readonly sockets = new Set<Socket>();
+  private server: Server | null = null;
+
+  constructor(private readonly targetPort: number) {}
+
+  /** Flips one byte once, `offset` bytes from now, in the parent→child direction. */
+  corruptOnce(offset: number): void {
+    this.flipAt = this.bytesToTarget + offset;
+  }
+
+  async listen(port = 0): Promise<number> {
+    this.server = createServer((client) => {
+      const upstream = createConnection({ host: '127.0.0.1', port: this.targetPort });
+      this.sockets.add(client);
+      this.sockets.add(upstream);
+      client.on('data', (data: Buffer) => {
+        const start = this.bytesToTarget;
+        this.bytesToTarget += data.length;
+        if (this.flipAt !== null && this.flipAt >= start && this.flipAt < this.bytesToTarget) {
+          const copy = Buffer.from(data);
+          copy[this.flipAt - start] ^= 0x01;
+          this.flipAt = null;
+          upstream.write(copy);
+          return;
+        }
+        upstream.write(data);
+      });
+      upstream.on('data', (data: Buffer) => client.write(data));
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      client.on('close', close);
+      upstream.on('close', close);
+      client.on('error', close);
+      upstream.on('error', close);
+    });
+    return new Promise((resolve) => {
+      this.server?.listen(port, '127.0.0.1', () => {
+        const address = this.server?.address();
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
