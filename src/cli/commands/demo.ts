@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runDemo } from '../../demo/run.js';
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -9,6 +8,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--dir <dir>', 'put the data directories here (default: a new temporary folder)')
     .action(async (o: { once?: boolean; dir?: string }) => {
       const say = (line: string) => process.stdout.write(`${line}\n`);
+      const { runDemo } = await import('../../demo/run.js');
       const { hierarchy } = await runDemo({ once: !!o.once, dir: o.dir, say, interactive: !!process.stdout.isTTY });
       if (!o.once) {
         say('');

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../common/index.js';
-import { startSite } from '../../server/serve.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -15,6 +14,7 @@ export function registerServeCommand(program: Command): void {
         heartbeatMs: parseDuration(o.heartbeat, '--heartbeat'),
         unreachableAfterMs: parseDuration(o.unreachableAfter, '--unreachable-after'),
       };
+      const { startSite } = await import('../../server/serve.js');
       const site = await startSite(o.data, { listen: o.listen, settings });
       process.stdout.write(`site ${site.ctx.config.code} (${site.ctx.config.type}) serving at ${site.url}; logs in ${site.ctx.paths.logs}\n`);
       await new Promise<void>((resolve) => {

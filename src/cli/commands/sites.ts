@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../common/index.js';
-import { type InstalledSite, type SitePhase, type SiteView, initCentral, joinSite, type AddSiteResult } from '../../sites/index.js';
+import type { AddSiteResult, InstalledSite, SitePhase, SiteView } from '../../sites/index.js';
 import { AdminClient } from '../client.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import { colourState, formatTime, printJson, printObject, printRows } from '../output.js';
@@ -21,6 +21,7 @@ export function registerSiteCommands(program: Command): void {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
     .option('--json', 'machine-readable output')
     .action(async (o: { code: string; data: string; name?: string; listen: string; json?: boolean }) => {
+      const { initCentral } = await import('../../sites/index.js');
       printInstalled(!!o.json, await initCentral({ dataDir: o.data, code: o.code, name: o.name, listen: o.listen }), 'created central site');
     });
 
@@ -52,6 +53,7 @@ export function registerSiteCommands(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (default: from the URL given at site add)')
     .option('--json', 'machine-readable output')
     .action(async (o: { data: string; parent: string; token: string; listen?: string; json?: boolean }) => {
+      const { joinSite } = await import('../../sites/index.js');
       printInstalled(!!o.json, await joinSite({ dataDir: o.data, parentUrl: o.parent, token: o.token, listen: o.listen }), 'joined as site');
     });
 

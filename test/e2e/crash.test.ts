@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CHUNK } from '../../src/content/index.js';
+import { spawnSite, waitFor } from '../../src/demo/processes.js';
+import type { PackageView } from '../../src/packages/index.js';
+import type { JobView } from '../../src/replication/index.js';
+import { type ProxiedPair, libraryIsSound, metric, proxiedPair, sha256, tempDir, waitForPackageState } from './helpers.js';
+
+const SIZE = 64 * 1024 * 1024;
+
+describe('crash safety and damaged transfers', () => {
+  let pair: ProxiedPair;
+  const base = tempDir('e2e-crash');
+
+  beforeAll(async () => {
+    pair = await proxiedPair(base);
+    await pair.central.admin.put('/addresses/S02', { retryDelay: '500ms', retries: 20 });
+  });
+
+  afterAll(async () => {
+    await pair?.stop();
+  });
+
+  it('kill -9 of the child mid-transfer: after restart the job completes, re-sending at most one transfer block', async () => {
+    const { central, proxy } = pair;
+    const source = join(base, 'big');
+    mkdirSync(source);
+    const data = randomBytes(SIZE);
+    writeFileSync(join(source, 'big.bin'), data);
+    const pkg = await central.admin.post<PackageView>('/packages', { name: 'Big', source });
+    // Slow the link so the kill lands in the middle of the transfer.
+    await central.admin.put('/addresses/S02', { rateLimitKbps: 16 * 1024 });
+    const wireBefore = proxy.bytesToTarget;
+    await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+
+    const midway = await waitFor('a third of the package on the wire', 60_000, async () => {
+      const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
+      return jobs.find((j) => j.bytesSent >= SIZE / 3);
+    }, 50);
+    await pair.child.process.kill();
+    expect(midway.bytesSent).toBeLessThan(SIZE / 2);
+    const notServed = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`).catch(() => null);
+    expect(notServed).toBeNull();
+
+    await central.admin.put('/addresses/S02', { rateLimitKbps: null });
+    pair.child.process = await spawnSite(pair.child.dataDir, pair.child.url, ['--heartbeat', '1s']);
+    // Until Installed, the DP serves nothing of this package.
+    const early = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`);
+    if (early.status === 200) expect(sha256(Buffer.from(await early.arrayBuffer()))).toBe(sha256(data));
+    else expect(early.status).toBe(404);
+
+    await waitForPackageState(pair.child, pkg.id, 'S02', 'Installed', 120_000);
+    const wire = proxy.bytesToTarget - wireBefore;
+    const resent = wire - SIZE;
+    // Everything on the wire beyond the package itself: one interrupted block plus request overhead.
+    expect(resent).toBeLessThanOrEqual(MAX_CHUNK + 256 * 1024);
+    const res = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(sha256(data));
+    expect(await libraryIsSound(pair.child.dataDir)).toBe(true);
+    const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    const completed = jobs.filter((j) => j.state === 'completed');
+    expect(completed).toHaveLength(1);
+    // The attempt cut short by the crash counted, and the next one resumed.
+    expect(completed[0].attempts).toBeGreaterThanOrEqual(1);
+    expect(completed[0].bytesTotal).toBeLessThan(SIZE);
+  });
+
+  it('a byte damaged on the wire is detected, the chunk discarded and sent again', async () => {
+    const { central, child, proxy } = pair;
+    const source = join(base, 'small');
+    mkdirSync(source);
+    const data = randomBytes(6 * 1024 * 1024);
+    writeFileSync(join(source, 'payload.bin'), data);
+    const pkg = await central.admin.post<PackageView>('/packages', { name: 'Damaged', source });
+    const rejectedBefore = await metric(child.url, 'outpost_despooler_chunks_rejected_total');
+    proxy.corruptOnce(2 * 1024 * 1024 + 4321);
+    await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    await waitForPackageState(child, pkg.id, 'S02', 'Installed', 60_000);
+    expect(await metric(child.url, 'outpost_despooler_chunks_rejected_total')).toBe(rejectedBefore + 1);
+    const res = await fetch(`${child.url}/dp/${pkg.id}/payload.bin`);
+    expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
+    expect(await libraryIsSound(child.dataDir)).toBe(true);
+    const messages = await child.admin.get<{ text: string }[]>('/status/messages', { component: 'despooler' });
+    expect(messages.some((m) => m.text.includes('discarded a damaged chunk'))).toBe(true);
+  });
+});
