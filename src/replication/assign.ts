@@ -30,6 +30,7 @@ async function assertOrigin(ctx: SiteContext, id: string) {
 
 /** `dp assign`: distributes a package to DPs; each goes to Install Pending until its site reports Installed. */
 export async function assignPackage(ctx: SiteContext, id: string, dps: string[]): Promise<{ package: string; assigned: string[]; already: string[] }> {
+  dps.forEach(parseDpName);
   const pkg = await assertOrigin(ctx, id);
   const targets = await resolveDps(ctx, dps);
   const now = ctx.clock.now();
@@ -56,8 +57,8 @@ export async function assignPackage(ctx: SiteContext, id: string, dps: string[])
 
 /** `dp unassign`: takes a package off DPs; each goes Removal Pending until its site has removed it. */
 export async function unassignPackage(ctx: SiteContext, id: string, dps: string[]): Promise<{ package: string; unassigned: string[]; notAssigned: string[] }> {
-  const pkg = await assertOrigin(ctx, id);
   const targets = dps.map((d) => parseDpName(d));
+  const pkg = await assertOrigin(ctx, id);
   const now = ctx.clock.now();
   const unassigned: string[] = [];
   const notAssigned: string[] = [];

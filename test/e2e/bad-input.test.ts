@@ -1,0 +1,159 @@
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../../src/common/index.js';
+import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
+import type { SiteConfig } from '../../src/host/datadir.js';
+import type { PackageView } from '../../src/packages/index.js';
+import { generateSiteKeys, loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
+import type { AddSiteResult, SiteView } from '../../src/sites/index.js';
+import type { StatusMessage } from '../../src/status/index.js';
+import { cli, tempDir } from './helpers.js';
+
+/** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
+async function signedPost(url: string, path: string, body: unknown, from: { site: string; generation: string; privateKeyPem: string }) {
+  const payload = JSON.stringify(body);
+  const headers = signRequest(loadSiteKeys(from.privateKeyPem), from, { method: 'POST', path, bodySha: sha256Hex(payload) }, Date.now());
+  return fetch(`${url}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: payload });
+}
+
+describe('bad input gets a clear error and changes nothing', () => {
+  let h: Hierarchy;
+  const base = tempDir('e2e-bad');
+  let data: string[];
+
+  beforeAll(async () => {
+    h = await startHierarchy(base, [
+      { code: 'C01', type: 'central' },
+      { code: 'S02', type: 'secondary', parent: 'C01' },
+    ]);
+    data = ['--data', h.sites.C01.dataDir];
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  async function siteCodes(): Promise<string[]> {
+    return (await h.sites.C01.admin.get<SiteView[]>('/sites')).map((s) => s.code);
+  }
+
+  it('malformed site codes and package ids: exit 2 with a one-line reason', async () => {
+    const before = await siteCodes();
+    for (const code of ['c1', 'S0', 'S002', 'S-2']) {
+      const r = await cli(['site', 'add', '--code', code, '--type', 'secondary', '--url', 'http://127.0.0.1:1', ...data]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`site code '${code}' is not valid`);
+    }
+    expect(await siteCodes()).toEqual(before);
+    for (const id of ['C01', 'c0100001', 'C01000G1', 'C01000011']) {
+      const r = await cli(['package', 'show', id, ...data]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`package id '${id}' is not valid`);
+    }
+    const r = await cli(['site', 'add', '--code', 'S03', '--type', 'tertiary', '--url', 'http://127.0.0.1:1', ...data]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("site type 'tertiary'");
+    const unknownOption = await cli(['site', 'list', '--bogus', ...data]);
+    expect(unknownOption.code).toBe(2);
+  });
+
+  it('a source folder with a symlink or an unsafe name is refused and creates no package', async () => {
+    const src = join(base, 'evil-src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'ok.txt'), 'fine');
+    symlinkSync('/etc/passwd', join(src, 'passwd'));
+    const r = await cli(['package', 'create', '--name', 'Evil', '--source', src, ...data]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("'passwd' in the source is a symbolic link");
+    const src2 = join(base, 'evil-src2');
+    mkdirSync(src2);
+    writeFileSync(join(src2, 'a\\..\\b'), 'x');
+    const r2 = await cli(['package', 'create', '--name', 'Evil', '--source', src2, ...data]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain('backslash');
+    const missing = await cli(['package', 'create', '--name', 'Nope', '--source', join(base, 'does-not-exist'), ...data]);
+    expect(missing.code).toBe(2);
+    expect(await h.sites.C01.admin.get<PackageView[]>('/packages')).toEqual([]);
+  });
+
+  it('a parent offering `..` or absolute paths is refused by the child, and nothing is written', async () => {
+    const c01 = JSON.parse(readFileSync(join(h.sites.C01.dataDir, 'site.json'), 'utf8')) as SiteConfig;
+    const from = { site: 'C01', generation: c01.generation, privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8') };
+    const chunk = 'a'.repeat(64);
+    for (const path of ['../../escape.txt', '/etc/cron.d/evil', 'ok/../../x']) {
+      const manifest = { id: 'C01000FF', name: 'Evil', sourceVersion: 1, origin: 'C01', files: [{ path, size: 1, sha256: chunk, chunks: [[chunk, 1]] }] };
+      const res = await signedPost(h.sites.S02.url, '/s2s/v1/packages/offer', { job: 'j1', manifest }, from);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_BAD_PATH');
+    }
+    expect(await h.sites.S02.admin.get<PackageView[]>('/packages')).toEqual([]);
+    expect(existsSync(join(base, 'escape.txt'))).toBe(false);
+  });
+
+  it('a wrong signature or an old generation is refused with 401 and a status message at the receiver', async () => {
+    const c01 = JSON.parse(readFileSync(join(h.sites.C01.dataDir, 'site.json'), 'utf8')) as SiteConfig;
+    const forged = { site: 'C01', generation: c01.generation, privateKeyPem: generateSiteKeys().privateKeyPem };
+    const res = await signedPost(h.sites.S02.url, '/s2s/v1/packages/assignments', { job: 'x', package: 'C0100001', sourceVersion: 1, dps: [] }, forged);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_BAD_SIGNATURE');
+    const oldGeneration = { site: 'C01', generation: '00000000-dead-beef', privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8') };
+    const res2 = await signedPost(h.sites.S02.url, '/s2s/v1/packages/assignments', { job: 'x', package: 'C0100001', sourceVersion: 1, dps: [] }, oldGeneration);
+    expect(res2.status).toBe(401);
+    expect(((await res2.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_WRONG_GENERATION');
+    const unsigned = await fetch(`${h.sites.C01.url}/s2s/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    const messages = await h.sites.S02.admin.get<StatusMessage[]>('/status/messages', { component: 'hierman' });
+    expect(messages.filter((m) => m.text.includes('rejected a site-to-site request'))).toHaveLength(2);
+  });
+
+  it('an expired join token is refused and leaves no data directory', async () => {
+    const added = await h.sites.C01.admin.post<AddSiteResult>('/sites', { code: 'X03', type: 'secondary', url: 'http://127.0.0.1:1', joinDeadline: '1s' });
+    await sleep(1200);
+    const dir = join(base, 'X03');
+    const r = await cli(['site', 'join', '--data', dir, '--parent', h.sites.C01.url, '--token', added.joinToken]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('join token for X03 expired');
+    expect(existsSync(dir)).toBe(false);
+    const garbage = await cli(['site', 'join', '--data', dir, '--parent', h.sites.C01.url, '--token', 'nonsense']);
+    expect(garbage.code).toBe(2);
+    expect(garbage.stderr).toContain('join token is malformed');
+  });
+
+  it('a join with a code already active, or a second add of it, is refused', async () => {
+    const added = await h.sites.C01.admin.post<AddSiteResult>('/sites', { code: 'Y04', type: 'secondary', url: 'http://127.0.0.1:1' });
+    const first = await cli(['site', 'join', '--data', join(base, 'Y04a'), '--parent', h.sites.C01.url, '--token', added.joinToken, '--listen', '127.0.0.1:1']);
+    expect(first.code).toBe(0);
+    const generation = (await h.sites.C01.admin.get<SiteView>('/sites/Y04')).generation;
+    const again = await cli(['site', 'join', '--data', join(base, 'Y04b'), '--parent', h.sites.C01.url, '--token', added.joinToken]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('site Y04 has already joined');
+    expect(existsSync(join(base, 'Y04b'))).toBe(false);
+    expect((await h.sites.C01.admin.get<SiteView>('/sites/Y04')).generation).toBe(generation);
+    const dup = await cli(['site', 'add', '--code', 'S02', '--type', 'secondary', '--url', 'http://127.0.0.1:1', ...data]);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toContain('site code S02 is already in use');
+  });
+
+  it('bad values for addresses, DPs and durations', async () => {
+    const cases: [string[], string][] = [
+      [['address', 'set', '--to', 'S02', '--schedule', '25-3'], "--schedule '25-3' is not H-H"],
+      [['address', 'set', '--to', 'S02', '--retry-delay', 'soon'], "--retry-delay 'soon' is not a duration"],
+      [['address', 'set', '--to', 'S02', '--concurrency', '0'], '--concurrency'],
+      [['dp', 'assign', 'C0100001', '--dp', 'S02/EAST'], 'named DPs are not supported yet'],
+      [['site', 'add', '--code', 'S05', '--type', 'secondary', '--url', 'ftp://x', '--join-deadline', '5s'], "--url 'ftp://x'"],
+      [['status', 'messages', '--since', 'yesterday-ish'], "--since 'yesterday-ish'"],
+    ];
+    for (const [args, reason] of cases) {
+      const r = await cli([...args, ...data]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(reason);
+    }
+    const addresses = await h.sites.C01.admin.get<{ schedule: string | null; concurrency: number }[]>('/addresses');
+    expect(addresses.find((a) => a.schedule !== null)).toBeUndefined();
+    const noToken = await cli(['site', 'list', '--server', h.sites.C01.url, '--token', 'wrong']);
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('admin API needs a valid bearer token');
+  });
+});
