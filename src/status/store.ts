@@ -59,11 +59,14 @@ export async function postMessage(
 async function applyPackageStatus(db: Db, s: PackageStatus): Promise<boolean> {
   const existing = await db
     .selectFrom('package_status')
-    .select('updated_at')
+    .select(['updated_at', 'state', 'source_version', 'error'])
     .where('package_id', '=', s.package)
     .where('dp', '=', s.dp)
     .executeTakeFirst();
   if (existing && existing.updated_at > s.updatedAt) return false;
+  const unchanged =
+    existing?.updated_at === s.updatedAt && existing.state === s.state && existing.source_version === s.sourceVersion && existing.error === s.error;
+  if (unchanged) return false;
   if (s.state === 'Removed') {
     await db.deleteFrom('package_status').where('package_id', '=', s.package).where('dp', '=', s.dp).execute();
     return true;
