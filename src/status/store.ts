@@ -101,7 +101,7 @@ async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> 
   // Rows about ourselves, our parent and our direct children are ours to keep; a report from below
   // never overrides them.
   if (s.code === self || (existing && existing.relation !== 'descendant')) return false;
-  if (existing && existing.updated_at > s.updatedAt) return false;
+  if (existing && existing.updated_at >= s.updatedAt) return false;
   const row = {
     type: s.type,
     parent_code: s.parent,
