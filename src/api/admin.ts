@@ -4,8 +4,21 @@ import type { FastifyInstance } from 'fastify';
 import { parseDuration } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 import { assertComponent, readLog } from '../logs/index.js';
-import { assertPackageId, createPackage, listPackages, showPackage, updatePackage } from '../packages/index.js';
-import { assertJobState, assignPackage, listDps, listJobs, parseSchedule, unassignPackage } from '../replication/index.js';
+import {
+  assertPackageId,
+  createPackage,
+  listPackages,
+  showPackage,
+  updatePackage,
+} from '../packages/index.js';
+import {
+  assertJobState,
+  assignPackage,
+  listDps,
+  listJobs,
+  parseSchedule,
+  unassignPackage,
+} from '../replication/index.js';
 import type { SiteContext } from '../server/context.js';
 import { addSite, assertSiteCode, listSites, showSite } from '../sites/index.js';
 import { listMessages, listPackageStatus } from '../status/index.js';
@@ -47,7 +60,8 @@ export function adminRoutes(ctx: SiteContext, token: string) {
       },
       async (request, reply) => {
         const b = request.body;
-        const joinDeadlineMs = b.joinDeadline === undefined ? undefined : parseDuration(b.joinDeadline, '--join-deadline');
+        const joinDeadlineMs =
+          b.joinDeadline === undefined ? undefined : parseDuration(b.joinDeadline, '--join-deadline');
         reply.code(201);
         return addSite(ctx, { ...b, joinDeadlineMs });
       },
@@ -59,7 +73,15 @@ export function adminRoutes(ctx: SiteContext, token: string) {
 
     app.get(
       '/jobs',
-      { schema: { querystring: Type.Object({ site: Type.Optional(Code), state: Type.Optional(Type.String({ maxLength: 16 })), package: Type.Optional(Code) }) } },
+      {
+        schema: {
+          querystring: Type.Object({
+            site: Type.Optional(Code),
+            state: Type.Optional(Type.String({ maxLength: 16 })),
+            package: Type.Optional(Code),
+          }),
+        },
+      },
       async (request) => {
         const q = request.query;
         return listJobs(ctx.db, {
@@ -81,7 +103,9 @@ export function adminRoutes(ctx: SiteContext, token: string) {
           params: Type.Object({ code: Code }),
           body: Type.Object(
             {
-              rateLimitKbps: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 1, maximum: 100_000_000 })])),
+              rateLimitKbps: Type.Optional(
+                Type.Union([Type.Null(), Type.Integer({ minimum: 1, maximum: 100_000_000 })]),
+              ),
               schedule: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 8 })])),
               concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
               retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
@@ -95,9 +119,18 @@ export function adminRoutes(ctx: SiteContext, token: string) {
         const code = assertSiteCode(request.params.code);
         const b = request.body;
         if (typeof b.schedule === 'string') parseSchedule(b.schedule);
-        const retryDelayMs = b.retryDelay === undefined ? undefined : parseDuration(b.retryDelay, '--retry-delay');
-        const existing = await ctx.db.selectFrom('addresses').selectAll().where('site_code', '=', code).executeTakeFirst();
-        if (!existing) throw new OutpostError('OUTPOST_SITE_NOT_FOUND', `no address to ${code}: it is not a child of ${ctx.config.code}`);
+        const retryDelayMs =
+          b.retryDelay === undefined ? undefined : parseDuration(b.retryDelay, '--retry-delay');
+        const existing = await ctx.db
+          .selectFrom('addresses')
+          .selectAll()
+          .where('site_code', '=', code)
+          .executeTakeFirst();
+        if (!existing)
+          throw new OutpostError(
+            'OUTPOST_SITE_NOT_FOUND',
+            `no address to ${code}: it is not a child of ${ctx.config.code}`,
+          );
         const changes = {
           ...(b.rateLimitKbps !== undefined ? { rate_limit_kbps: b.rateLimitKbps } : {}),
           ...(b.schedule !== undefined ? { schedule: b.schedule } : {}),
@@ -114,34 +147,69 @@ export function adminRoutes(ctx: SiteContext, token: string) {
 
     app.post(
       '/packages',
-      { schema: { body: Type.Object({ name: Type.String({ maxLength: 200 }), source: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }) } },
+      {
+        schema: {
+          body: Type.Object(
+            { name: Type.String({ maxLength: 200 }), source: Type.String({ minLength: 1, maxLength: 4096 }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
       async (request, reply) => {
         reply.code(201);
         return createPackage(ctx, request.body);
       },
     );
     app.get('/packages', async () => listPackages(ctx.db));
-    app.get('/packages/:id', { schema: { params: Type.Object({ id: Code }) } }, async (request) => showPackage(ctx.db, assertPackageId(request.params.id)));
+    app.get('/packages/:id', { schema: { params: Type.Object({ id: Code }) } }, async (request) =>
+      showPackage(ctx.db, assertPackageId(request.params.id)),
+    );
     app.post(
       '/packages/:id/update',
-      { schema: { params: Type.Object({ id: Code }), body: Type.Object({ source: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) }, { additionalProperties: false }) } },
+      {
+        schema: {
+          params: Type.Object({ id: Code }),
+          body: Type.Object(
+            { source: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
       async (request) => updatePackage(ctx, assertPackageId(request.params.id), request.body),
     );
-    const DpBody = Type.Object({ dps: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000 }) }, { additionalProperties: false });
-    app.post('/packages/:id/assign', { schema: { params: Type.Object({ id: Code }), body: DpBody } }, async (request) =>
-      assignPackage(ctx, assertPackageId(request.params.id), request.body.dps),
+    const DpBody = Type.Object(
+      { dps: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000 }) },
+      { additionalProperties: false },
     );
-    app.post('/packages/:id/unassign', { schema: { params: Type.Object({ id: Code }), body: DpBody } }, async (request) =>
-      unassignPackage(ctx, assertPackageId(request.params.id), request.body.dps),
+    app.post(
+      '/packages/:id/assign',
+      { schema: { params: Type.Object({ id: Code }), body: DpBody } },
+      async (request) => assignPackage(ctx, assertPackageId(request.params.id), request.body.dps),
+    );
+    app.post(
+      '/packages/:id/unassign',
+      { schema: { params: Type.Object({ id: Code }), body: DpBody } },
+      async (request) => unassignPackage(ctx, assertPackageId(request.params.id), request.body.dps),
     );
 
-    app.get('/dps', { schema: { querystring: Type.Object({ site: Type.Optional(Code) }) } }, async (request) =>
-      listDps(ctx, request.query.site === undefined ? undefined : assertSiteCode(request.query.site)),
+    app.get(
+      '/dps',
+      { schema: { querystring: Type.Object({ site: Type.Optional(Code) }) } },
+      async (request) =>
+        listDps(ctx, request.query.site === undefined ? undefined : assertSiteCode(request.query.site)),
     );
 
     app.get(
       '/status/packages',
-      { schema: { querystring: Type.Object({ site: Type.Optional(Code), package: Type.Optional(Code), notInstalled: Type.Optional(Type.Boolean()) }) } },
+      {
+        schema: {
+          querystring: Type.Object({
+            site: Type.Optional(Code),
+            package: Type.Optional(Code),
+            notInstalled: Type.Optional(Type.Boolean()),
+          }),
+        },
+      },
       async (request) => {
         const q = request.query;
         return listPackageStatus(ctx.db, {
@@ -179,13 +247,27 @@ export function adminRoutes(ctx: SiteContext, token: string) {
 
     app.get(
       '/logs/:component',
-      { schema: { params: Type.Object({ component: Type.String({ maxLength: 32 }) }), querystring: Type.Object({ offset: Type.Optional(Type.Integer({ minimum: 0 })) }) } },
-      async (request) => readLog(ctx.paths.logs, assertComponent(request.params.component), request.query.offset),
+      {
+        schema: {
+          params: Type.Object({ component: Type.String({ maxLength: 32 }) }),
+          querystring: Type.Object({ offset: Type.Optional(Type.Integer({ minimum: 0 })) }),
+        },
+      },
+      async (request) =>
+        readLog(ctx.paths.logs, assertComponent(request.params.component), request.query.offset),
     );
   };
 }
 
-function addressView(a: { site_code: string; url: string; rate_limit_kbps: number | null; schedule: string | null; concurrency: number; retries: number; retry_delay_ms: number }) {
+function addressView(a: {
+  site_code: string;
+  url: string;
+  rate_limit_kbps: number | null;
+  schedule: string | null;
+  concurrency: number;
+  retries: number;
+  retry_delay_ms: number;
+}) {
   return {
     site: a.site_code,
     url: a.url,

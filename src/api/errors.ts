@@ -10,14 +10,22 @@ export function installErrorHandling(app: FastifyInstance): void {
       const where = `${err.validationContext ?? 'request'}${first?.instancePath ? first.instancePath.replace(/\//g, '.') : ''}`;
       error = new OutpostError('OUTPOST_BAD_INPUT', `${where} ${first?.message ?? 'is invalid'}`);
     } else if (!(err instanceof OutpostError) && err.statusCode && err.statusCode < 500) {
-      error = new OutpostError(err.statusCode === 413 ? 'OUTPOST_TOO_LARGE' : 'OUTPOST_BAD_INPUT', err.message);
+      error = new OutpostError(
+        err.statusCode === 413 ? 'OUTPOST_TOO_LARGE' : 'OUTPOST_BAD_INPUT',
+        err.message,
+      );
     }
     const { status, body } = toErrorBody(error);
     if (status >= 500) request.log.error({ err }, 'request failed');
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const { status, body } = toErrorBody(new OutpostError('OUTPOST_NOT_FOUND', `no such endpoint: ${request.method} ${request.url.split('?')[0]}`));
+    const { status, body } = toErrorBody(
+      new OutpostError(
+        'OUTPOST_NOT_FOUND',
+        `no such endpoint: ${request.method} ${request.url.split('?')[0]}`,
+      ),
+    );
     return reply.code(status).send(body);
   });
 }

@@ -4,8 +4,8 @@ import { OutpostError } from '../errors/index.js';
 import { acceptAssignments, acceptChunk, acceptOffer } from '../replication/index.js';
 import { type KnownPeer, NonceCache, sha256Hex, verifyRequest } from '../s2s/index.js';
 import type { SiteContext } from '../server/context.js';
-import { acceptHeartbeat, acceptJoin, findPeer, isCodeFree, assertSiteCode } from '../sites/index.js';
-import { type Report, applyReports, postMessage } from '../status/index.js';
+import { acceptHeartbeat, acceptJoin, assertSiteCode, findPeer, isCodeFree } from '../sites/index.js';
+import { applyReports, postMessage, type Report } from '../status/index.js';
 
 const Str = (maxLength: number) => Type.String({ maxLength });
 const Manifest = Type.Object({
@@ -80,14 +80,30 @@ export function s2sRoutes(ctx: SiteContext) {
 
   async function authenticate(request: FastifyRequest, bodySha: string): Promise<void> {
     const claimed = request.headers['x-outpost-site'];
-    const peer = typeof claimed === 'string' && /^[A-Z0-9]{3}$/.test(claimed) ? await findPeer(ctx, claimed) : undefined;
+    const peer =
+      typeof claimed === 'string' && /^[A-Z0-9]{3}$/.test(claimed) ? await findPeer(ctx, claimed) : undefined;
     try {
       const path = request.url.split('?')[0];
-      senders.set(request, verifyRequest(request.headers, { method: request.method, path, bodySha }, () => peer, nonces, ctx.clock.now()));
+      senders.set(
+        request,
+        verifyRequest(
+          request.headers,
+          { method: request.method, path, bodySha },
+          () => peer,
+          nonces,
+          ctx.clock.now(),
+        ),
+      );
     } catch (err) {
       const reason = (err as Error).message;
-      ctx.log('hierman').warn({ from: claimed, url: request.url, err: reason }, 'rejected a site-to-site request');
-      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), { severity: 'warning', component: 'hierman', text: `rejected a site-to-site request to ${request.url.split('?')[0]}: ${reason}` });
+      ctx
+        .log('hierman')
+        .warn({ from: claimed, url: request.url, err: reason }, 'rejected a site-to-site request');
+      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+        severity: 'warning',
+        component: 'hierman',
+        text: `rejected a site-to-site request to ${request.url.split('?')[0]}: ${reason}`,
+      });
       throw err;
     }
   }
@@ -96,21 +112,28 @@ export function s2sRoutes(ctx: SiteContext) {
     const peer = senders.get(request);
     const isParent = peer?.code === ctx.config.parent?.code;
     if (!peer || (relation === 'parent') !== isParent) {
-      throw new OutpostError('OUTPOST_UNAUTHORIZED', `this request must come from ${relation === 'parent' ? 'the parent site' : 'a child site'}`);
+      throw new OutpostError(
+        'OUTPOST_UNAUTHORIZED',
+        `this request must come from ${relation === 'parent' ? 'the parent site' : 'a child site'}`,
+      );
     }
     return peer.code;
   }
 
   return async (root: FastifyInstance) => {
     const app = root.withTypeProvider<TypeBoxTypeProvider>();
-    app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 64 * 1024 * 1024 }, (request, body, done) => {
-      rawBodies.set(request, body as Buffer);
-      try {
-        done(null, (body as Buffer).length ? JSON.parse((body as Buffer).toString('utf8')) : {});
-      } catch {
-        done(new OutpostError('OUTPOST_BAD_INPUT', 'request body is not valid JSON'), undefined);
-      }
-    });
+    app.addContentTypeParser(
+      'application/json',
+      { parseAs: 'buffer', bodyLimit: 64 * 1024 * 1024 },
+      (request, body, done) => {
+        rawBodies.set(request, body as Buffer);
+        try {
+          done(null, (body as Buffer).length ? JSON.parse((body as Buffer).toString('utf8')) : {});
+        } catch {
+          done(new OutpostError('OUTPOST_BAD_INPUT', 'request body is not valid JSON'), undefined);
+        }
+      },
+    );
     app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
     app.addHook('preHandler', async (request) => {
       if (request.routeOptions.url === '/s2s/v1/join') return;
@@ -123,29 +146,55 @@ export function s2sRoutes(ctx: SiteContext) {
 
     app.post(
       '/s2s/v1/join',
-      { schema: { body: Type.Object({ token: Type.String({ maxLength: 200 }), publicKeyPem: Type.String({ maxLength: 4096 }), generation: Type.String({ maxLength: 64 }) }) } },
+      {
+        schema: {
+          body: Type.Object({
+            token: Type.String({ maxLength: 200 }),
+            publicKeyPem: Type.String({ maxLength: 4096 }),
+            generation: Type.String({ maxLength: 64 }),
+          }),
+        },
+      },
       async (request) => acceptJoin(ctx, request.body),
     );
     app.post('/s2s/v1/heartbeat', async (request) => acceptHeartbeat(ctx, sender(request, 'child')));
-    app.post('/s2s/v1/sites/check', { schema: { body: Type.Object({ code: Type.String({ maxLength: 8 }) }) } }, async (request) => {
-      sender(request, 'child');
-      return { free: await isCodeFree(ctx, assertSiteCode(request.body.code)) };
-    });
-    app.post('/s2s/v1/reports', { schema: { body: Type.Object({ reports: Type.Array(ReportSchema, { maxItems: 5000 }) }) } }, async (request) => {
-      sender(request, 'child');
-      const reports = request.body.reports as Report[];
-      const applied = await ctx.db.transaction().execute((trx) => applyReports(trx, ctx.sink, reports, ctx.clock.now()));
-      if (applied > 0) ctx.wake.notify('statmgr');
-      return { applied };
-    });
+    app.post(
+      '/s2s/v1/sites/check',
+      { schema: { body: Type.Object({ code: Type.String({ maxLength: 8 }) }) } },
+      async (request) => {
+        sender(request, 'child');
+        return { free: await isCodeFree(ctx, assertSiteCode(request.body.code)) };
+      },
+    );
+    app.post(
+      '/s2s/v1/reports',
+      { schema: { body: Type.Object({ reports: Type.Array(ReportSchema, { maxItems: 5000 }) }) } },
+      async (request) => {
+        sender(request, 'child');
+        const reports = request.body.reports as Report[];
+        const applied = await ctx.db
+          .transaction()
+          .execute((trx) => applyReports(trx, ctx.sink, reports, ctx.clock.now()));
+        if (applied > 0) ctx.wake.notify('statmgr');
+        return { applied };
+      },
+    );
 
-    app.post('/s2s/v1/packages/offer', { schema: { body: Type.Object({ job: Type.String({ maxLength: 64 }), manifest: Manifest }) } }, async (request) => {
-      sender(request, 'parent');
-      return acceptOffer(ctx, request.body);
-    });
+    app.post(
+      '/s2s/v1/packages/offer',
+      { schema: { body: Type.Object({ job: Type.String({ maxLength: 64 }), manifest: Manifest }) } },
+      async (request) => {
+        sender(request, 'parent');
+        return acceptOffer(ctx, request.body);
+      },
+    );
     app.put('/s2s/v1/chunks/:sha', { bodyLimit: 8 * 1024 * 1024 }, async (request, reply) => {
       sender(request, 'parent');
-      const result = await acceptChunk(ctx, (request.params as { sha: string }).sha, request.body as AsyncIterable<Uint8Array>);
+      const result = await acceptChunk(
+        ctx,
+        (request.params as { sha: string }).sha,
+        request.body as AsyncIterable<Uint8Array>,
+      );
       reply.code(201);
       return result;
     });

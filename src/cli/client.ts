@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { type ErrorCode, OutpostError, isErrorCode } from '../errors/index.js';
+import { type ErrorCode, isErrorCode, OutpostError } from '../errors/index.js';
 import { readAdminToken, readSiteConfig } from '../host/datadir.js';
 
 export interface ServerOptions {
@@ -24,37 +24,59 @@ export class AdminClient {
       server ??= config.url;
       token ??= await readAdminToken(opts.data);
     }
-    if (!server) throw new OutpostError('OUTPOST_BAD_INPUT', 'no server given', { hint: 'pass --server URL, set OUTPOST_SERVER, or use --data DIR' });
-    if (!token) throw new OutpostError('OUTPOST_BAD_INPUT', 'no admin token given', { hint: 'pass --token, set OUTPOST_TOKEN, or use --data DIR' });
+    if (!server)
+      throw new OutpostError('OUTPOST_BAD_INPUT', 'no server given', {
+        hint: 'pass --server URL, set OUTPOST_SERVER, or use --data DIR',
+      });
+    if (!token)
+      throw new OutpostError('OUTPOST_BAD_INPUT', 'no admin token given', {
+        hint: 'pass --token, set OUTPOST_TOKEN, or use --data DIR',
+      });
     return new AdminClient(server.replace(/\/$/, ''), token);
   }
 
-  async call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, query?: Record<string, string | number | boolean | undefined>): Promise<T> {
+  async call<T>(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: unknown,
+    query?: Record<string, string | number | boolean | undefined>,
+  ): Promise<T> {
     const url = new URL(`/api/v1${path}`, this.baseUrl);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(url, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
       const e = err as Error & { code?: string };
-      throw new OutpostError('OUTPOST_UNREACHABLE', `cannot reach the site server at ${this.baseUrl}: ${e.code ?? e.message}`, {
-        hint: 'is outpost serve running there?',
-      });
+      throw new OutpostError(
+        'OUTPOST_UNREACHABLE',
+        `cannot reach the site server at ${this.baseUrl}: ${e.code ?? e.message}`,
+        {
+          hint: 'is outpost serve running there?',
+        },
+      );
     }
     const text = await res.body.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
-      throw new OutpostError('OUTPOST_UNREACHABLE', `${url} answered HTTP ${res.statusCode} with something that is not JSON`);
+      throw new OutpostError(
+        'OUTPOST_UNREACHABLE',
+        `${url} answered HTTP ${res.statusCode} with something that is not JSON`,
+      );
     }
     if (res.statusCode >= 400) {
       const error = (parsed as { error?: { code?: unknown; message?: string; hint?: string } } | null)?.error;
-      if (error && isErrorCode(error.code)) throw new OutpostError(error.code as ErrorCode, error.message ?? 'failed', { hint: error.hint });
+      if (error && isErrorCode(error.code))
+        throw new OutpostError(error.code as ErrorCode, error.message ?? 'failed', { hint: error.hint });
       throw new OutpostError('OUTPOST_INTERNAL', `${url} answered HTTP ${res.statusCode}`);
     }
     return parsed as T;

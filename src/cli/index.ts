@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import pc from 'picocolors';
-import { OutpostError, exitCodeFor } from '../errors/index.js';
+import { exitCodeFor, OutpostError } from '../errors/index.js';
 import { registerAddressCommands } from './commands/address.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerPackageCommands } from './commands/packages.js';
@@ -14,7 +14,10 @@ export function buildProgram(): Command {
     .description('Outpost: hierarchical software distribution (sites, packages, distribution points)')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str.split('\n')[0].trim() ? `outpost: ${str.replace(/^error: /, '').split('\n')[0]}\n` : str) });
+    .configureOutput({
+      outputError: (str, write) =>
+        write(str.split('\n')[0].trim() ? `outpost: ${str.replace(/^error: /, '').split('\n')[0]}\n` : str),
+    });
   registerSiteCommands(program);
   registerServeCommand(program);
   registerDemoCommand(program);
@@ -32,7 +35,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return 0;
       return 2;
     }
     if (err instanceof OutpostError) {

@@ -26,7 +26,10 @@ export function parseIntOption(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
-      throw new OutpostError('OUTPOST_BAD_INPUT', `${name} '${value}' must be a whole number from ${min} to ${max}`);
+      throw new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        `${name} '${value}' must be a whole number from ${min} to ${max}`,
+      );
     }
     return n;
   };

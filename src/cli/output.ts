@@ -2,7 +2,11 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 
 /** Prints JSON (for --json) or a table of the named columns. */
-export function printRows<T extends object>(json: boolean, rows: T[], columns: [header: string, get: (row: T) => unknown][]): void {
+export function printRows<T extends object>(
+  json: boolean,
+  rows: T[],
+  columns: [header: string, get: (row: T) => unknown][],
+): void {
   if (json) {
     printJson(rows);
     return;
@@ -34,12 +38,16 @@ export function printObject(json: boolean, value: Record<string, unknown>, skip:
 
 export function formatCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'number' && value > 1_000_000_000_000 && value < 10_000_000_000_000) return formatTime(value);
+  if (typeof value === 'number' && value > 1_000_000_000_000 && value < 10_000_000_000_000)
+    return formatTime(value);
   return String(value);
 }
 
 export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export function colourState(state: string): string {

@@ -1,3 +1,3 @@
-export { parseDuration, formatDuration } from './duration.js';
-export { writeFileAtomic, fsyncDir } from './files.js';
-export { type Clock, systemClock, sleep } from './clock.js';
+export { type Clock, sleep, systemClock } from './clock.js';
+export { formatDuration, parseDuration } from './duration.js';
+export { fsyncDir, writeFileAtomic } from './files.js';

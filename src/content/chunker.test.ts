@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_CHUNK, MIN_CHUNK, chunkFile } from './chunker.js';
+import { chunkFile, MAX_CHUNK, MIN_CHUNK } from './chunker.js';
 
 async function chunksOfFile(data: Buffer): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-chunk-'));
@@ -33,7 +33,11 @@ describe('content-defined chunking', () => {
 
   it('an insertion in the middle changes only the chunks around it', async () => {
     const data = randomBytes(16 * 1024 * 1024);
-    const edited = Buffer.concat([data.subarray(0, 8_000_000), Buffer.from('inserted bytes'), data.subarray(8_000_000)]);
+    const edited = Buffer.concat([
+      data.subarray(0, 8_000_000),
+      Buffer.from('inserted bytes'),
+      data.subarray(8_000_000),
+    ]);
     const before = new Set(await chunksOfFile(data));
     const after = await chunksOfFile(edited);
     const changed = after.filter((c) => !before.has(c));

@@ -55,7 +55,11 @@ export async function* chunkFile(path: string): AsyncGenerator<Buffer> {
         const block = Buffer.allocUnsafe(READ_SIZE);
         const { bytesRead } = await handle.read(block, 0, READ_SIZE, null);
         if (bytesRead === 0) eof = true;
-        else pending = pending.length === 0 ? block.subarray(0, bytesRead) : Buffer.concat([pending, block.subarray(0, bytesRead)]);
+        else
+          pending =
+            pending.length === 0
+              ? block.subarray(0, bytesRead)
+              : Buffer.concat([pending, block.subarray(0, bytesRead)]);
       }
       if (pending.length === 0) return;
       const cut = findCut(pending);

@@ -1,4 +1,4 @@
+export { chunkFile, findCut, MAX_CHUNK } from './chunker.js';
+export { chunksOf, importSource, type ManifestFile, materialize } from './manifest.js';
 export { assertPackagePath } from './paths.js';
-export { MAX_CHUNK, chunkFile, findCut } from './chunker.js';
-export { type ContentStore, FileContentStore, assertSha256 } from './store.js';
-export { type ManifestFile, importSource, materialize, chunksOf } from './manifest.js';
+export { assertSha256, type ContentStore, FileContentStore } from './store.js';

@@ -24,7 +24,10 @@ async function listSourceFiles(root: string): Promise<string[]> {
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
-      throw new OutpostError('OUTPOST_SOURCE_UNREADABLE', `source folder '${dir}' cannot be read: ${(err as Error).message}`);
+      throw new OutpostError(
+        'OUTPOST_SOURCE_UNREADABLE',
+        `source folder '${dir}' cannot be read: ${(err as Error).message}`,
+      );
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
@@ -32,11 +35,15 @@ async function listSourceFiles(root: string): Promise<string[]> {
       const rel = relative(root, full).split(sep).join('/');
       assertPackagePath(rel);
       if (entry.isSymbolicLink()) {
-        throw new OutpostError('OUTPOST_BAD_PATH', `'${rel}' in the source is a symbolic link; packages hold plain files only`);
+        throw new OutpostError(
+          'OUTPOST_BAD_PATH',
+          `'${rel}' in the source is a symbolic link; packages hold plain files only`,
+        );
       }
       if (entry.isDirectory()) await walk(full);
       else if (entry.isFile()) found.push(rel);
-      else throw new OutpostError('OUTPOST_BAD_PATH', `'${rel}' in the source is not a regular file or folder`);
+      else
+        throw new OutpostError('OUTPOST_BAD_PATH', `'${rel}' in the source is not a regular file or folder`);
     }
   }
   await walk(root);
@@ -64,7 +71,10 @@ export async function importSource(root: string, store: ContentStore): Promise<M
       }
     } catch (err) {
       if (err instanceof OutpostError) throw err;
-      throw new OutpostError('OUTPOST_SOURCE_UNREADABLE', `'${path}' in the source cannot be read: ${(err as Error).message}`);
+      throw new OutpostError(
+        'OUTPOST_SOURCE_UNREADABLE',
+        `'${path}' in the source cannot be read: ${(err as Error).message}`,
+      );
     }
     files.push({ path, size, sha256: fileHash.digest('hex'), chunks });
   }
@@ -82,12 +92,17 @@ export function chunksOf(files: readonly ManifestFile[]): Map<string, number> {
  * Writes package files into `dest` from verified chunks. Each chunk and each whole file is checked
  * by SHA-256 and synced, so `dest` only ever holds exactly what the manifest says.
  */
-export async function materialize(store: ContentStore, files: readonly ManifestFile[], dest: string): Promise<void> {
+export async function materialize(
+  store: ContentStore,
+  files: readonly ManifestFile[],
+  dest: string,
+): Promise<void> {
   const root = resolve(dest);
   const dirs = new Set<string>([root]);
   for (const file of files) {
     const target = resolve(root, assertPackagePath(file.path));
-    if (!target.startsWith(root + sep)) throw new OutpostError('OUTPOST_BAD_PATH', `'${file.path}' escapes the package`);
+    if (!target.startsWith(root + sep))
+      throw new OutpostError('OUTPOST_BAD_PATH', `'${file.path}' escapes the package`);
     await mkdir(dirname(target), { recursive: true });
     dirs.add(dirname(target));
     const tmp = `${target}.partial`;

@@ -8,7 +8,10 @@ const MAX_PATH = 1024;
  */
 export function assertPackagePath(path: string): string {
   const bad = (why: string) =>
-    new OutpostError('OUTPOST_BAD_PATH', `path '${path.replace(/\0/g, '\\0')}' in package is not allowed: ${why}`);
+    new OutpostError(
+      'OUTPOST_BAD_PATH',
+      `path '${path.replace(/\0/g, '\\0')}' in package is not allowed: ${why}`,
+    );
   if (path.length === 0) throw bad('empty');
   if (path.length > MAX_PATH) throw bad(`longer than ${MAX_PATH} characters`);
   if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) throw bad('absolute');

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,7 +41,9 @@ describe('file content store', () => {
 
   it('refuses an oversized stream', async () => {
     const { store } = freshStore();
-    await expect(store.putStream(sha('abcdef'), [Buffer.from('abc'), Buffer.from('def')], 4)).rejects.toThrow(/larger than 4/);
+    await expect(store.putStream(sha('abcdef'), [Buffer.from('abc'), Buffer.from('def')], 4)).rejects.toThrow(
+      /larger than 4/,
+    );
   });
 
   it('detects a chunk corrupted on disk', async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDir } from '../common/index.js';
@@ -23,7 +23,11 @@ export interface ContentStore {
   /** Stores bytes that must hash to `sha`. */
   put(sha: string, data: Uint8Array): Promise<void>;
   /** Stores a stream that must hash to `sha` and be at most `maxBytes` long; returns its size. */
-  putStream(sha: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes: number): Promise<number>;
+  putStream(
+    sha: string,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    maxBytes: number,
+  ): Promise<number>;
   /** Reads a chunk back, verifying it; a chunk that no longer matches its hash is an error. */
   get(sha: string): Promise<Buffer>;
   stream(sha: string): Readable;
@@ -53,7 +57,11 @@ export class FileContentStore implements ContentStore {
     await this.putStream(sha, [data], data.length);
   }
 
-  async putStream(sha: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes: number): Promise<number> {
+  async putStream(
+    sha: string,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    maxBytes: number,
+  ): Promise<number> {
     const target = this.pathOf(sha);
     const tmpDir = join(this.root, 'tmp');
     await mkdir(tmpDir, { recursive: true });
@@ -65,14 +73,20 @@ export class FileContentStore implements ContentStore {
       for await (const piece of body) {
         size += piece.length;
         if (size > maxBytes) {
-          throw new OutpostError('OUTPOST_TOO_LARGE', `chunk ${sha.slice(0, 12)} is larger than ${maxBytes} bytes`);
+          throw new OutpostError(
+            'OUTPOST_TOO_LARGE',
+            `chunk ${sha.slice(0, 12)} is larger than ${maxBytes} bytes`,
+          );
         }
         hash.update(piece);
         await handle.write(piece);
       }
       const actual = hash.digest('hex');
       if (actual !== sha) {
-        throw new OutpostError('OUTPOST_HASH_MISMATCH', `chunk ${sha.slice(0, 12)} arrived with hash ${actual.slice(0, 12)}`);
+        throw new OutpostError(
+          'OUTPOST_HASH_MISMATCH',
+          `chunk ${sha.slice(0, 12)} arrived with hash ${actual.slice(0, 12)}`,
+        );
       }
       await handle.sync();
     } catch (err) {
@@ -89,12 +103,19 @@ export class FileContentStore implements ContentStore {
 
   async get(sha: string): Promise<Buffer> {
     const data = await readFile(this.pathOf(sha)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new OutpostError('OUTPOST_CONTENT_MISSING', `chunk ${sha.slice(0, 12)} is not in the content library`);
+      if (err.code === 'ENOENT')
+        throw new OutpostError(
+          'OUTPOST_CONTENT_MISSING',
+          `chunk ${sha.slice(0, 12)} is not in the content library`,
+        );
       throw err;
     });
     const actual = createHash('sha256').update(data).digest('hex');
     if (actual !== sha) {
-      throw new OutpostError('OUTPOST_HASH_MISMATCH', `chunk ${sha.slice(0, 12)} in the content library is corrupt`);
+      throw new OutpostError(
+        'OUTPOST_HASH_MISMATCH',
+        `chunk ${sha.slice(0, 12)} in the content library is corrupt`,
+      );
     }
     return data;
   }

@@ -5,7 +5,9 @@ import { type Dialect, migrate } from './migrations.js';
 import type { Database } from './schema.js';
 
 /** Where a site keeps its database: the embedded default, or PostgreSQL for sites that scale out. */
-export type DatabaseConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; schema: string };
+export type DatabaseConfig =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; url: string; schema: string };
 
 export interface SiteDb {
   db: Kysely<Database>;
@@ -37,7 +39,11 @@ export async function openDatabase(config: DatabaseConfig): Promise<SiteDb> {
     await admin.end();
   }
   // Each site owns one schema, so several sites (or tests) can share one PostgreSQL database.
-  const pool = new pg.Pool({ connectionString: config.url, max: 5, options: `-c search_path=${config.schema}` });
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: 5,
+    options: `-c search_path=${config.schema}`,
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await migrate(db as Kysely<unknown>, 'postgres');
   return { db, dialect: 'postgres', close: () => db.destroy() };

@@ -1,2 +1,2 @@
-export { openDatabase, type DatabaseConfig, type SiteDb } from './connect.js';
+export { type DatabaseConfig, openDatabase, type SiteDb } from './connect.js';
 export type * from './schema.js';

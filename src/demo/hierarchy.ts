@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { AdminClient } from '../cli/client.js';
 import type { AddSiteResult, SiteView } from '../sites/index.js';
 import { initCentral, joinSite } from '../sites/index.js';
-import { type SiteProcess, freePort, spawnSite, waitFor } from './processes.js';
+import { freePort, type SiteProcess, spawnSite, waitFor } from './processes.js';
 
 export interface HierarchySite {
   code: string;
@@ -27,7 +27,11 @@ export interface SiteSpec {
  * Stands up a hierarchy of real site-server processes on loopback, each with its own data
  * directory under `baseDir`: init the central site, then add and join each child at its parent.
  */
-export async function startHierarchy(baseDir: string, specs: SiteSpec[], serveArgs: string[] = ['--heartbeat', '1s']): Promise<Hierarchy> {
+export async function startHierarchy(
+  baseDir: string,
+  specs: SiteSpec[],
+  serveArgs: string[] = ['--heartbeat', '1s'],
+): Promise<Hierarchy> {
   const sites: Record<string, HierarchySite> = {};
   const hierarchy: Hierarchy = {
     sites,
@@ -45,7 +49,11 @@ export async function startHierarchy(baseDir: string, specs: SiteSpec[], serveAr
       } else {
         const parent = sites[spec.parent ?? ''];
         if (!parent) throw new Error(`parent ${spec.parent} of ${spec.code} must come first`);
-        const added = await parent.admin.post<AddSiteResult>('/sites', { code: spec.code, type: spec.type, url });
+        const added = await parent.admin.post<AddSiteResult>('/sites', {
+          code: spec.code,
+          type: spec.type,
+          url,
+        });
         await joinSite({ dataDir, parentUrl: parent.url, token: added.joinToken });
       }
       const process = await spawnSite(dataDir, url, serveArgs);

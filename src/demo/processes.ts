@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 
@@ -27,7 +27,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `check` until it returns a value, or fails after `timeoutMs` with `what` in the message. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | null | false>, intervalMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined | null | false>,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -38,7 +43,10 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new OutpostError('OUTPOST_UNREACHABLE', `timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+      throw new OutpostError(
+        'OUTPOST_UNREACHABLE',
+        `timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`,
+      );
     }
     await sleep(intervalMs);
   }
@@ -57,8 +65,14 @@ export interface SiteProcess {
 }
 
 /** Starts `outpost serve` for a data directory and waits until it answers. */
-export async function spawnSite(dataDir: string, url: string, extraArgs: string[] = []): Promise<SiteProcess> {
-  const child = spawn(process.execPath, [OUTPOST_BIN, 'serve', '--data', dataDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnSite(
+  dataDir: string,
+  url: string,
+  extraArgs: string[] = [],
+): Promise<SiteProcess> {
+  const child = spawn(process.execPath, [OUTPOST_BIN, 'serve', '--data', dataDir, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();

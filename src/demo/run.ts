@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import type { PackageView } from '../packages/index.js';
 import type { JobView } from '../replication/index.js';
 import type { PackageStatus } from '../status/index.js';
-import { THREE_LEVELS, type Hierarchy, startHierarchy } from './hierarchy.js';
+import { type Hierarchy, startHierarchy, THREE_LEVELS } from './hierarchy.js';
 import { waitFor } from './processes.js';
 
 type Say = (line: string) => void;
@@ -25,7 +25,12 @@ function writeSampleSource(dir: string): void {
  * loopback, one package created at C01 and distributed to S02's DP, followed until C01 sees it
  * Installed.
  */
-export async function runDemo(opts: { once: boolean; dir?: string; say: Say; interactive: boolean }): Promise<{ hierarchy: Hierarchy; packageId: string; baseDir: string }> {
+export async function runDemo(opts: {
+  once: boolean;
+  dir?: string;
+  say: Say;
+  interactive: boolean;
+}): Promise<{ hierarchy: Hierarchy; packageId: string; baseDir: string }> {
   const { say } = opts;
   const baseDir = opts.dir ?? mkdtempSync(join(tmpdir(), 'outpost-demo-'));
   say(`data directories under ${baseDir}`);
@@ -33,31 +38,51 @@ export async function runDemo(opts: { once: boolean; dir?: string; say: Say; int
   const hierarchy = await startHierarchy(baseDir, THREE_LEVELS);
   const { C01, S02 } = hierarchy.sites;
   try {
-    for (const s of Object.values(hierarchy.sites)) say(`  ${s.code} serving at ${s.url} (pid ${s.process.child.pid})`);
+    for (const s of Object.values(hierarchy.sites))
+      say(`  ${s.code} serving at ${s.url} (pid ${s.process.child.pid})`);
     const source = join(baseDir, 'source');
     writeSampleSource(source);
     const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Demo App', source });
-    say(`package ${pkg.id} '${pkg.name}' created at C01: ${pkg.files.length} files, ${(pkg.size / 1048576).toFixed(1)} MiB`);
+    say(
+      `package ${pkg.id} '${pkg.name}' created at C01: ${pkg.files.length} files, ${(pkg.size / 1048576).toFixed(1)} MiB`,
+    );
     await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
     say(`assigned ${pkg.id} to S02's DP; C01 sends it to P01, which stores and forwards it to S02`);
 
-    const bar = opts.interactive ? new cliProgress.SingleBar({ format: '  {bar} {percentage}% | {value}/{total} KiB | {stage}' }, cliProgress.Presets.shades_classic) : null;
+    const bar = opts.interactive
+      ? new cliProgress.SingleBar(
+          { format: '  {bar} {percentage}% | {value}/{total} KiB | {stage}' },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
     bar?.start(Math.ceil((pkg.size * 2) / 1024), 0, { stage: 'Install Pending' });
     let lastStage = '';
-    const status = await waitFor(`${pkg.id} to be Installed at S02 as seen from C01`, 120_000, async () => {
-      const [up, down, rows] = await Promise.all([
-        C01.admin.get<JobView[]>('/jobs', { package: pkg.id }),
-        hierarchy.sites.P01.admin.get<JobView[]>('/jobs', { package: pkg.id }),
-        C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id }),
-      ]);
-      const sent = [...up, ...down].reduce((sum, j) => sum + (j.state === 'completed' ? j.bytesTotal : j.bytesSent), 0);
-      const stage = rows.find((r) => r.dp === 'S02')?.state ?? 'Install Pending';
-      const hop = down.some((j) => j.state === 'active') ? 'P01 → S02' : up.some((j) => j.state === 'active') ? 'C01 → P01' : '';
-      bar?.update(Math.ceil(sent / 1024), { stage: `${stage}${hop ? ` (${hop})` : ''}` });
-      if (!bar && `${stage}${hop}` !== lastStage) say(`  ${stage}${hop ? `: sending ${hop}` : ''}`);
-      lastStage = `${stage}${hop}`;
-      return rows.find((r) => r.dp === 'S02' && r.state === 'Installed');
-    }, 250);
+    const status = await waitFor(
+      `${pkg.id} to be Installed at S02 as seen from C01`,
+      120_000,
+      async () => {
+        const [up, down, rows] = await Promise.all([
+          C01.admin.get<JobView[]>('/jobs', { package: pkg.id }),
+          hierarchy.sites.P01.admin.get<JobView[]>('/jobs', { package: pkg.id }),
+          C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id }),
+        ]);
+        const sent = [...up, ...down].reduce(
+          (sum, j) => sum + (j.state === 'completed' ? j.bytesTotal : j.bytesSent),
+          0,
+        );
+        const stage = rows.find((r) => r.dp === 'S02')?.state ?? 'Install Pending';
+        const hop = down.some((j) => j.state === 'active')
+          ? 'P01 → S02'
+          : up.some((j) => j.state === 'active')
+            ? 'C01 → P01'
+            : '';
+        bar?.update(Math.ceil(sent / 1024), { stage: `${stage}${hop ? ` (${hop})` : ''}` });
+        if (!bar && `${stage}${hop}` !== lastStage) say(`  ${stage}${hop ? `: sending ${hop}` : ''}`);
+        lastStage = `${stage}${hop}`;
+        return rows.find((r) => r.dp === 'S02' && r.state === 'Installed');
+      },
+      250,
+    );
     bar?.update(bar.getTotal(), { stage: 'Installed' });
     bar?.stop();
 
@@ -66,7 +91,9 @@ export async function runDemo(opts: { once: boolean; dir?: string; say: Say; int
     say('package status at C01:');
     for (const r of table) say(`  ${r.package}  v${r.sourceVersion}  DP ${r.dp.padEnd(4)} ${r.state}`);
     say('');
-    say(`${pkg.id} is Installed on S02 (v${status.sourceVersion}). Download a file from S02's DP (resumable, Range supported):`);
+    say(
+      `${pkg.id} is Installed on S02 (v${status.sourceVersion}). Download a file from S02's DP (resumable, Range supported):`,
+    );
     say(`  curl -o setup.bin ${S02.url}/dp/${pkg.id}/setup.bin`);
     say(`  curl -r 0-99 ${S02.url}/dp/${pkg.id}/README.txt`);
     say(`Talk to C01 with the CLI: outpost status messages --data ${C01.dataDir}`);

@@ -1,2 +1,2 @@
-export { installOnDp, removeFromDp, installedVersion, versionDir } from './install.js';
+export { installedVersion, installOnDp, removeFromDp, versionDir } from './install.js';
 export { dpRoutes } from './serve.js';

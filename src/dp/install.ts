@@ -46,16 +46,42 @@ export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> 
     const reason = err instanceof Error ? err.message : String(err);
     const now = ctx.clock.now();
     await ctx.db.transaction().execute(async (trx) => {
-      await setPackageStatus(trx, ctx.sink, { package: pkg, sourceVersion: version, site: self, dp: self, state: 'Install Failed', error: reason, updatedAt: now });
-      await postMessage(trx, ctx.sink, now, { severity: 'error', component: 'dp', text: `package ${pkg} version ${version} failed to install: ${reason}`, package: pkg });
+      await setPackageStatus(trx, ctx.sink, {
+        package: pkg,
+        sourceVersion: version,
+        site: self,
+        dp: self,
+        state: 'Install Failed',
+        error: reason,
+        updatedAt: now,
+      });
+      await postMessage(trx, ctx.sink, now, {
+        severity: 'error',
+        component: 'dp',
+        text: `package ${pkg} version ${version} failed to install: ${reason}`,
+        package: pkg,
+      });
     });
     log.error({ package: pkg, version, err }, 'install failed');
     return;
   }
   const now = ctx.clock.now();
   await ctx.db.transaction().execute(async (trx) => {
-    await setPackageStatus(trx, ctx.sink, { package: pkg, sourceVersion: version, site: self, dp: self, state: 'Installed', error: null, updatedAt: now });
-    await postMessage(trx, ctx.sink, now, { severity: 'info', component: 'dp', text: `package ${pkg} version ${version} installed on DP ${self}, every file verified`, package: pkg });
+    await setPackageStatus(trx, ctx.sink, {
+      package: pkg,
+      sourceVersion: version,
+      site: self,
+      dp: self,
+      state: 'Installed',
+      error: null,
+      updatedAt: now,
+    });
+    await postMessage(trx, ctx.sink, now, {
+      severity: 'info',
+      component: 'dp',
+      text: `package ${pkg} version ${version} installed on DP ${self}, every file verified`,
+      package: pkg,
+    });
   });
   log.info({ package: pkg, version }, 'installed');
   for (const old of await readdir(join(ctx.paths.dp, pkg))) {
@@ -66,10 +92,23 @@ export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> 
 /** Removes a package from this site's DP: Removal Pending, files gone, then the status row goes. */
 export async function removeFromDp(ctx: SiteContext, pkg: string): Promise<void> {
   const self = ctx.config.code;
-  const current = await ctx.db.selectFrom('package_status').select('source_version').where('package_id', '=', pkg).where('dp', '=', self).executeTakeFirst();
+  const current = await ctx.db
+    .selectFrom('package_status')
+    .select('source_version')
+    .where('package_id', '=', pkg)
+    .where('dp', '=', self)
+    .executeTakeFirst();
   const version = current?.source_version ?? 0;
   const status = (state: 'Removal Pending' | 'Removed' | 'Removal Failed', error: string | null = null) =>
-    setPackageStatus(ctx.db, ctx.sink, { package: pkg, sourceVersion: version, site: self, dp: self, state, error, updatedAt: ctx.clock.now() });
+    setPackageStatus(ctx.db, ctx.sink, {
+      package: pkg,
+      sourceVersion: version,
+      site: self,
+      dp: self,
+      state,
+      error,
+      updatedAt: ctx.clock.now(),
+    });
   await status('Removal Pending');
   try {
     await rm(join(ctx.paths.dp, pkg), { recursive: true, force: true });
@@ -78,6 +117,11 @@ export async function removeFromDp(ctx: SiteContext, pkg: string): Promise<void>
     return;
   }
   await status('Removed');
-  await postMessage(ctx.db, ctx.sink, ctx.clock.now(), { severity: 'info', component: 'dp', text: `package ${pkg} removed from DP ${self}`, package: pkg });
+  await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+    severity: 'info',
+    component: 'dp',
+    text: `package ${pkg} removed from DP ${self}`,
+    package: pkg,
+  });
   ctx.log('dp').info({ package: pkg }, 'removed');
 }

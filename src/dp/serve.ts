@@ -36,7 +36,8 @@ export function dpRoutes(ctx: SiteContext) {
                   .where('source_version', '=', version)
                   .where('path', '=', path)
                   .executeTakeFirst();
-          if (version === null || !file) throw new OutpostError('OUTPOST_FILE_NOT_FOUND', `${pkg}/${path} is not installed on this DP`);
+          if (version === null || !file)
+            throw new OutpostError('OUTPOST_FILE_NOT_FOUND', `${pkg}/${path} is not installed on this DP`);
           const etag = `"${file.sha256}"`;
           const headers = request.raw.headers;
           if (headers['if-match'] && !etagMatches(headers['if-match'], etag)) {
@@ -64,7 +65,10 @@ export function dpRoutes(ctx: SiteContext) {
             cacheControl: false,
           });
           ctx.metrics.dpBytesServed.inc({ status: String(result.statusCode) });
-          reply.code(result.statusCode).headers(result.headers as Record<string, string>).header('etag', etag);
+          reply
+            .code(result.statusCode)
+            .headers(result.headers as Record<string, string>)
+            .header('etag', etag);
           return reply.send(result.stream);
         } catch (err) {
           const { status, body } = toErrorBody(err);
@@ -74,4 +78,3 @@ export function dpRoutes(ctx: SiteContext) {
     });
   };
 }
-

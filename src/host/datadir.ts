@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../common/index.js';
-import type { SiteType } from '../db/index.js';
-import type { DatabaseConfig } from '../db/index.js';
+import type { DatabaseConfig, SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 
 /** What a site knows about itself, kept in `site.json` in its data directory. */
@@ -53,11 +52,20 @@ export async function createDataDir(dataDir: string): Promise<DataPaths> {
     const entries = await readdir(paths.root);
     if (entries.length > 0) {
       throw new OutpostError('OUTPOST_DATA_DIR_EXISTS', `data directory '${paths.root}' is not empty`, {
-        hint: existsSync(paths.config) ? 'a site is already installed there' : 'choose an empty or new folder',
+        hint: existsSync(paths.config)
+          ? 'a site is already installed there'
+          : 'choose an empty or new folder',
       });
     }
   }
-  for (const dir of [paths.root, join(paths.root, 'keys'), join(paths.root, 'db'), paths.chunks, paths.dp, paths.logs]) {
+  for (const dir of [
+    paths.root,
+    join(paths.root, 'keys'),
+    join(paths.root, 'db'),
+    paths.chunks,
+    paths.dp,
+    paths.logs,
+  ]) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   }
   return paths;

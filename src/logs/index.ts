@@ -5,7 +5,17 @@ import pino, { type Logger } from 'pino';
 import { OutpostError } from '../errors/index.js';
 
 /** The components of a site server; each logs to `logs/<component>.log` in the data directory. */
-export const COMPONENTS = ['distmgr', 'scheduler', 'sender', 'despooler', 'hierman', 'statmgr', 'mp', 'dp', 'api'] as const;
+export const COMPONENTS = [
+  'distmgr',
+  'scheduler',
+  'sender',
+  'despooler',
+  'hierman',
+  'statmgr',
+  'mp',
+  'dp',
+  'api',
+] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 export type Loggers = (component: Component) => Logger;
@@ -20,18 +30,28 @@ export function createLoggers(logDir: string, siteCode: string): { log: Loggers;
     if (!logger) {
       const dest = pino.destination({ dest: join(logDir, `${component}.log`), sync: false, mkdir: true });
       destinations.push(dest);
-      logger = pino({ base: { site: siteCode, component }, timestamp: pino.stdTimeFunctions.epochTime }, dest);
+      logger = pino(
+        { base: { site: siteCode, component }, timestamp: pino.stdTimeFunctions.epochTime },
+        dest,
+      );
       loggers.set(component, logger);
     }
     return logger;
   };
-  return { log, flush: () => destinations.forEach((d) => d.flushSync()) };
+  return {
+    log,
+    flush: () => {
+      for (const d of destinations) d.flushSync();
+    },
+  };
 }
 
 /** Throws unless `name` is a component that logs. */
 export function assertComponent(name: string): Component {
   if (!(COMPONENTS as readonly string[]).includes(name)) {
-    throw new OutpostError('OUTPOST_BAD_INPUT', `component '${name}' is not known`, { hint: `one of ${COMPONENTS.join(', ')}` });
+    throw new OutpostError('OUTPOST_BAD_INPUT', `component '${name}' is not known`, {
+      hint: `one of ${COMPONENTS.join(', ')}`,
+    });
   }
   return name as Component;
 }
@@ -60,9 +80,11 @@ export async function readLog(
     if (lastNewline < 0) return { lines: [], next: start };
     let lines = text.slice(0, lastNewline).split('\n');
     if (offset === undefined && start > 0) lines = lines.slice(1);
-    return { lines: lines.filter((l) => l.length > 0), next: start + Buffer.byteLength(text.slice(0, lastNewline + 1)) };
+    return {
+      lines: lines.filter((l) => l.length > 0),
+      next: start + Buffer.byteLength(text.slice(0, lastNewline + 1)),
+    };
   } finally {
     await handle.close();
   }
 }
-

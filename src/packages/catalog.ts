@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Kysely } from 'kysely';
-import { type ManifestFile, importSource } from '../content/index.js';
+import { importSource, type ManifestFile } from '../content/index.js';
 import type { Database } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import type { SiteContext } from '../server/context.js';
@@ -34,7 +34,11 @@ export interface PackageManifest {
 async function assertSourceDir(source: string): Promise<string> {
   const dir = resolve(source);
   const info = await stat(dir).catch(() => null);
-  if (!info?.isDirectory()) throw new OutpostError('OUTPOST_SOURCE_UNREADABLE', `source '${source}' is not a folder this site server can read`);
+  if (!info?.isDirectory())
+    throw new OutpostError(
+      'OUTPOST_SOURCE_UNREADABLE',
+      `source '${source}' is not a folder this site server can read`,
+    );
   return dir;
 }
 
@@ -49,7 +53,12 @@ async function nextPackageId(db: Db, site: string): Promise<string> {
   return formatPackageId(site, n);
 }
 
-async function insertFiles(db: Db, id: string, version: number, files: readonly ManifestFile[]): Promise<void> {
+async function insertFiles(
+  db: Db,
+  id: string,
+  version: number,
+  files: readonly ManifestFile[],
+): Promise<void> {
   for (let i = 0; i < files.length; i += 200) {
     await db
       .insertInto('package_files')
@@ -68,16 +77,29 @@ async function insertFiles(db: Db, id: string, version: number, files: readonly 
 }
 
 /** `package create`: reads the source folder into the content library as version 1 of a new package. */
-export async function createPackage(ctx: SiteContext, input: { name: string; source: string }): Promise<PackageView> {
+export async function createPackage(
+  ctx: SiteContext,
+  input: { name: string; source: string },
+): Promise<PackageView> {
   const name = input.name.trim();
-  if (!name || name.length > 200) throw new OutpostError('OUTPOST_BAD_INPUT', 'package name must be 1 to 200 characters');
+  if (!name || name.length > 200)
+    throw new OutpostError('OUTPOST_BAD_INPUT', 'package name must be 1 to 200 characters');
   const files = await importSource(await assertSourceDir(input.source), ctx.store);
   const now = ctx.clock.now();
   const id = await ctx.db.transaction().execute(async (trx) => {
     const newId = await nextPackageId(trx, ctx.config.code);
     await trx
       .insertInto('packages')
-      .values({ id: newId, name, source_version: 1, origin_site: ctx.config.code, source_path: resolve(input.source), complete_version: 1, created_at: now, updated_at: now })
+      .values({
+        id: newId,
+        name,
+        source_version: 1,
+        origin_site: ctx.config.code,
+        source_path: resolve(input.source),
+        complete_version: 1,
+        created_at: now,
+        updated_at: now,
+      })
       .execute();
     await insertFiles(trx, newId, 1, files);
     await postMessage(trx, ctx.sink, now, {
@@ -93,7 +115,11 @@ export async function createPackage(ctx: SiteContext, input: { name: string; sou
 }
 
 /** `package update`: a new source version from the source folder; assigned DPs go back to Install Pending. */
-export async function updatePackage(ctx: SiteContext, id: string, input: { source?: string }): Promise<PackageView> {
+export async function updatePackage(
+  ctx: SiteContext,
+  id: string,
+  input: { source?: string },
+): Promise<PackageView> {
   const pkg = await getPackageRow(ctx.db, assertPackageId(id));
   if (pkg.origin_site !== ctx.config.code) {
     throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, {
@@ -101,26 +127,57 @@ export async function updatePackage(ctx: SiteContext, id: string, input: { sourc
     });
   }
   const source = input.source ?? pkg.source_path;
-  if (!source) throw new OutpostError('OUTPOST_BAD_INPUT', `package ${id} has no source folder; give --source`);
+  if (!source)
+    throw new OutpostError('OUTPOST_BAD_INPUT', `package ${id} has no source folder; give --source`);
   const files = await importSource(await assertSourceDir(source), ctx.store);
   const now = ctx.clock.now();
   const version = pkg.source_version + 1;
   await ctx.db.transaction().execute(async (trx) => {
-    await trx.updateTable('packages').set({ source_version: version, complete_version: version, source_path: resolve(source), updated_at: now }).where('id', '=', id).execute();
+    await trx
+      .updateTable('packages')
+      .set({
+        source_version: version,
+        complete_version: version,
+        source_path: resolve(source),
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .execute();
     await insertFiles(trx, id, version, files);
-    await trx.deleteFrom('package_files').where('package_id', '=', id).where('source_version', '<', version).execute();
+    await trx
+      .deleteFrom('package_files')
+      .where('package_id', '=', id)
+      .where('source_version', '<', version)
+      .execute();
     const assigned = await trx.selectFrom('assignments').selectAll().where('package_id', '=', id).execute();
     for (const a of assigned) {
-      await setPackageStatus(trx, ctx.sink, { package: id, sourceVersion: version, site: a.site_code, dp: a.dp, state: 'Install Pending', error: null, updatedAt: now });
+      await setPackageStatus(trx, ctx.sink, {
+        package: id,
+        sourceVersion: version,
+        site: a.site_code,
+        dp: a.dp,
+        state: 'Install Pending',
+        error: null,
+        updatedAt: now,
+      });
     }
-    await postMessage(trx, ctx.sink, now, { severity: 'info', component: 'distmgr', text: `package ${id} updated to source version ${version}`, package: id });
+    await postMessage(trx, ctx.sink, now, {
+      severity: 'info',
+      component: 'distmgr',
+      text: `package ${id} updated to source version ${version}`,
+      package: id,
+    });
   });
   ctx.wake.notify('distmgr');
   return showPackage(ctx.db, id);
 }
 
 export async function getPackageRow(db: Db, id: string) {
-  const row = await db.selectFrom('packages').selectAll().where('id', '=', assertPackageId(id)).executeTakeFirst();
+  const row = await db
+    .selectFrom('packages')
+    .selectAll()
+    .where('id', '=', assertPackageId(id))
+    .executeTakeFirst();
   if (!row) throw new OutpostError('OUTPOST_PACKAGE_NOT_FOUND', `package ${id} is not known here`);
   return row;
 }
@@ -134,12 +191,23 @@ export async function manifestFiles(db: Db, id: string, version: number): Promis
     .where('source_version', '=', version)
     .orderBy('path')
     .execute();
-  return rows.map((r) => ({ path: r.path, size: r.size, sha256: r.sha256, chunks: JSON.parse(r.chunks) as [string, number][] }));
+  return rows.map((r) => ({
+    path: r.path,
+    size: r.size,
+    sha256: r.sha256,
+    chunks: JSON.parse(r.chunks) as [string, number][],
+  }));
 }
 
 export async function packageManifest(db: Db, id: string): Promise<PackageManifest> {
   const pkg = await getPackageRow(db, id);
-  return { id, name: pkg.name, sourceVersion: pkg.source_version, origin: pkg.origin_site, files: await manifestFiles(db, id, pkg.source_version) };
+  return {
+    id,
+    name: pkg.name,
+    sourceVersion: pkg.source_version,
+    origin: pkg.origin_site,
+    files: await manifestFiles(db, id, pkg.source_version),
+  };
 }
 
 export async function showPackage(db: Db, id: string): Promise<PackageView> {
@@ -160,7 +228,11 @@ export async function showPackage(db: Db, id: string): Promise<PackageView> {
 export async function listPackages(db: Db): Promise<Omit<PackageView, 'files'>[]> {
   const rows = await db
     .selectFrom('packages')
-    .leftJoin('package_files', (j) => j.onRef('package_files.package_id', '=', 'packages.id').onRef('package_files.source_version', '=', 'packages.source_version'))
+    .leftJoin('package_files', (j) =>
+      j
+        .onRef('package_files.package_id', '=', 'packages.id')
+        .onRef('package_files.source_version', '=', 'packages.source_version'),
+    )
     .select((eb) => [
       'packages.id',
       'packages.name',
@@ -170,7 +242,14 @@ export async function listPackages(db: Db): Promise<Omit<PackageView, 'files'>[]
       'packages.updated_at',
       eb.fn.coalesce(eb.fn.sum<number>('package_files.size'), eb.lit(0)).as('size'),
     ])
-    .groupBy(['packages.id', 'packages.name', 'packages.source_version', 'packages.origin_site', 'packages.created_at', 'packages.updated_at'])
+    .groupBy([
+      'packages.id',
+      'packages.name',
+      'packages.source_version',
+      'packages.origin_site',
+      'packages.created_at',
+      'packages.updated_at',
+    ])
     .orderBy('packages.id')
     .execute();
   return rows.map((r) => ({
@@ -191,12 +270,25 @@ export async function listPackages(db: Db): Promise<Omit<PackageView, 'files'>[]
 export async function storeOfferedManifest(db: Db, m: PackageManifest, now: number): Promise<void> {
   assertPackageId(m.id);
   await db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('packages').select('source_version').where('id', '=', m.id).executeTakeFirst();
+    const existing = await trx
+      .selectFrom('packages')
+      .select('source_version')
+      .where('id', '=', m.id)
+      .executeTakeFirst();
     if (existing && existing.source_version > m.sourceVersion) {
-      throw new OutpostError('OUTPOST_BAD_INPUT', `package ${m.id} version ${m.sourceVersion} is older than the version ${existing.source_version} held here`);
+      throw new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        `package ${m.id} version ${m.sourceVersion} is older than the version ${existing.source_version} held here`,
+      );
     }
     if (existing && existing.source_version === m.sourceVersion) return;
-    const row = { name: m.name, source_version: m.sourceVersion, origin_site: m.origin, source_path: null, updated_at: now };
+    const row = {
+      name: m.name,
+      source_version: m.sourceVersion,
+      origin_site: m.origin,
+      source_path: null,
+      updated_at: now,
+    };
     await trx
       .insertInto('packages')
       .values({ id: m.id, created_at: now, complete_version: null, ...row })

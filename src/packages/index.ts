@@ -1,13 +1,13 @@
-export { assertPackageId, formatPackageId } from './ids.js';
 export {
-  type PackageView,
-  type PackageManifest,
   createPackage,
-  updatePackage,
   getPackageRow,
+  listPackages,
   manifestFiles,
+  type PackageManifest,
+  type PackageView,
   packageManifest,
   showPackage,
-  listPackages,
   storeOfferedManifest,
+  updatePackage,
 } from './catalog.js';
+export { assertPackageId, formatPackageId } from './ids.js';

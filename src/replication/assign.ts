@@ -10,9 +10,16 @@ async function resolveDps(ctx: SiteContext, dps: string[]): Promise<{ dp: string
   for (const text of dps) {
     const { site, dp } = parseDpName(text);
     if (site !== ctx.config.code) {
-      const row = await ctx.db.selectFrom('sites').select('state').where('code', '=', site).executeTakeFirst();
+      const row = await ctx.db
+        .selectFrom('sites')
+        .select('state')
+        .where('code', '=', site)
+        .executeTakeFirst();
       if (!row || row.state === 'deleted' || !(await nextHop(ctx.db, ctx.config.code, site))) {
-        throw new OutpostError('OUTPOST_SITE_NOT_FOUND', `DP ${text}: site ${site} is not at or below ${ctx.config.code}`);
+        throw new OutpostError(
+          'OUTPOST_SITE_NOT_FOUND',
+          `DP ${text}: site ${site} is not at or below ${ctx.config.code}`,
+        );
       }
     }
     if (!out.some((o) => o.dp === dp)) out.push({ dp, site });
@@ -23,13 +30,19 @@ async function resolveDps(ctx: SiteContext, dps: string[]): Promise<{ dp: string
 async function assertOrigin(ctx: SiteContext, id: string) {
   const pkg = await getPackageRow(ctx.db, id);
   if (pkg.origin_site !== ctx.config.code) {
-    throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, { hint: `assign it at ${pkg.origin_site}` });
+    throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, {
+      hint: `assign it at ${pkg.origin_site}`,
+    });
   }
   return pkg;
 }
 
 /** `dp assign`: distributes a package to DPs; each goes to Install Pending until its site reports Installed. */
-export async function assignPackage(ctx: SiteContext, id: string, dps: string[]): Promise<{ package: string; assigned: string[]; already: string[] }> {
+export async function assignPackage(
+  ctx: SiteContext,
+  id: string,
+  dps: string[],
+): Promise<{ package: string; assigned: string[]; already: string[] }> {
   dps.forEach(parseDpName);
   const pkg = await assertOrigin(ctx, id);
   const targets = await resolveDps(ctx, dps);
@@ -38,17 +51,38 @@ export async function assignPackage(ctx: SiteContext, id: string, dps: string[])
   const already: string[] = [];
   await ctx.db.transaction().execute(async (trx) => {
     for (const t of targets) {
-      const existing = await trx.selectFrom('assignments').select('dp').where('package_id', '=', id).where('dp', '=', t.dp).executeTakeFirst();
+      const existing = await trx
+        .selectFrom('assignments')
+        .select('dp')
+        .where('package_id', '=', id)
+        .where('dp', '=', t.dp)
+        .executeTakeFirst();
       if (existing) {
         already.push(t.dp);
         continue;
       }
-      await trx.insertInto('assignments').values({ package_id: id, dp: t.dp, site_code: t.site, created_at: now }).execute();
-      await setPackageStatus(trx, ctx.sink, { package: id, sourceVersion: pkg.source_version, site: t.site, dp: t.dp, state: 'Install Pending', error: null, updatedAt: now });
+      await trx
+        .insertInto('assignments')
+        .values({ package_id: id, dp: t.dp, site_code: t.site, created_at: now })
+        .execute();
+      await setPackageStatus(trx, ctx.sink, {
+        package: id,
+        sourceVersion: pkg.source_version,
+        site: t.site,
+        dp: t.dp,
+        state: 'Install Pending',
+        error: null,
+        updatedAt: now,
+      });
       assigned.push(t.dp);
     }
     if (assigned.length) {
-      await postMessage(trx, ctx.sink, now, { severity: 'info', component: 'distmgr', text: `package ${id} assigned to ${assigned.join(', ')}`, package: id });
+      await postMessage(trx, ctx.sink, now, {
+        severity: 'info',
+        component: 'distmgr',
+        text: `package ${id} assigned to ${assigned.join(', ')}`,
+        package: id,
+      });
     }
   });
   ctx.wake.notify('distmgr');
@@ -56,7 +90,11 @@ export async function assignPackage(ctx: SiteContext, id: string, dps: string[])
 }
 
 /** `dp unassign`: takes a package off DPs; each goes Removal Pending until its site has removed it. */
-export async function unassignPackage(ctx: SiteContext, id: string, dps: string[]): Promise<{ package: string; unassigned: string[]; notAssigned: string[] }> {
+export async function unassignPackage(
+  ctx: SiteContext,
+  id: string,
+  dps: string[],
+): Promise<{ package: string; unassigned: string[]; notAssigned: string[] }> {
   const targets = dps.map((d) => parseDpName(d));
   const pkg = await assertOrigin(ctx, id);
   const now = ctx.clock.now();
@@ -64,18 +102,35 @@ export async function unassignPackage(ctx: SiteContext, id: string, dps: string[
   const notAssigned: string[] = [];
   await ctx.db.transaction().execute(async (trx) => {
     for (const t of targets) {
-      const result = await trx.deleteFrom('assignments').where('package_id', '=', id).where('dp', '=', t.dp).executeTakeFirst();
+      const result = await trx
+        .deleteFrom('assignments')
+        .where('package_id', '=', id)
+        .where('dp', '=', t.dp)
+        .executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) {
         notAssigned.push(t.dp);
         continue;
       }
       unassigned.push(t.dp);
       if (t.site !== ctx.config.code) {
-        await setPackageStatus(trx, ctx.sink, { package: id, sourceVersion: pkg.source_version, site: t.site, dp: t.dp, state: 'Removal Pending', error: null, updatedAt: now });
+        await setPackageStatus(trx, ctx.sink, {
+          package: id,
+          sourceVersion: pkg.source_version,
+          site: t.site,
+          dp: t.dp,
+          state: 'Removal Pending',
+          error: null,
+          updatedAt: now,
+        });
       }
     }
     if (unassigned.length) {
-      await postMessage(trx, ctx.sink, now, { severity: 'info', component: 'distmgr', text: `package ${id} unassigned from ${unassigned.join(', ')}`, package: id });
+      await postMessage(trx, ctx.sink, now, {
+        severity: 'info',
+        component: 'distmgr',
+        text: `package ${id} unassigned from ${unassigned.join(', ')}`,
+        package: id,
+      });
     }
   });
   ctx.wake.notify('distmgr');
@@ -84,7 +139,11 @@ export async function unassignPackage(ctx: SiteContext, id: string, dps: string[
 
 /** `dp list`: the DPs this site knows (one default DP per active site) with their package counts. */
 export async function listDps(ctx: SiteContext, site?: string) {
-  let q = ctx.db.selectFrom('sites').select(['code', 'state', 'url', 'relation']).where('state', '!=', 'deleted').where('relation', '!=', 'parent');
+  let q = ctx.db
+    .selectFrom('sites')
+    .select(['code', 'state', 'url', 'relation'])
+    .where('state', '!=', 'deleted')
+    .where('relation', '!=', 'parent');
   if (site) q = q.where('code', '=', site);
   const sites = await q.orderBy('code').execute();
   const statuses = await ctx.db.selectFrom('package_status').select(['dp', 'state']).execute();

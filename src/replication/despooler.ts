@@ -1,6 +1,11 @@
-import { MAX_CHUNK, assertPackagePath, assertSha256, chunksOf } from '../content/index.js';
+import { assertPackagePath, assertSha256, chunksOf, MAX_CHUNK } from '../content/index.js';
 import { OutpostError } from '../errors/index.js';
-import { type PackageManifest, assertPackageId, getPackageRow, storeOfferedManifest } from '../packages/index.js';
+import {
+  assertPackageId,
+  getPackageRow,
+  type PackageManifest,
+  storeOfferedManifest,
+} from '../packages/index.js';
 import type { SiteContext } from '../server/context.js';
 import { assertSiteCode, nextHop, parseDpName } from '../sites/index.js';
 import { postMessage } from '../status/index.js';
@@ -9,20 +14,27 @@ import { postMessage } from '../status/index.js';
 function assertManifest(m: PackageManifest): void {
   assertPackageId(m.id);
   assertSiteCode(m.origin, 'package origin');
-  if (!Number.isInteger(m.sourceVersion) || m.sourceVersion < 1) throw new OutpostError('OUTPOST_BAD_INPUT', 'source version must be a positive integer');
+  if (!Number.isInteger(m.sourceVersion) || m.sourceVersion < 1)
+    throw new OutpostError('OUTPOST_BAD_INPUT', 'source version must be a positive integer');
   const seen = new Set<string>();
   for (const f of m.files) {
     assertPackagePath(f.path);
-    if (seen.has(f.path)) throw new OutpostError('OUTPOST_BAD_PATH', `'${f.path}' appears twice in the manifest`);
+    if (seen.has(f.path))
+      throw new OutpostError('OUTPOST_BAD_PATH', `'${f.path}' appears twice in the manifest`);
     seen.add(f.path);
     assertSha256(f.sha256);
     let size = 0;
     for (const [sha, n] of f.chunks) {
       assertSha256(sha);
-      if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK) throw new OutpostError('OUTPOST_BAD_INPUT', `chunk ${sha.slice(0, 12)} has an impossible size ${n}`);
+      if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK)
+        throw new OutpostError('OUTPOST_BAD_INPUT', `chunk ${sha.slice(0, 12)} has an impossible size ${n}`);
       size += n;
     }
-    if (size !== f.size) throw new OutpostError('OUTPOST_BAD_INPUT', `'${f.path}': its chunks add up to ${size} bytes, not ${f.size}`);
+    if (size !== f.size)
+      throw new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        `'${f.path}': its chunks add up to ${size} bytes, not ${f.size}`,
+      );
   }
 }
 
@@ -31,29 +43,51 @@ function assertManifest(m: PackageManifest): void {
  * does not hold yet. Content already here — from an earlier version, another package or a
  * preloaded copy — is never asked for again.
  */
-export async function acceptOffer(ctx: SiteContext, body: { job: string; manifest: PackageManifest }): Promise<{ missing: string[] }> {
+export async function acceptOffer(
+  ctx: SiteContext,
+  body: { job: string; manifest: PackageManifest },
+): Promise<{ missing: string[] }> {
   assertManifest(body.manifest);
   await storeOfferedManifest(ctx.db, body.manifest, ctx.clock.now());
   const missing: string[] = [];
   for (const sha of chunksOf(body.manifest.files).keys()) {
     if (!(await ctx.store.has(sha))) missing.push(sha);
   }
-  ctx.log('despooler').info({ job: body.job, package: body.manifest.id, version: body.manifest.sourceVersion, missing: missing.length }, 'offer received');
+  ctx.log('despooler').info(
+    {
+      job: body.job,
+      package: body.manifest.id,
+      version: body.manifest.sourceVersion,
+      missing: missing.length,
+    },
+    'offer received',
+  );
   return { missing };
 }
 
 /** despooler: one chunk from the parent, verified by hash and synced before it is acknowledged. */
-export async function acceptChunk(ctx: SiteContext, sha: string, body: AsyncIterable<Uint8Array>): Promise<{ stored: number }> {
+export async function acceptChunk(
+  ctx: SiteContext,
+  sha: string,
+  body: AsyncIterable<Uint8Array>,
+): Promise<{ stored: number }> {
   assertSha256(sha);
   try {
     const size = await ctx.store.putStream(sha, body, MAX_CHUNK);
     ctx.metrics.bytesReceived.inc(size);
     return { stored: size };
   } catch (err) {
-    if (err instanceof OutpostError && (err.code === 'OUTPOST_HASH_MISMATCH' || err.code === 'OUTPOST_TOO_LARGE')) {
+    if (
+      err instanceof OutpostError &&
+      (err.code === 'OUTPOST_HASH_MISMATCH' || err.code === 'OUTPOST_TOO_LARGE')
+    ) {
       ctx.metrics.chunksRejected.inc();
       ctx.log('despooler').warn({ chunk: sha, err: err.message }, 'chunk discarded');
-      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), { severity: 'warning', component: 'despooler', text: `discarded a damaged chunk from the parent: ${err.message}` });
+      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+        severity: 'warning',
+        component: 'despooler',
+        text: `discarded a damaged chunk from the parent: ${err.message}`,
+      });
     }
     throw err;
   }
@@ -82,23 +116,47 @@ export async function acceptAssignments(
   if (rows.length > 0) {
     const row = await getPackageRow(ctx.db, pkg);
     if (row.source_version !== body.sourceVersion) {
-      throw new OutpostError('OUTPOST_CONTENT_MISSING', `package ${pkg} version ${body.sourceVersion} was not offered here (holding ${row.source_version})`);
+      throw new OutpostError(
+        'OUTPOST_CONTENT_MISSING',
+        `package ${pkg} version ${body.sourceVersion} was not offered here (holding ${row.source_version})`,
+      );
     }
-    const files = await ctx.db.selectFrom('package_files').select('chunks').where('package_id', '=', pkg).where('source_version', '=', row.source_version).execute();
+    const files = await ctx.db
+      .selectFrom('package_files')
+      .select('chunks')
+      .where('package_id', '=', pkg)
+      .where('source_version', '=', row.source_version)
+      .execute();
     for (const f of files) {
       for (const [sha] of JSON.parse(f.chunks) as [string, number][]) {
-        if (!(await ctx.store.has(sha))) throw new OutpostError('OUTPOST_CONTENT_MISSING', `package ${pkg} is missing chunk ${sha.slice(0, 12)}`);
+        if (!(await ctx.store.has(sha)))
+          throw new OutpostError(
+            'OUTPOST_CONTENT_MISSING',
+            `package ${pkg} is missing chunk ${sha.slice(0, 12)}`,
+          );
       }
     }
   }
   await ctx.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('assignments').where('package_id', '=', pkg).execute();
     if (rows.length > 0) {
-      await trx.insertInto('assignments').values(rows.map((r) => ({ package_id: pkg, dp: r.dp, site_code: r.site, created_at: now }))).execute();
-      await trx.updateTable('packages').set({ complete_version: body.sourceVersion }).where('id', '=', pkg).execute();
+      await trx
+        .insertInto('assignments')
+        .values(rows.map((r) => ({ package_id: pkg, dp: r.dp, site_code: r.site, created_at: now })))
+        .execute();
+      await trx
+        .updateTable('packages')
+        .set({ complete_version: body.sourceVersion })
+        .where('id', '=', pkg)
+        .execute();
     }
   });
-  ctx.log('despooler').info({ job: body.job, package: pkg, dps: body.dps }, rows.length ? 'package complete; assignments applied' : 'package unassigned');
+  ctx
+    .log('despooler')
+    .info(
+      { job: body.job, package: pkg, dps: body.dps },
+      rows.length ? 'package complete; assignments applied' : 'package unassigned',
+    );
   ctx.wake.notify('distmgr');
   return { ok: true };
 }

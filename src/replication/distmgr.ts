@@ -1,7 +1,7 @@
 import { installOnDp, removeFromDp } from '../dp/index.js';
-import { nextHop } from '../sites/index.js';
 import type { SiteContext } from '../server/context.js';
-import { OPEN_STATES, cancelJobs, createJob } from './jobs.js';
+import { nextHop } from '../sites/index.js';
+import { cancelJobs, createJob, OPEN_STATES } from './jobs.js';
 import type { TransferRegistry } from './sender.js';
 
 interface Target {
@@ -23,7 +23,12 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
   const log = ctx.log('distmgr');
   const now = ctx.clock.now();
   const packages = new Map(
-    (await ctx.db.selectFrom('packages').select(['id', 'source_version', 'complete_version', 'origin_site']).execute()).map((p) => [p.id, p]),
+    (
+      await ctx.db
+        .selectFrom('packages')
+        .select(['id', 'source_version', 'complete_version', 'origin_site'])
+        .execute()
+    ).map((p) => [p.id, p]),
   );
   const assignments = await ctx.db.selectFrom('assignments').selectAll().orderBy('dp').execute();
 
@@ -47,34 +52,63 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
     wanted.set(child, perChild);
   }
 
-  const children = await ctx.db.selectFrom('sites').select(['code', 'state']).where('relation', '=', 'child').execute();
+  const children = await ctx.db
+    .selectFrom('sites')
+    .select(['code', 'state'])
+    .where('relation', '=', 'child')
+    .execute();
   for (const child of children) {
     if (child.state === 'deleted') continue;
     const want = wanted.get(child.code) ?? new Map<string, Target>();
     const delivered = new Map(
-      (await ctx.db.selectFrom('deliveries').selectAll().where('site_code', '=', child.code).execute()).map((d) => [
-        d.package_id,
-        { version: d.source_version, dps: JSON.parse(d.dps) as string[] },
-      ]),
+      (await ctx.db.selectFrom('deliveries').selectAll().where('site_code', '=', child.code).execute()).map(
+        (d) => [d.package_id, { version: d.source_version, dps: JSON.parse(d.dps) as string[] }],
+      ),
     );
-    const open = await ctx.db.selectFrom('jobs').selectAll().where('site_code', '=', child.code).where('state', 'in', OPEN_STATES).execute();
-    for (const pkg of new Set([...want.keys(), ...delivered.keys(), ...open.map((j) => j.package_id ?? '')])) {
+    const open = await ctx.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('site_code', '=', child.code)
+      .where('state', 'in', OPEN_STATES)
+      .execute();
+    for (const pkg of new Set([
+      ...want.keys(),
+      ...delivered.keys(),
+      ...open.map((j) => j.package_id ?? ''),
+    ])) {
       if (!pkg) continue;
       const target = want.get(pkg);
       const has = delivered.get(pkg);
       const openJobs = open.filter((j) => j.package_id === pkg);
       const pending = openJobs.find((j) =>
-        same({ version: j.source_version ?? 0, dps: JSON.parse(j.dps) as string[] }, target ?? { version: j.source_version ?? 0, dps: [] }),
+        same(
+          { version: j.source_version ?? 0, dps: JSON.parse(j.dps) as string[] },
+          target ?? { version: j.source_version ?? 0, dps: [] },
+        ),
       );
       const nothingToDo = target ? same(target, has) : !has;
       if ((nothingToDo && openJobs.length === 0) || (pending && openJobs.length === 1)) continue;
       await ctx.db.transaction().execute(async (trx) => {
-        const cancelled = openJobs.length ? await cancelJobs(trx, { site: child.code, package: pkg }, 'superseded by a newer assignment', now) : [];
+        const cancelled = openJobs.length
+          ? await cancelJobs(trx, { site: child.code, package: pkg }, 'superseded by a newer assignment', now)
+          : [];
         for (const id of cancelled) transfers.abort(id, 'superseded');
         if (nothingToDo) return;
         const kind = target ? 'package' : 'unassign';
-        const id = await createJob(trx, { site: child.code, kind, package: pkg, sourceVersion: target?.version ?? has?.version ?? null, dps: target?.dps ?? [] }, now);
-        ctx.log('scheduler').info({ job: id, site: child.code, package: pkg, kind }, `job ${kind} ${pkg} to ${child.code}`);
+        const id = await createJob(
+          trx,
+          {
+            site: child.code,
+            kind,
+            package: pkg,
+            sourceVersion: target?.version ?? has?.version ?? null,
+            dps: target?.dps ?? [],
+          },
+          now,
+        );
+        ctx
+          .log('scheduler')
+          .info({ job: id, site: child.code, package: pkg, kind }, `job ${kind} ${pkg} to ${child.code}`);
       });
     }
   }
@@ -82,7 +116,11 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
   for (const pkg of ownDp) {
     await installOnDp(ctx, pkg);
   }
-  const ownStatus = await ctx.db.selectFrom('package_status').select('package_id').where('dp', '=', self).execute();
+  const ownStatus = await ctx.db
+    .selectFrom('package_status')
+    .select('package_id')
+    .where('dp', '=', self)
+    .execute();
   let removed = false;
   for (const { package_id } of ownStatus) {
     if (ownDp.has(package_id)) continue;
@@ -91,7 +129,13 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
     await removeFromDp(ctx, package_id);
     removed = true;
   }
-  if (removed || (await retireUnneeded(ctx, assignments.map((a) => a.package_id)))) {
+  if (
+    removed ||
+    (await retireUnneeded(
+      ctx,
+      assignments.map((a) => a.package_id),
+    ))
+  ) {
     const freed = await collectGarbage(ctx);
     if (freed > 0) log.info({ chunks: freed }, 'freed content no package needs');
   }
@@ -112,7 +156,13 @@ async function retireUnneeded(ctx: SiteContext, assigned: string[]): Promise<boo
   let retired = false;
   for (const row of rows) {
     if (keep.has(row.id) || row.complete_version === null) continue;
-    const openJob = await ctx.db.selectFrom('jobs').select('id').where('package_id', '=', row.id).where('state', 'in', OPEN_STATES).where('kind', '=', 'package').executeTakeFirst();
+    const openJob = await ctx.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('package_id', '=', row.id)
+      .where('state', 'in', OPEN_STATES)
+      .where('kind', '=', 'package')
+      .executeTakeFirst();
     if (openJob) continue;
     await ctx.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('package_files').where('package_id', '=', row.id).execute();

@@ -1,6 +1,6 @@
-export { reconcile, collectGarbage } from './distmgr.js';
+export { assignPackage, listDps, unassignPackage } from './assign.js';
+export { acceptAssignments, acceptChunk, acceptOffer } from './despooler.js';
+export { collectGarbage, reconcile } from './distmgr.js';
+export { assertJobState, cancelJobs, type JobView, listJobs, OPEN_STATES } from './jobs.js';
 export { JobSender, TransferRegistry } from './sender.js';
-export { acceptOffer, acceptChunk, acceptAssignments } from './despooler.js';
-export { assignPackage, unassignPackage, listDps } from './assign.js';
-export { type JobView, listJobs, assertJobState, cancelJobs, OPEN_STATES } from './jobs.js';
 export { parseSchedule } from './throttle.js';

@@ -47,12 +47,17 @@ export function jobView(r: Selectable<JobsTable>): JobView {
 
 export function assertJobState(state: string): JobState {
   if (!(JOB_STATES as string[]).includes(state)) {
-    throw new OutpostError('OUTPOST_BAD_INPUT', `job state '${state}' is not valid`, { hint: `one of ${JOB_STATES.join(', ')}` });
+    throw new OutpostError('OUTPOST_BAD_INPUT', `job state '${state}' is not valid`, {
+      hint: `one of ${JOB_STATES.join(', ')}`,
+    });
   }
   return state as JobState;
 }
 
-export async function listJobs(db: Db, f: { site?: string; state?: JobState; package?: string }): Promise<JobView[]> {
+export async function listJobs(
+  db: Db,
+  f: { site?: string; state?: JobState; package?: string },
+): Promise<JobView[]> {
   let q = db.selectFrom('jobs').selectAll();
   if (f.site) q = q.where('site_code', '=', f.site);
   if (f.state) q = q.where('state', '=', f.state);
@@ -92,14 +97,29 @@ export async function createJob(
 }
 
 /** Marks open jobs cancelled; returns their ids so running transfers can be aborted. */
-export async function cancelJobs(db: Db, where: { site: string; package?: string }, reason: string, now: number): Promise<string[]> {
-  let q = db.selectFrom('jobs').select('id').where('site_code', '=', where.site).where('state', 'in', OPEN_STATES);
+export async function cancelJobs(
+  db: Db,
+  where: { site: string; package?: string },
+  reason: string,
+  now: number,
+): Promise<string[]> {
+  let q = db
+    .selectFrom('jobs')
+    .select('id')
+    .where('site_code', '=', where.site)
+    .where('state', 'in', OPEN_STATES);
   if (where.package) q = q.where('package_id', '=', where.package);
   const ids = (await q.execute()).map((r) => r.id);
   if (ids.length) {
     await db
       .updateTable('jobs')
-      .set({ state: 'cancelled', last_error: reason, lease_owner: null, lease_expires_at: null, updated_at: now })
+      .set({
+        state: 'cancelled',
+        last_error: reason,
+        lease_owner: null,
+        lease_expires_at: null,
+        updated_at: now,
+      })
       .where('id', 'in', ids)
       .execute();
   }
@@ -107,7 +127,13 @@ export async function cancelJobs(db: Db, where: { site: string; package?: string
 }
 
 /** Takes a due job for this sender; false when another sender (or a cancel) got there first. */
-export async function claimJob(db: Db, id: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+export async function claimJob(
+  db: Db,
+  id: string,
+  owner: string,
+  leaseMs: number,
+  now: number,
+): Promise<boolean> {
   const result = await db
     .updateTable('jobs')
     .set({ state: 'active', lease_owner: owner, lease_expires_at: now + leaseMs, updated_at: now })

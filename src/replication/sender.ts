@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
+import { chunksOf } from '../content/index.js';
 import type { AddressesTable, JobsTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { packageManifest } from '../packages/index.js';
-import { chunksOf } from '../content/index.js';
 import { s2sJson, s2sPutChunk } from '../s2s/index.js';
 import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { claimJob, reclaimExpired } from './jobs.js';
-import { RateLimiter, inSchedule, throttled } from './throttle.js';
-import { Readable } from 'node:stream';
+import { inSchedule, RateLimiter, throttled } from './throttle.js';
 
 const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
@@ -78,7 +78,15 @@ export class JobSender {
       .innerJoin('sites', 'sites.code', 'jobs.site_code')
       .innerJoin('addresses', 'addresses.site_code', 'jobs.site_code')
       .selectAll('jobs')
-      .select(['sites.state as site_state', 'addresses.schedule', 'addresses.concurrency', 'addresses.rate_limit_kbps', 'addresses.url as address_url', 'addresses.retries', 'addresses.retry_delay_ms'])
+      .select([
+        'sites.state as site_state',
+        'addresses.schedule',
+        'addresses.concurrency',
+        'addresses.rate_limit_kbps',
+        'addresses.url as address_url',
+        'addresses.retries',
+        'addresses.retry_delay_ms',
+      ])
       .where('jobs.state', 'in', ['pending', 'retrying'])
       .where('jobs.next_attempt_at', '<=', now)
       .orderBy('jobs.created_at')
@@ -128,7 +136,17 @@ export class JobSender {
       if (job.kind === 'package') await this.sendPackage(job, address, controller.signal);
       else await this.sendAssignments(job, address, [], controller.signal);
       const done = await this.finishIf(job.id, async (trx, now) => {
-        await trx.updateTable('jobs').set({ state: 'completed', last_error: null, lease_owner: null, lease_expires_at: null, updated_at: now }).where('id', '=', job.id).execute();
+        await trx
+          .updateTable('jobs')
+          .set({
+            state: 'completed',
+            last_error: null,
+            lease_owner: null,
+            lease_expires_at: null,
+            updated_at: now,
+          })
+          .where('id', '=', job.id)
+          .execute();
         if (job.kind === 'package') {
           const delivery = { source_version: job.source_version ?? 0, dps: job.dps, updated_at: now };
           await trx
@@ -137,7 +155,11 @@ export class JobSender {
             .onConflict((oc) => oc.columns(['site_code', 'package_id']).doUpdateSet(delivery))
             .execute();
         } else {
-          await trx.deleteFrom('deliveries').where('site_code', '=', job.site_code).where('package_id', '=', job.package_id ?? '').execute();
+          await trx
+            .deleteFrom('deliveries')
+            .where('site_code', '=', job.site_code)
+            .where('package_id', '=', job.package_id ?? '')
+            .execute();
         }
       });
       if (done) log.info('job completed');
@@ -154,9 +176,16 @@ export class JobSender {
   }
 
   /** Runs `fn` in a transaction only if the job is still ours and active (not cancelled meanwhile). */
-  private async finishIf(id: string, fn: (trx: SiteContext['db'], now: number) => Promise<void>): Promise<boolean> {
+  private async finishIf(
+    id: string,
+    fn: (trx: SiteContext['db'], now: number) => Promise<void>,
+  ): Promise<boolean> {
     return this.ctx.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('jobs').select(['state', 'lease_owner']).where('id', '=', id).executeTakeFirst();
+      const row = await trx
+        .selectFrom('jobs')
+        .select(['state', 'lease_owner'])
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (row?.state !== 'active' || row.lease_owner !== this.owner) return false;
       await fn(trx, this.ctx.clock.now());
       return true;
@@ -164,19 +193,38 @@ export class JobSender {
   }
 
   private async assertStillActive(id: string): Promise<void> {
-    const row = await this.ctx.db.selectFrom('jobs').select(['state', 'lease_owner']).where('id', '=', id).executeTakeFirst();
+    const row = await this.ctx.db
+      .selectFrom('jobs')
+      .select(['state', 'lease_owner'])
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (row?.state !== 'active' || row.lease_owner !== this.owner) throw new Cancelled();
   }
 
-  private async sendPackage(job: Selectable<JobsTable>, address: Selectable<AddressesTable>, signal: AbortSignal): Promise<void> {
+  private async sendPackage(
+    job: Selectable<JobsTable>,
+    address: Selectable<AddressesTable>,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { ctx } = this;
     const manifest = await packageManifest(ctx.db, job.package_id ?? '');
     if (manifest.sourceVersion !== job.source_version) throw new Cancelled();
-    const offer = await s2sJson<{ missing: string[] }>(ctx.identity, address.url, 'POST', '/s2s/v1/packages/offer', { job: job.id, manifest }, signal);
+    const offer = await s2sJson<{ missing: string[] }>(
+      ctx.identity,
+      address.url,
+      'POST',
+      '/s2s/v1/packages/offer',
+      { job: job.id, manifest },
+      signal,
+    );
     const sizes = chunksOf(manifest.files);
     const missing = offer.missing.filter((sha) => sizes.has(sha));
     const total = missing.reduce((sum, sha) => sum + (sizes.get(sha) ?? 0), 0);
-    await ctx.db.updateTable('jobs').set({ bytes_total: total, bytes_sent: 0, updated_at: ctx.clock.now() }).where('id', '=', job.id).execute();
+    await ctx.db
+      .updateTable('jobs')
+      .set({ bytes_total: total, bytes_sent: 0, updated_at: ctx.clock.now() })
+      .where('id', '=', job.id)
+      .execute();
     const limiter = this.limiterFor(address);
     let sent = 0;
     for (const sha of missing) {
@@ -185,11 +233,23 @@ export class JobSender {
       const data = await ctx.store.get(sha);
       for (let attempt = 1; ; attempt++) {
         try {
-          await s2sPutChunk(ctx.identity, address.url, sha, data.length, Readable.from(throttled(data, limiter, signal)), signal);
+          await s2sPutChunk(
+            ctx.identity,
+            address.url,
+            sha,
+            data.length,
+            Readable.from(throttled(data, limiter, signal)),
+            signal,
+          );
           break;
         } catch (err) {
           // A chunk damaged on the way is discarded by the child; send it again at once.
-          if (err instanceof OutpostError && err.code === 'OUTPOST_HASH_MISMATCH' && attempt < CHUNK_TRIES && !signal.aborted) {
+          if (
+            err instanceof OutpostError &&
+            err.code === 'OUTPOST_HASH_MISMATCH' &&
+            attempt < CHUNK_TRIES &&
+            !signal.aborted
+          ) {
             ctx.log('sender').warn({ job: job.id, chunk: sha }, 'child rejected a damaged chunk; resending');
             continue;
           }
@@ -199,17 +259,37 @@ export class JobSender {
       sent += data.length;
       ctx.metrics.bytesSent.inc({ site: job.site_code }, data.length);
       const now = ctx.clock.now();
-      await ctx.db.updateTable('jobs').set({ bytes_sent: sent, lease_expires_at: now + LEASE_MS, updated_at: now }).where('id', '=', job.id).execute();
+      await ctx.db
+        .updateTable('jobs')
+        .set({ bytes_sent: sent, lease_expires_at: now + LEASE_MS, updated_at: now })
+        .where('id', '=', job.id)
+        .execute();
     }
     await this.assertStillActive(job.id);
     await this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);
   }
 
-  private async sendAssignments(job: Selectable<JobsTable>, address: Selectable<AddressesTable>, dps: string[], signal: AbortSignal): Promise<void> {
-    await s2sJson(this.ctx.identity, address.url, 'POST', '/s2s/v1/packages/assignments', { job: job.id, package: job.package_id, sourceVersion: job.source_version, dps }, signal);
+  private async sendAssignments(
+    job: Selectable<JobsTable>,
+    address: Selectable<AddressesTable>,
+    dps: string[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    await s2sJson(
+      this.ctx.identity,
+      address.url,
+      'POST',
+      '/s2s/v1/packages/assignments',
+      { job: job.id, package: job.package_id, sourceVersion: job.source_version, dps },
+      signal,
+    );
   }
 
-  private async failAttempt(job: Selectable<JobsTable>, address: Selectable<AddressesTable>, err: Error): Promise<void> {
+  private async failAttempt(
+    job: Selectable<JobsTable>,
+    address: Selectable<AddressesTable>,
+    err: Error,
+  ): Promise<void> {
     const { ctx } = this;
     const attempts = job.attempts + 1;
     const final = attempts > address.retries;
@@ -231,7 +311,12 @@ export class JobSender {
         .execute();
       if (job.kind === 'package' && job.package_id) {
         for (const dp of dps) {
-          const current = await trx.selectFrom('package_status').select(['state', 'source_version']).where('package_id', '=', job.package_id).where('dp', '=', dp).executeTakeFirst();
+          const current = await trx
+            .selectFrom('package_status')
+            .select(['state', 'source_version'])
+            .where('package_id', '=', job.package_id)
+            .where('dp', '=', dp)
+            .executeTakeFirst();
           if (current?.state === 'Installed' && current.source_version === job.source_version) continue;
           await setPackageStatus(trx, ctx.sink, {
             package: job.package_id,
@@ -254,7 +339,8 @@ export class JobSender {
         job: job.id,
       });
     });
-    ctx.log('sender').warn({ job: job.id, site: job.site_code, attempts, final, err: reason }, 'job attempt failed');
+    ctx
+      .log('sender')
+      .warn({ job: job.id, site: job.site_code, attempts, final, err: reason }, 'job attempt failed');
   }
 }
-

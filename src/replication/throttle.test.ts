@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter, inSchedule, parseSchedule, throttled } from './throttle.js';
+import { inSchedule, parseSchedule, RateLimiter, throttled } from './throttle.js';
 
 describe('address schedule', () => {
   const at = (h: number) => new Date(2026, 10, 22, h, 30).getTime();
@@ -23,7 +23,8 @@ describe('rate limiter', () => {
     const limiter = new RateLimiter(1024 * 1024);
     const started = Date.now();
     let total = 0;
-    for await (const piece of throttled(Buffer.alloc(512 * 1024), limiter, new AbortController().signal)) total += piece.length;
+    for await (const piece of throttled(Buffer.alloc(512 * 1024), limiter, new AbortController().signal))
+      total += piece.length;
     expect(total).toBe(512 * 1024);
     // 512 KiB at 1 MiB/s takes about half a second; allow generous slack either way.
     expect(Date.now() - started).toBeGreaterThan(250);

@@ -7,7 +7,9 @@ export function parseSchedule(text: string): { from: number; to: number } {
   const from = Number(m?.[1]);
   const to = Number(m?.[2]);
   if (!m || from > 23 || to > 24 || from === to) {
-    throw new OutpostError('OUTPOST_BAD_INPUT', `--schedule '${text}' is not H-H`, { hint: 'e.g. 20-6 to send from 20:00 to 06:00' });
+    throw new OutpostError('OUTPOST_BAD_INPUT', `--schedule '${text}' is not H-H`, {
+      hint: 'e.g. 20-6 to send from 20:00 to 06:00',
+    });
   }
   return { from, to };
 }
@@ -37,7 +39,10 @@ export class RateLimiter {
   async take(bytes: number, signal: AbortSignal): Promise<void> {
     for (;;) {
       const now = Date.now();
-      this.tokens = Math.min(this.bytesPerSecond / 4, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
+      this.tokens = Math.min(
+        this.bytesPerSecond / 4,
+        this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond,
+      );
       this.last = now;
       if (this.tokens >= bytes || (this.tokens >= 0 && bytes > this.bytesPerSecond / 4)) {
         this.tokens -= bytes;
@@ -50,7 +55,11 @@ export class RateLimiter {
 }
 
 /** Yields `data` in pieces no faster than the limiter allows. */
-export async function* throttled(data: Buffer, limiter: RateLimiter | null, signal: AbortSignal): AsyncGenerator<Buffer> {
+export async function* throttled(
+  data: Buffer,
+  limiter: RateLimiter | null,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
   const piece = 64 * 1024;
   for (let i = 0; i < data.length; i += piece) {
     if (limiter) await limiter.take(Math.min(piece, data.length - i), signal);

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { Clock } from '../common/index.js';
-import { type ErrorCode, OutpostError, isErrorCode } from '../errors/index.js';
+import { type ErrorCode, isErrorCode, OutpostError } from '../errors/index.js';
 import { type SiteKeys, sha256Hex, signRequest } from './signing.js';
 
 /** Who is sending: this site's identity and keys. */
@@ -12,9 +12,19 @@ export interface Sender {
   clock: Clock;
 }
 
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 16, connectTimeout: 5_000, headersTimeout: 60_000, bodyTimeout: 120_000 });
+const agent = new Agent({
+  keepAliveTimeout: 30_000,
+  connections: 16,
+  connectTimeout: 5_000,
+  headersTimeout: 60_000,
+  bodyTimeout: 120_000,
+});
 
-async function errorFrom(statusCode: number, body: { text(): Promise<string> }, url: string): Promise<OutpostError> {
+async function errorFrom(
+  statusCode: number,
+  body: { text(): Promise<string> },
+  url: string,
+): Promise<OutpostError> {
   const text = await body.text().catch(() => '');
   try {
     const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; hint?: unknown } };
@@ -27,14 +37,20 @@ async function errorFrom(statusCode: number, body: { text(): Promise<string> }, 
   } catch {
     // not a JSON error body: fall through to the status line
   }
-  return new OutpostError('OUTPOST_UNREACHABLE', `${url} answered HTTP ${statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  return new OutpostError(
+    'OUTPOST_UNREACHABLE',
+    `${url} answered HTTP ${statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`,
+  );
 }
 
 function unreachable(url: string, err: unknown): OutpostError {
   if (err instanceof OutpostError) return err;
   const e = err as Error & { code?: string };
-  if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return new OutpostError('OUTPOST_UNREACHABLE', `request to ${url} was aborted`, { cause: err });
-  return new OutpostError('OUTPOST_UNREACHABLE', `cannot reach ${url}: ${e.code ?? e.message}`, { cause: err });
+  if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED')
+    return new OutpostError('OUTPOST_UNREACHABLE', `request to ${url} was aborted`, { cause: err });
+  return new OutpostError('OUTPOST_UNREACHABLE', `cannot reach ${url}: ${e.code ?? e.message}`, {
+    cause: err,
+  });
 }
 
 /** Sends a signed JSON request to another site and returns its JSON answer. */
@@ -49,9 +65,19 @@ export async function s2sJson<T>(
   const url = new URL(path, baseUrl).toString();
   const payload = body === undefined ? '' : JSON.stringify(body);
   const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-  if (from) Object.assign(headers, signRequest(from.keys, from, { method, path, bodySha: sha256Hex(payload) }, from.clock.now()));
+  if (from)
+    Object.assign(
+      headers,
+      signRequest(from.keys, from, { method, path, bodySha: sha256Hex(payload) }, from.clock.now()),
+    );
   try {
-    const res = await request(url, { method, headers, body: body === undefined ? undefined : payload, dispatcher: agent, signal });
+    const res = await request(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : payload,
+      dispatcher: agent,
+      signal,
+    });
     if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
     return (await res.body.json()) as T;
   } catch (err) {

@@ -1,2 +1,12 @@
-export { type SiteKeys, type KnownPeer, NonceCache, generateSiteKeys, loadSiteKeys, sha256Hex, signRequest, verifyRequest, HEADER } from './signing.js';
 export { type Sender, s2sJson, s2sPutChunk } from './client.js';
+export {
+  generateSiteKeys,
+  HEADER,
+  type KnownPeer,
+  loadSiteKeys,
+  NonceCache,
+  type SiteKeys,
+  sha256Hex,
+  signRequest,
+  verifyRequest,
+} from './signing.js';

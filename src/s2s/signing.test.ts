@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { type KnownPeer, NonceCache, SIGNATURE_WINDOW_MS, generateSiteKeys, loadSiteKeys, sha256Hex, signRequest, verifyRequest } from './signing.js';
+import {
+  generateSiteKeys,
+  type KnownPeer,
+  loadSiteKeys,
+  NonceCache,
+  SIGNATURE_WINDOW_MS,
+  sha256Hex,
+  signRequest,
+  verifyRequest,
+} from './signing.js';
 
 const pair = generateSiteKeys();
 const keys = loadSiteKeys(pair.privateKeyPem);
@@ -23,11 +32,17 @@ describe('site-to-site signatures', () => {
     expect(() => verifyRequest(headers, req, lookup, nonces, now + 1)).toThrow(/replay/);
   });
   it('rejects a request outside the time window', () => {
-    expect(() => verifyRequest(signed({}, now - SIGNATURE_WINDOW_MS - 1), req, lookup, new NonceCache(), now)).toThrow(/time window/);
+    expect(() =>
+      verifyRequest(signed({}, now - SIGNATURE_WINDOW_MS - 1), req, lookup, new NonceCache(), now),
+    ).toThrow(/time window/);
   });
   it('rejects a changed path or body', () => {
-    expect(() => verifyRequest(signed(), { ...req, path: '/s2s/v1/other' }, lookup, new NonceCache(), now)).toThrow(/does not verify/);
-    expect(() => verifyRequest(signed(), { ...req, bodySha: sha256Hex('{"x":1}') }, lookup, new NonceCache(), now)).toThrow(/body does not match/);
+    expect(() =>
+      verifyRequest(signed(), { ...req, path: '/s2s/v1/other' }, lookup, new NonceCache(), now),
+    ).toThrow(/does not verify/);
+    expect(() =>
+      verifyRequest(signed(), { ...req, bodySha: sha256Hex('{"x":1}') }, lookup, new NonceCache(), now),
+    ).toThrow(/body does not match/);
   });
   it('rejects another key, an unknown site and an old generation', () => {
     const other = loadSiteKeys(generateSiteKeys().privateKeyPem);

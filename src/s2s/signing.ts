@@ -1,4 +1,13 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import { OutpostError } from '../errors/index.js';
 
 /** How far a request's timestamp may be from the receiver's clock. */
@@ -30,7 +39,10 @@ export function generateSiteKeys(): { privateKeyPem: string; publicKeyPem: strin
 
 export function loadSiteKeys(privateKeyPem: string): SiteKeys {
   const privateKey = createPrivateKey(privateKeyPem);
-  return { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privateKey,
+    publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 export function sha256Hex(data: Uint8Array | string): string {
@@ -49,7 +61,16 @@ interface Signed {
 
 function canonical(s: Signed): Buffer {
   return Buffer.from(
-    ['OUTPOST-S2S-1', s.method.toUpperCase(), s.path, s.site, s.generation, String(s.time), s.nonce, s.bodySha].join('\n'),
+    [
+      'OUTPOST-S2S-1',
+      s.method.toUpperCase(),
+      s.path,
+      s.site,
+      s.generation,
+      String(s.time),
+      s.nonce,
+      s.bodySha,
+    ].join('\n'),
   );
 }
 
@@ -120,12 +141,22 @@ export function verifyRequest(
   const peer = lookup(site);
   if (!peer) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request signed by unknown site '${site}'`);
   if (peer.generation !== generation) {
-    throw new OutpostError('OUTPOST_WRONG_GENERATION', `request from ${site} is signed by generation ${generation}, not the current ${peer.generation}`);
+    throw new OutpostError(
+      'OUTPOST_WRONG_GENERATION',
+      `request from ${site} is signed by generation ${generation}, not the current ${peer.generation}`,
+    );
   }
   if (Math.abs(now - time) > SIGNATURE_WINDOW_MS) {
-    throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site} is outside the time window (clock skew or replay)`);
+    throw new OutpostError(
+      'OUTPOST_BAD_SIGNATURE',
+      `request from ${site} is outside the time window (clock skew or replay)`,
+    );
   }
-  if (bodySha !== req.bodySha) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site}: body does not match its signed hash`);
+  if (bodySha !== req.bodySha)
+    throw new OutpostError(
+      'OUTPOST_BAD_SIGNATURE',
+      `request from ${site}: body does not match its signed hash`,
+    );
   const ok = verify(
     null,
     canonical({ method: req.method, path: req.path, site, generation, time, nonce, bodySha }),
@@ -133,6 +164,7 @@ export function verifyRequest(
     Buffer.from(signature, 'base64'),
   );
   if (!ok) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site}: signature does not verify`);
-  if (!nonces.checkAndRemember(nonce, now)) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site} is a replay`);
+  if (!nonces.checkAndRemember(nonce, now))
+    throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site} is a replay`);
   return peer;
 }

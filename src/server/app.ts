@@ -13,12 +13,20 @@ export async function buildApp(ctx: SiteContext, adminToken: string): Promise<Fa
   await app.register(s2sRoutes(ctx));
   await app.register(dpRoutes(ctx));
   app.get('/metrics', async (_request, reply) => {
-    const jobs = await ctx.db.selectFrom('jobs').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+    const jobs = await ctx.db
+      .selectFrom('jobs')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('state')
+      .execute();
     ctx.metrics.jobs.reset();
     for (const j of jobs) ctx.metrics.jobs.set({ state: j.state }, Number(j.n));
     reply.header('content-type', ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();
   });
-  app.get('/healthz', async () => ({ site: ctx.config.code, generation: ctx.config.generation, time: ctx.clock.now() }));
+  app.get('/healthz', async () => ({
+    site: ctx.config.code,
+    generation: ctx.config.generation,
+    time: ctx.clock.now(),
+  }));
   return app;
 }

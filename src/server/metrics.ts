@@ -5,11 +5,34 @@ export function createMetrics() {
   const registry = new Registry();
   return {
     registry,
-    bytesSent: new Counter({ name: 'outpost_sender_bytes_total', help: 'Content bytes sent to child sites', labelNames: ['site'], registers: [registry] }),
-    bytesReceived: new Counter({ name: 'outpost_despooler_bytes_total', help: 'Content bytes received and verified from the parent', registers: [registry] }),
-    chunksRejected: new Counter({ name: 'outpost_despooler_chunks_rejected_total', help: 'Chunks discarded because they did not match their hash', registers: [registry] }),
-    jobs: new Gauge({ name: 'outpost_jobs', help: 'Jobs by state', labelNames: ['state'], registers: [registry] }),
-    dpBytesServed: new Counter({ name: 'outpost_dp_requests_total', help: 'Content requests served by the DP', labelNames: ['status'], registers: [registry] }),
+    bytesSent: new Counter({
+      name: 'outpost_sender_bytes_total',
+      help: 'Content bytes sent to child sites',
+      labelNames: ['site'],
+      registers: [registry],
+    }),
+    bytesReceived: new Counter({
+      name: 'outpost_despooler_bytes_total',
+      help: 'Content bytes received and verified from the parent',
+      registers: [registry],
+    }),
+    chunksRejected: new Counter({
+      name: 'outpost_despooler_chunks_rejected_total',
+      help: 'Chunks discarded because they did not match their hash',
+      registers: [registry],
+    }),
+    jobs: new Gauge({
+      name: 'outpost_jobs',
+      help: 'Jobs by state',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    dpBytesServed: new Counter({
+      name: 'outpost_dp_requests_total',
+      help: 'Content requests served by the DP',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
   };
 }
 

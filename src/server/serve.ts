@@ -3,14 +3,14 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock } from '../common/index.js';
 import { FileContentStore } from '../content/index.js';
 import { openDatabase } from '../db/index.js';
-import { dataPaths, databaseConfigOf, readAdminToken, readSiteConfig } from '../host/datadir.js';
+import { databaseConfigOf, dataPaths, readAdminToken, readSiteConfig } from '../host/datadir.js';
 import { createLoggers } from '../logs/index.js';
-import { JobSender, TransferRegistry, reconcile } from '../replication/index.js';
+import { JobSender, reconcile, TransferRegistry } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
 import { assertListen, sendHeartbeat, watchChildren } from '../sites/index.js';
 import { forwardReports } from '../status/index.js';
 import { buildApp } from './app.js';
-import { DEFAULT_SETTINGS, type ServerSettings, type SiteContext, Wake, runLoop } from './context.js';
+import { DEFAULT_SETTINGS, runLoop, type ServerSettings, type SiteContext, Wake } from './context.js';
 import { createMetrics } from './metrics.js';
 
 export interface RunningSite {
@@ -21,7 +21,10 @@ export interface RunningSite {
 }
 
 /** Starts a site server from its data directory: HTTP on its listen address and every component loop. */
-export async function startSite(dataDir: string, options: { listen?: string; settings?: Partial<ServerSettings> } = {}): Promise<RunningSite> {
+export async function startSite(
+  dataDir: string,
+  options: { listen?: string; settings?: Partial<ServerSettings> } = {},
+): Promise<RunningSite> {
   const paths = dataPaths(dataDir);
   const config = await readSiteConfig(dataDir);
   const listen = assertListen(options.listen ?? config.listen);
@@ -44,7 +47,10 @@ export async function startSite(dataDir: string, options: { listen?: string; set
     sink: { site: config.code, hasParent: config.parent !== null },
   };
   const app = await buildApp(ctx, await readAdminToken(dataDir));
-  const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    listen.slice(0, listen.lastIndexOf(':')),
+    Number(listen.slice(listen.lastIndexOf(':') + 1)),
+  ];
   await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });
 
   const stopping = new AbortController();
@@ -58,7 +64,9 @@ export async function startSite(dataDir: string, options: { listen?: string; set
       await forwardReports(ctx);
     }),
     runLoop(ctx, 'hierman', 'hierman', settings.heartbeatMs, stopping.signal, () => sendHeartbeat(ctx)),
-    runLoop(ctx, 'hierman', 'hierman', tick(settings.unreachableAfterMs / 4), stopping.signal, () => watchChildren(ctx)),
+    runLoop(ctx, 'hierman', 'hierman', tick(settings.unreachableAfterMs / 4), stopping.signal, () =>
+      watchChildren(ctx),
+    ),
   ];
   ctx.log('hierman').info({ listen, generation: config.generation }, `site ${config.code} started`);
 

@@ -1,5 +1,5 @@
-import { OutpostError } from '../errors/index.js';
 import type { SiteType } from '../db/index.js';
+import { OutpostError } from '../errors/index.js';
 
 const SITE_CODE = /^[A-Z0-9]{3}$/;
 
@@ -32,12 +32,19 @@ export function assertSiteType(type: string): SiteType {
 export function parseDpName(text: string): { site: string; dp: string } {
   const [site, name, ...rest] = text.split('/');
   if (rest.length > 0 || name !== undefined) {
-    if (name !== undefined && rest.length === 0 && SITE_CODE.test(site) && /^[A-Za-z0-9_-]{1,32}$/.test(name)) {
+    if (
+      name !== undefined &&
+      rest.length === 0 &&
+      SITE_CODE.test(site) &&
+      /^[A-Za-z0-9_-]{1,32}$/.test(name)
+    ) {
       throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}': named DPs are not supported yet`, {
         hint: `use the site's default DP: ${site}`,
       });
     }
-    throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}' is not valid`, { hint: 'write CODE or CODE/NAME' });
+    throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}' is not valid`, {
+      hint: 'write CODE or CODE/NAME',
+    });
   }
   assertSiteCode(site, 'DP site code');
   return { site, dp: site };

@@ -53,7 +53,9 @@ export async function isCodeFree(ctx: SiteContext, code: string): Promise<boolea
   if (row && row.state !== 'deleted') return false;
   const parent = ctx.config.parent;
   if (!parent) return true;
-  const answer = await s2sJson<{ free: boolean }>(ctx.identity, parent.url, 'POST', '/s2s/v1/sites/check', { code });
+  const answer = await s2sJson<{ free: boolean }>(ctx.identity, parent.url, 'POST', '/s2s/v1/sites/check', {
+    code,
+  });
   return answer.free;
 }
 
@@ -62,14 +64,19 @@ export async function addSite(ctx: SiteContext, input: AddSiteInput): Promise<Ad
   const self = ctx.config;
   const code = assertSiteCode(input.code);
   const type = assertSiteType(input.type);
-  if (type === 'central') throw new OutpostError('OUTPOST_BAD_INPUT', 'a central site is created with outpost init, not added');
+  if (type === 'central')
+    throw new OutpostError('OUTPOST_BAD_INPUT', 'a central site is created with outpost init, not added');
   const parent = input.parent === undefined ? self.code : assertSiteCode(input.parent, 'parent site code');
   if (parent !== self.code) {
     throw new OutpostError('OUTPOST_WRONG_PARENT', `this is site ${self.code}, not ${parent}`, {
       hint: `run site add against the server of ${parent}`,
     });
   }
-  if (self.type === 'secondary') throw new OutpostError('OUTPOST_BAD_INPUT', `${self.code} is a secondary site and cannot have child sites`);
+  if (self.type === 'secondary')
+    throw new OutpostError(
+      'OUTPOST_BAD_INPUT',
+      `${self.code} is a secondary site and cannot have child sites`,
+    );
   const url = assertUrl(input.url, '--url');
   const deadline = input.joinDeadlineMs ?? DEFAULT_JOIN_DEADLINE_MS;
   if (!(deadline >= 1000)) throw new OutpostError('OUTPOST_BAD_INPUT', '--join-deadline must be at least 1s');
@@ -125,7 +132,16 @@ export async function addSite(ctx: SiteContext, input: AddSiteInput): Promise<Ad
     });
   });
   ctx.log('hierman').info({ site: code }, 'site added, waiting for join');
-  return { code, type, parent: self.code, url, state: 'pending', joinToken, joinDeadline: formatDuration(deadline), expiresAt: now + deadline };
+  return {
+    code,
+    type,
+    parent: self.code,
+    url,
+    state: 'pending',
+    joinToken,
+    joinDeadline: formatDuration(deadline),
+    expiresAt: now + deadline,
+  };
 }
 
 export interface JoinRequest {
@@ -145,7 +161,8 @@ export async function acceptJoin(ctx: SiteContext, req: JoinRequest): Promise<Jo
   const code = req.token.split('.')[0] ?? '';
   const invalid = (why: string) => new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', `join token ${why}`);
   if (!/^[A-Z0-9]{3}$/.test(code)) throw invalid('is malformed');
-  if (!/^[0-9a-f-]{8,64}$/.test(req.generation)) throw new OutpostError('OUTPOST_BAD_INPUT', 'generation is malformed');
+  if (!/^[0-9a-f-]{8,64}$/.test(req.generation))
+    throw new OutpostError('OUTPOST_BAD_INPUT', 'generation is malformed');
   try {
     createPublicKey(req.publicKeyPem);
   } catch {
@@ -154,13 +171,14 @@ export async function acceptJoin(ctx: SiteContext, req: JoinRequest): Promise<Jo
   const now = ctx.clock.now();
   return ctx.db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('sites').selectAll().where('code', '=', code).executeTakeFirst();
-    if (!row || row.relation !== 'child') throw invalid(`is not for a site of ${ctx.config.code}`);
+    if (row?.relation !== 'child') throw invalid(`is not for a site of ${ctx.config.code}`);
     if (row.state === 'active' || row.state === 'installing' || row.state === 'unreachable') {
       throw new OutpostError('OUTPOST_SITE_ACTIVE', `site ${code} has already joined (state ${row.state})`, {
         hint: 'delete the old site before reusing its code',
       });
     }
-    if (!row.join_token_hash || row.join_token_hash !== hashToken(req.token)) throw invalid(`for ${code} is not valid`);
+    if (!row.join_token_hash || row.join_token_hash !== hashToken(req.token))
+      throw invalid(`for ${code} is not valid`);
     if ((row.join_expires_at ?? 0) < now) {
       throw invalid(`for ${code} expired at ${new Date(row.join_expires_at ?? 0).toISOString()}`);
     }
@@ -183,7 +201,13 @@ export async function acceptJoin(ctx: SiteContext, req: JoinRequest): Promise<Jo
     });
     return {
       site: { code, type: row.type, url: row.url ?? '' },
-      parent: { code: ctx.config.code, type: ctx.config.type, url: ctx.config.url, generation: ctx.config.generation, publicKeyPem: ctx.keys.publicKeyPem },
+      parent: {
+        code: ctx.config.code,
+        type: ctx.config.type,
+        url: ctx.config.url,
+        generation: ctx.config.generation,
+        publicKeyPem: ctx.keys.publicKeyPem,
+      },
       time: now,
     };
   });
@@ -199,7 +223,11 @@ export async function acceptHeartbeat(ctx: SiteContext, child: string): Promise<
     if (state !== row.state) {
       await trx.updateTable('sites').set({ updated_at: now }).where('code', '=', child).execute();
       await reportSite(trx, ctx.sink, siteRecordOf({ ...row, state, last_contact: now, updated_at: now }));
-      await postMessage(trx, ctx.sink, now, { severity: 'info', component: 'hierman', text: `site ${child} is active` });
+      await postMessage(trx, ctx.sink, now, {
+        severity: 'info',
+        component: 'hierman',
+        text: `site ${child} is active`,
+      });
       ctx.log('hierman').info({ site: child }, 'site is active');
     }
   });
@@ -226,7 +254,11 @@ export async function watchChildren(ctx: SiteContext): Promise<void> {
     }
     if (state === row.state) continue;
     await ctx.db.transaction().execute(async (trx) => {
-      await trx.updateTable('sites').set({ state, error, updated_at: now }).where('code', '=', row.code).execute();
+      await trx
+        .updateTable('sites')
+        .set({ state, error, updated_at: now })
+        .where('code', '=', row.code)
+        .execute();
       if (state === 'failed') await recordPhase(trx, row.code, 'registration', 'failed', now, error);
       await reportSite(trx, ctx.sink, siteRecordOf({ ...row, state, error, updated_at: now }));
       await postMessage(trx, ctx.sink, now, {
@@ -253,7 +285,7 @@ export async function findPeer(ctx: SiteContext, code: string): Promise<KnownPee
     .select(['code', 'generation', 'public_key', 'relation', 'state'])
     .where('code', '=', code)
     .executeTakeFirst();
-  if (!row || !row.generation || !row.public_key) return undefined;
+  if (!row?.generation || !row.public_key) return undefined;
   if (row.relation !== 'parent' && row.relation !== 'child') return undefined;
   if (row.state === 'deleted') return undefined;
   return { code: row.code, generation: row.generation, publicKeyPem: row.public_key };

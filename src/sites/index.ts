@@ -1,17 +1,26 @@
 export { assertSiteCode, assertSiteType, parseDpName } from './codes.js';
-export { type SiteView, type SitePhase, listSites, showSite, getSiteRow, recordPhase, nextHop, siteRecordOf } from './records.js';
 export {
   type AddSiteInput,
   type AddSiteResult,
-  type JoinRequest,
-  type JoinAnswer,
-  addSite,
-  acceptJoin,
   acceptHeartbeat,
-  watchChildren,
-  sendHeartbeat,
+  acceptJoin,
+  addSite,
+  DEFAULT_JOIN_DEADLINE_MS,
   findPeer,
   isCodeFree,
-  DEFAULT_JOIN_DEADLINE_MS,
+  type JoinAnswer,
+  type JoinRequest,
+  sendHeartbeat,
+  watchChildren,
 } from './hierman.js';
-export { type InstalledSite, initCentral, joinSite, assertListen, DEFAULT_LISTEN } from './install.js';
+export { assertListen, DEFAULT_LISTEN, type InstalledSite, initCentral, joinSite } from './install.js';
+export {
+  getSiteRow,
+  listSites,
+  nextHop,
+  recordPhase,
+  type SitePhase,
+  type SiteView,
+  showSite,
+  siteRecordOf,
+} from './records.js';

@@ -4,7 +4,14 @@ import { writeFileAtomic } from '../common/index.js';
 import type { SiteType } from '../db/index.js';
 import { openDatabase } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
-import { type SiteConfig, createAdminToken, createDataDir, dataPaths, databaseConfigOf, writeSiteConfig } from '../host/datadir.js';
+import {
+  createAdminToken,
+  createDataDir,
+  databaseConfigOf,
+  dataPaths,
+  type SiteConfig,
+  writeSiteConfig,
+} from '../host/datadir.js';
 import { generateSiteKeys, s2sJson } from '../s2s/index.js';
 import { assertSiteCode } from './codes.js';
 import type { JoinAnswer } from './hierman.js';
@@ -99,21 +106,39 @@ async function writeIdentity(
 }
 
 /** `outpost init`: a new central site in an empty data directory. */
-export async function initCentral(opts: { dataDir: string; code: string; name?: string; listen?: string }): Promise<InstalledSite> {
+export async function initCentral(opts: {
+  dataDir: string;
+  code: string;
+  name?: string;
+  listen?: string;
+}): Promise<InstalledSite> {
   const code = assertSiteCode(opts.code);
   const listen = assertListen(opts.listen ?? DEFAULT_LISTEN);
   await createDataDir(opts.dataDir);
-  return writeIdentity(opts.dataDir, generateSiteKeys(), randomUUID(), { code, type: 'central', name: opts.name ?? code, listen, url: `http://${listen}`, parent: null }, null);
+  return writeIdentity(
+    opts.dataDir,
+    generateSiteKeys(),
+    randomUUID(),
+    { code, type: 'central', name: opts.name ?? code, listen, url: `http://${listen}`, parent: null },
+    null,
+  );
 }
 
 /**
  * `outpost site join`: installs a site on this host and registers it with its parent using the
  * one-time token from `site add`. A failed registration leaves no data directory behind.
  */
-export async function joinSite(opts: { dataDir: string; parentUrl: string; token: string; listen?: string }): Promise<InstalledSite> {
+export async function joinSite(opts: {
+  dataDir: string;
+  parentUrl: string;
+  token: string;
+  listen?: string;
+}): Promise<InstalledSite> {
   const code = opts.token.split('.')[0] ?? '';
   if (!/^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(opts.token)) {
-    throw new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', 'join token is malformed', { hint: 'use the token printed by site add' });
+    throw new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', 'join token is malformed', {
+      hint: 'use the token printed by site add',
+    });
   }
   assertSiteCode(code);
   if (opts.listen) assertListen(opts.listen);
@@ -128,14 +153,20 @@ export async function joinSite(opts: { dataDir: string; parentUrl: string; token
     });
     const url = answer.site.url;
     const listen = opts.listen ?? new URL(url).host;
-    return await writeIdentity(opts.dataDir, keys, generation, {
-      code,
-      type: answer.site.type as SiteType,
-      name: code,
-      listen,
-      url,
-      parent: { code: answer.parent.code, url: answer.parent.url },
-    }, answer.parent);
+    return await writeIdentity(
+      opts.dataDir,
+      keys,
+      generation,
+      {
+        code,
+        type: answer.site.type as SiteType,
+        name: code,
+        listen,
+        url,
+        parent: { code: answer.parent.code, url: answer.parent.url },
+      },
+      answer.parent,
+    );
   } catch (err) {
     await rm(paths.root, { recursive: true, force: true });
     throw err;

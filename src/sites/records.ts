@@ -47,7 +47,12 @@ export async function getSiteRow(db: Db, code: string): Promise<Selectable<Sites
 /** One site with its install phase timeline. */
 export async function showSite(db: Db, code: string): Promise<SiteView & { phases: SitePhase[] }> {
   const row = await getSiteRow(db, code);
-  const phases = await db.selectFrom('site_phases').selectAll().where('site_code', '=', code).orderBy('at').execute();
+  const phases = await db
+    .selectFrom('site_phases')
+    .selectAll()
+    .where('site_code', '=', code)
+    .orderBy('at')
+    .execute();
   return {
     ...siteRecordOf(row),
     relation: row.relation,
@@ -56,7 +61,14 @@ export async function showSite(db: Db, code: string): Promise<SiteView & { phase
 }
 
 /** Records (or updates) one install phase of a child site. */
-export async function recordPhase(db: Db, code: string, name: string, state: string, at: number, error: string | null = null): Promise<void> {
+export async function recordPhase(
+  db: Db,
+  code: string,
+  name: string,
+  state: string,
+  at: number,
+  error: string | null = null,
+): Promise<void> {
   await db
     .insertInto('site_phases')
     .values({ site_code: code, name, state, at, error })
@@ -72,7 +84,11 @@ export async function nextHop(db: Db, self: string, target: string): Promise<str
   let code = target;
   for (let depth = 0; depth < 64; depth++) {
     if (code === self) return null;
-    const row = await db.selectFrom('sites').select(['parent_code', 'state']).where('code', '=', code).executeTakeFirst();
+    const row = await db
+      .selectFrom('sites')
+      .select(['parent_code', 'state'])
+      .where('code', '=', code)
+      .executeTakeFirst();
     if (!row || row.state === 'deleted' || !row.parent_code) return null;
     if (row.parent_code === self) return code;
     code = row.parent_code;

@@ -1,4 +1,18 @@
 export * from './model.js';
-export { type ReportSink, postMessage, setPackageStatus, reportSite, applyReports, pendingReports, acknowledgeReports } from './store.js';
-export { listMessages, listPackageStatus, rollup, type MessageFilter, type PackageStatusFilter } from './queries.js';
+export {
+  listMessages,
+  listPackageStatus,
+  type MessageFilter,
+  type PackageStatusFilter,
+  rollup,
+} from './queries.js';
 export { forwardReports } from './statmgr.js';
+export {
+  acknowledgeReports,
+  applyReports,
+  pendingReports,
+  postMessage,
+  type ReportSink,
+  reportSite,
+  setPackageStatus,
+} from './store.js';

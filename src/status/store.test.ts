@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type SiteDb, openDatabase } from '../db/index.js';
+import { openDatabase, type SiteDb } from '../db/index.js';
 import type { PackageStatus, Report } from './model.js';
 import { listMessages, listPackageStatus, rollup } from './queries.js';
 import { acknowledgeReports, applyReports, pendingReports, postMessage, setPackageStatus } from './store.js';
@@ -12,13 +12,19 @@ describe('status outbox', () => {
   const primary = { site: 'P01', hasParent: true };
 
   beforeEach(async () => {
-    site = await openDatabase({ kind: 'sqlite', file: join(mkdtempSync(join(tmpdir(), 'outpost-status-')), 'db') });
+    site = await openDatabase({
+      kind: 'sqlite',
+      file: join(mkdtempSync(join(tmpdir(), 'outpost-status-')), 'db'),
+    });
   });
   afterEach(async () => {
     await site.close();
   });
 
-  const status = (updatedAt: number, state: 'Installed' | 'Install Retrying' = 'Installed'): PackageStatus => ({
+  const status = (
+    updatedAt: number,
+    state: 'Installed' | 'Install Retrying' = 'Installed',
+  ): PackageStatus => ({
     package: 'C0100001',
     sourceVersion: 1,
     site: 'S02',
@@ -27,10 +33,25 @@ describe('status outbox', () => {
     error: null,
     updatedAt,
   });
-  const installed = (updatedAt: number, state?: 'Installed' | 'Install Retrying'): Report => ({ kind: 'package-status', status: status(updatedAt, state) });
+  const installed = (updatedAt: number, state?: 'Installed' | 'Install Retrying'): Report => ({
+    kind: 'package-status',
+    status: status(updatedAt, state),
+  });
 
   it('applies each report from a child once and forwards only what it applied', async () => {
-    const message: Report = { kind: 'message', message: { id: 'm1', severity: 'info', component: 'dp', site: 'S02', text: 'x', package: null, job: null, time: 1 } };
+    const message: Report = {
+      kind: 'message',
+      message: {
+        id: 'm1',
+        severity: 'info',
+        component: 'dp',
+        site: 'S02',
+        text: 'x',
+        package: null,
+        job: null,
+        time: 1,
+      },
+    };
     expect(await applyReports(site.db, primary, [message, installed(10)], 100)).toBe(2);
     // The same batch again (a lost acknowledgement) changes nothing and forwards nothing.
     expect(await applyReports(site.db, primary, [message, installed(10)], 101)).toBe(0);
@@ -53,7 +74,8 @@ describe('status outbox', () => {
   });
 
   it('drops forwarded reports only up to what the parent acknowledged', async () => {
-    for (let i = 0; i < 5; i++) await postMessage(site.db, primary, i, { severity: 'info', component: 'dp', text: `m${i}` });
+    for (let i = 0; i < 5; i++)
+      await postMessage(site.db, primary, i, { severity: 'info', component: 'dp', text: `m${i}` });
     const first = await pendingReports(site.db, 3);
     await acknowledgeReports(site.db, first.upTo);
     const rest = await pendingReports(site.db, 10);
@@ -61,6 +83,9 @@ describe('status outbox', () => {
   });
 
   it('rolls status up per state', () => {
-    expect(rollup([status(1), status(2), status(3, 'Install Retrying')])).toEqual({ Installed: 2, 'Install Retrying': 1 });
+    expect(rollup([status(1), status(2), status(3, 'Install Retrying')])).toEqual({
+      Installed: 2,
+      'Install Retrying': 1,
+    });
   });
 });

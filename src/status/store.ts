@@ -13,7 +13,10 @@ export interface ReportSink {
 
 async function enqueue(db: Db, sink: ReportSink, report: Report, now: number): Promise<void> {
   if (!sink.hasParent) return;
-  await db.insertInto('outbox').values({ kind: report.kind, payload: JSON.stringify(report), created_at: now }).execute();
+  await db
+    .insertInto('outbox')
+    .values({ kind: report.kind, payload: JSON.stringify(report), created_at: now })
+    .execute();
 }
 
 async function insertMessage(db: Db, m: StatusMessage): Promise<boolean> {
@@ -65,10 +68,17 @@ async function applyPackageStatus(db: Db, s: PackageStatus): Promise<boolean> {
     .executeTakeFirst();
   if (existing && existing.updated_at > s.updatedAt) return false;
   const unchanged =
-    existing?.updated_at === s.updatedAt && existing.state === s.state && existing.source_version === s.sourceVersion && existing.error === s.error;
+    existing?.updated_at === s.updatedAt &&
+    existing.state === s.state &&
+    existing.source_version === s.sourceVersion &&
+    existing.error === s.error;
   if (unchanged) return false;
   if (s.state === 'Removed') {
-    await db.deleteFrom('package_status').where('package_id', '=', s.package).where('dp', '=', s.dp).execute();
+    await db
+      .deleteFrom('package_status')
+      .where('package_id', '=', s.package)
+      .where('dp', '=', s.dp)
+      .execute();
     return true;
   }
   const row = {
@@ -88,7 +98,8 @@ async function applyPackageStatus(db: Db, s: PackageStatus): Promise<boolean> {
 
 /** Sets a package's status at a DP here and queues it for the parent. */
 export async function setPackageStatus(db: Db, sink: ReportSink, status: PackageStatus): Promise<void> {
-  if (await applyPackageStatus(db, status)) await enqueue(db, sink, { kind: 'package-status', status }, status.updatedAt);
+  if (await applyPackageStatus(db, status))
+    await enqueue(db, sink, { kind: 'package-status', status }, status.updatedAt);
 }
 
 /** Queues a record of one of this site's children (or itself) for the parent. */
@@ -97,7 +108,11 @@ export async function reportSite(db: Db, sink: ReportSink, site: SiteRecord): Pr
 }
 
 async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> {
-  const existing = await db.selectFrom('sites').select(['relation', 'updated_at']).where('code', '=', s.code).executeTakeFirst();
+  const existing = await db
+    .selectFrom('sites')
+    .select(['relation', 'updated_at'])
+    .where('code', '=', s.code)
+    .executeTakeFirst();
   // Rows about ourselves, our parent and our direct children are ours to keep; a report from below
   // never overrides them.
   if (s.code === self || (existing && existing.relation !== 'descendant')) return false;
@@ -125,7 +140,12 @@ async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> 
  * Applies reports that arrived from a child, each once: a message by its id, a status or a site
  * record only when newer than what is held. What was applied goes on up.
  */
-export async function applyReports(db: Db, sink: ReportSink, reports: readonly Report[], now: number): Promise<number> {
+export async function applyReports(
+  db: Db,
+  sink: ReportSink,
+  reports: readonly Report[],
+  now: number,
+): Promise<number> {
   let applied = 0;
   for (const report of reports) {
     let fresh: boolean;
@@ -143,7 +163,10 @@ export async function applyReports(db: Db, sink: ReportSink, reports: readonly R
 /** The oldest reports not yet forwarded. */
 export async function pendingReports(db: Db, limit: number): Promise<{ upTo: number; reports: Report[] }> {
   const rows = await db.selectFrom('outbox').select(['seq', 'payload']).orderBy('seq').limit(limit).execute();
-  return { upTo: rows.length ? rows[rows.length - 1].seq : 0, reports: rows.map((r) => JSON.parse(r.payload) as Report) };
+  return {
+    upTo: rows.length ? rows[rows.length - 1].seq : 0,
+    reports: rows.map((r) => JSON.parse(r.payload) as Report),
+  };
 }
 
 /** Drops reports the parent has acknowledged. */

@@ -11,10 +11,24 @@ import type { StatusMessage } from '../../src/status/index.js';
 import { cli, tempDir } from './helpers.js';
 
 /** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
-async function signedPost(url: string, path: string, body: unknown, from: { site: string; generation: string; privateKeyPem: string }) {
+async function signedPost(
+  url: string,
+  path: string,
+  body: unknown,
+  from: { site: string; generation: string; privateKeyPem: string },
+) {
   const payload = JSON.stringify(body);
-  const headers = signRequest(loadSiteKeys(from.privateKeyPem), from, { method: 'POST', path, bodySha: sha256Hex(payload) }, Date.now());
-  return fetch(`${url}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: payload });
+  const headers = signRequest(
+    loadSiteKeys(from.privateKeyPem),
+    from,
+    { method: 'POST', path, bodySha: sha256Hex(payload) },
+    Date.now(),
+  );
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: payload,
+  });
 }
 
 describe('bad input gets a clear error and changes nothing', () => {
@@ -41,7 +55,17 @@ describe('bad input gets a clear error and changes nothing', () => {
   it('malformed site codes and package ids: exit 2 with a one-line reason', async () => {
     const before = await siteCodes();
     for (const code of ['c1', 'S0', 'S002', 'S-2']) {
-      const r = await cli(['site', 'add', '--code', code, '--type', 'secondary', '--url', 'http://127.0.0.1:1', ...data]);
+      const r = await cli([
+        'site',
+        'add',
+        '--code',
+        code,
+        '--type',
+        'secondary',
+        '--url',
+        'http://127.0.0.1:1',
+        ...data,
+      ]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toContain(`site code '${code}' is not valid`);
@@ -52,7 +76,17 @@ describe('bad input gets a clear error and changes nothing', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`package id '${id}' is not valid`);
     }
-    const r = await cli(['site', 'add', '--code', 'S03', '--type', 'tertiary', '--url', 'http://127.0.0.1:1', ...data]);
+    const r = await cli([
+      'site',
+      'add',
+      '--code',
+      'S03',
+      '--type',
+      'tertiary',
+      '--url',
+      'http://127.0.0.1:1',
+      ...data,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("site type 'tertiary'");
     const unknownOption = await cli(['site', 'list', '--bogus', ...data]);
@@ -73,17 +107,35 @@ describe('bad input gets a clear error and changes nothing', () => {
     const r2 = await cli(['package', 'create', '--name', 'Evil', '--source', src2, ...data]);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toContain('backslash');
-    const missing = await cli(['package', 'create', '--name', 'Nope', '--source', join(base, 'does-not-exist'), ...data]);
+    const missing = await cli([
+      'package',
+      'create',
+      '--name',
+      'Nope',
+      '--source',
+      join(base, 'does-not-exist'),
+      ...data,
+    ]);
     expect(missing.code).toBe(2);
     expect(await h.sites.C01.admin.get<PackageView[]>('/packages')).toEqual([]);
   });
 
   it('a parent offering `..` or absolute paths is refused by the child, and nothing is written', async () => {
     const c01 = JSON.parse(readFileSync(join(h.sites.C01.dataDir, 'site.json'), 'utf8')) as SiteConfig;
-    const from = { site: 'C01', generation: c01.generation, privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8') };
+    const from = {
+      site: 'C01',
+      generation: c01.generation,
+      privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8'),
+    };
     const chunk = 'a'.repeat(64);
     for (const path of ['../../escape.txt', '/etc/cron.d/evil', 'ok/../../x']) {
-      const manifest = { id: 'C01000FF', name: 'Evil', sourceVersion: 1, origin: 'C01', files: [{ path, size: 1, sha256: chunk, chunks: [[chunk, 1]] }] };
+      const manifest = {
+        id: 'C01000FF',
+        name: 'Evil',
+        sourceVersion: 1,
+        origin: 'C01',
+        files: [{ path, size: 1, sha256: chunk, chunks: [[chunk, 1]] }],
+      };
       const res = await signedPost(h.sites.S02.url, '/s2s/v1/packages/offer', { job: 'j1', manifest }, from);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_BAD_PATH');
@@ -94,44 +146,125 @@ describe('bad input gets a clear error and changes nothing', () => {
 
   it('a wrong signature or an old generation is refused with 401 and a status message at the receiver', async () => {
     const c01 = JSON.parse(readFileSync(join(h.sites.C01.dataDir, 'site.json'), 'utf8')) as SiteConfig;
-    const forged = { site: 'C01', generation: c01.generation, privateKeyPem: generateSiteKeys().privateKeyPem };
-    const res = await signedPost(h.sites.S02.url, '/s2s/v1/packages/assignments', { job: 'x', package: 'C0100001', sourceVersion: 1, dps: [] }, forged);
+    const forged = {
+      site: 'C01',
+      generation: c01.generation,
+      privateKeyPem: generateSiteKeys().privateKeyPem,
+    };
+    const res = await signedPost(
+      h.sites.S02.url,
+      '/s2s/v1/packages/assignments',
+      { job: 'x', package: 'C0100001', sourceVersion: 1, dps: [] },
+      forged,
+    );
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_BAD_SIGNATURE');
-    const oldGeneration = { site: 'C01', generation: '00000000-dead-beef', privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8') };
-    const res2 = await signedPost(h.sites.S02.url, '/s2s/v1/packages/assignments', { job: 'x', package: 'C0100001', sourceVersion: 1, dps: [] }, oldGeneration);
+    const oldGeneration = {
+      site: 'C01',
+      generation: '00000000-dead-beef',
+      privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8'),
+    };
+    const res2 = await signedPost(
+      h.sites.S02.url,
+      '/s2s/v1/packages/assignments',
+      { job: 'x', package: 'C0100001', sourceVersion: 1, dps: [] },
+      oldGeneration,
+    );
     expect(res2.status).toBe(401);
     expect(((await res2.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_WRONG_GENERATION');
-    const unsigned = await fetch(`${h.sites.C01.url}/s2s/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const unsigned = await fetch(`${h.sites.C01.url}/s2s/v1/heartbeat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(unsigned.status).toBe(401);
-    const messages = await h.sites.S02.admin.get<StatusMessage[]>('/status/messages', { component: 'hierman' });
+    const messages = await h.sites.S02.admin.get<StatusMessage[]>('/status/messages', {
+      component: 'hierman',
+    });
     expect(messages.filter((m) => m.text.includes('rejected a site-to-site request'))).toHaveLength(2);
   });
 
   it('an expired join token is refused and leaves no data directory', async () => {
-    const added = await h.sites.C01.admin.post<AddSiteResult>('/sites', { code: 'X03', type: 'secondary', url: 'http://127.0.0.1:1', joinDeadline: '1s' });
+    const added = await h.sites.C01.admin.post<AddSiteResult>('/sites', {
+      code: 'X03',
+      type: 'secondary',
+      url: 'http://127.0.0.1:1',
+      joinDeadline: '1s',
+    });
     await sleep(1200);
     const dir = join(base, 'X03');
-    const r = await cli(['site', 'join', '--data', dir, '--parent', h.sites.C01.url, '--token', added.joinToken]);
+    const r = await cli([
+      'site',
+      'join',
+      '--data',
+      dir,
+      '--parent',
+      h.sites.C01.url,
+      '--token',
+      added.joinToken,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('join token for X03 expired');
     expect(existsSync(dir)).toBe(false);
-    const garbage = await cli(['site', 'join', '--data', dir, '--parent', h.sites.C01.url, '--token', 'nonsense']);
+    const garbage = await cli([
+      'site',
+      'join',
+      '--data',
+      dir,
+      '--parent',
+      h.sites.C01.url,
+      '--token',
+      'nonsense',
+    ]);
     expect(garbage.code).toBe(2);
     expect(garbage.stderr).toContain('join token is malformed');
   });
 
   it('a join with a code already active, or a second add of it, is refused', async () => {
-    const added = await h.sites.C01.admin.post<AddSiteResult>('/sites', { code: 'Y04', type: 'secondary', url: 'http://127.0.0.1:1' });
-    const first = await cli(['site', 'join', '--data', join(base, 'Y04a'), '--parent', h.sites.C01.url, '--token', added.joinToken, '--listen', '127.0.0.1:1']);
+    const added = await h.sites.C01.admin.post<AddSiteResult>('/sites', {
+      code: 'Y04',
+      type: 'secondary',
+      url: 'http://127.0.0.1:1',
+    });
+    const first = await cli([
+      'site',
+      'join',
+      '--data',
+      join(base, 'Y04a'),
+      '--parent',
+      h.sites.C01.url,
+      '--token',
+      added.joinToken,
+      '--listen',
+      '127.0.0.1:1',
+    ]);
     expect(first.code).toBe(0);
     const generation = (await h.sites.C01.admin.get<SiteView>('/sites/Y04')).generation;
-    const again = await cli(['site', 'join', '--data', join(base, 'Y04b'), '--parent', h.sites.C01.url, '--token', added.joinToken]);
+    const again = await cli([
+      'site',
+      'join',
+      '--data',
+      join(base, 'Y04b'),
+      '--parent',
+      h.sites.C01.url,
+      '--token',
+      added.joinToken,
+    ]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('site Y04 has already joined');
     expect(existsSync(join(base, 'Y04b'))).toBe(false);
     expect((await h.sites.C01.admin.get<SiteView>('/sites/Y04')).generation).toBe(generation);
-    const dup = await cli(['site', 'add', '--code', 'S02', '--type', 'secondary', '--url', 'http://127.0.0.1:1', ...data]);
+    const dup = await cli([
+      'site',
+      'add',
+      '--code',
+      'S02',
+      '--type',
+      'secondary',
+      '--url',
+      'http://127.0.0.1:1',
+      ...data,
+    ]);
     expect(dup.code).toBe(2);
     expect(dup.stderr).toContain('site code S02 is already in use');
   });
@@ -142,7 +275,10 @@ describe('bad input gets a clear error and changes nothing', () => {
       [['address', 'set', '--to', 'S02', '--retry-delay', 'soon'], "--retry-delay 'soon' is not a duration"],
       [['address', 'set', '--to', 'S02', '--concurrency', '0'], '--concurrency'],
       [['dp', 'assign', 'C0100001', '--dp', 'S02/EAST'], 'named DPs are not supported yet'],
-      [['site', 'add', '--code', 'S05', '--type', 'secondary', '--url', 'ftp://x', '--join-deadline', '5s'], "--url 'ftp://x'"],
+      [
+        ['site', 'add', '--code', 'S05', '--type', 'secondary', '--url', 'ftp://x', '--join-deadline', '5s'],
+        "--url 'ftp://x'",
+      ],
       [['status', 'messages', '--since', 'yesterday-ish'], "--since 'yesterday-ish'"],
     ];
     for (const [args, reason] of cases) {
@@ -150,7 +286,8 @@ describe('bad input gets a clear error and changes nothing', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toContain(reason);
     }
-    const addresses = await h.sites.C01.admin.get<{ schedule: string | null; concurrency: number }[]>('/addresses');
+    const addresses =
+      await h.sites.C01.admin.get<{ schedule: string | null; concurrency: number }[]>('/addresses');
     expect(addresses.find((a) => a.schedule !== null)).toBeUndefined();
     const noToken = await cli(['site', 'list', '--server', h.sites.C01.url, '--token', 'wrong']);
     expect(noToken.code).toBe(2);

@@ -6,7 +6,15 @@ import { MAX_CHUNK } from '../../src/content/index.js';
 import { spawnSite, waitFor } from '../../src/demo/processes.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { JobView } from '../../src/replication/index.js';
-import { type ProxiedPair, libraryIsSound, metric, proxiedPair, sha256, tempDir, waitForPackageState } from './helpers.js';
+import {
+  libraryIsSound,
+  metric,
+  type ProxiedPair,
+  proxiedPair,
+  sha256,
+  tempDir,
+  waitForPackageState,
+} from './helpers.js';
 
 const SIZE = 64 * 1024 * 1024;
 
@@ -35,10 +43,15 @@ describe('crash safety and damaged transfers', () => {
     const wireBefore = proxy.bytesToTarget;
     await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
 
-    const midway = await waitFor('a third of the package on the wire', 60_000, async () => {
-      const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
-      return jobs.find((j) => j.bytesSent >= SIZE / 3);
-    }, 50);
+    const midway = await waitFor(
+      'a third of the package on the wire',
+      60_000,
+      async () => {
+        const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
+        return jobs.find((j) => j.bytesSent >= SIZE / 3);
+      },
+      50,
+    );
     await pair.child.process.kill();
     expect(midway.bytesSent).toBeLessThan(SIZE / 2);
     const notServed = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`).catch(() => null);
@@ -82,7 +95,9 @@ describe('crash safety and damaged transfers', () => {
     const res = await fetch(`${child.url}/dp/${pkg.id}/payload.bin`);
     expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
     expect(await libraryIsSound(child.dataDir)).toBe(true);
-    const messages = await child.admin.get<{ text: string }[]>('/status/messages', { component: 'despooler' });
+    const messages = await child.admin.get<{ text: string }[]>('/status/messages', {
+      component: 'despooler',
+    });
     expect(messages.some((m) => m.text.includes('discarded a damaged chunk'))).toBe(true);
   });
 });

@@ -25,7 +25,8 @@ describe('delta replication', () => {
 
   it('an update that changes one file of a 20-file package sends only that file', async () => {
     mkdirSync(source, { recursive: true });
-    for (let i = 0; i < 20; i++) writeFileSync(join(source, `file-${String(i).padStart(2, '0')}.dat`), randomBytes(96 * 1024));
+    for (let i = 0; i < 20; i++)
+      writeFileSync(join(source, `file-${String(i).padStart(2, '0')}.dat`), randomBytes(96 * 1024));
     const { C01, S02 } = h.sites;
     const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Twenty', source });
     await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
@@ -56,7 +57,11 @@ describe('delta replication', () => {
       return rows.length === 0;
     });
     expect((await fetch(`${S02.url}/dp/${pkg.id}/file-07.dat`)).status).toBe(404);
-    await waitFor('S02 to forget the package', 30_000, async () => (await S02.admin.get<unknown[]>('/packages')).length === 0);
+    await waitFor(
+      'S02 to forget the package',
+      30_000,
+      async () => (await S02.admin.get<unknown[]>('/packages')).length === 0,
+    );
     const chunkDirs = readdirSync(join(S02.dataDir, 'content', 'chunks')).filter((d) => d !== 'tmp');
     const chunks = chunkDirs.flatMap((d) => readdirSync(join(S02.dataDir, 'content', 'chunks', d)));
     expect(chunks).toEqual([]);

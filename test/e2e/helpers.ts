@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../src/cli/client.js';
 import { type HierarchySite, startHierarchy } from '../../src/demo/hierarchy.js';
-import { OUTPOST_BIN, freePort, spawnSite, waitFor } from '../../src/demo/processes.js';
-import type { PackageStatus } from '../../src/status/index.js';
+import { freePort, OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
 import type { AddSiteResult } from '../../src/sites/index.js';
 import { joinSite } from '../../src/sites/index.js';
+import type { PackageStatus } from '../../src/status/index.js';
 import { TestProxy } from './proxy.js';
 
 export const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -18,20 +18,37 @@ export function tempDir(prefix: string): string {
 }
 
 /** Runs the real `outpost` CLI and returns its exit code and output. */
-export function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [OUTPOST_BIN, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [OUTPOST_BIN, ...args],
+      { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Waits until `site` reports `pkg` in `state` at `dp`. */
-export function waitForPackageState(site: { admin: AdminClient }, pkg: string, dp: string, state: string, timeoutMs = 60_000, version?: number): Promise<PackageStatus> {
+export function waitForPackageState(
+  site: { admin: AdminClient },
+  pkg: string,
+  dp: string,
+  state: string,
+  timeoutMs = 60_000,
+  version?: number,
+): Promise<PackageStatus> {
   return waitFor(`${pkg} ${state} at ${dp}`, timeoutMs, async () => {
     const rows = await site.admin.get<PackageStatus[]>('/status/packages', { package: pkg });
-    return rows.find((r) => r.dp === dp && r.state === state && (version === undefined || r.sourceVersion === version));
+    return rows.find(
+      (r) => r.dp === dp && r.state === state && (version === undefined || r.sourceVersion === version),
+    );
   });
 }
 
@@ -63,13 +80,23 @@ export async function proxiedPair(baseDir: string): Promise<ProxiedPair> {
   const childPort = await freePort();
   const proxy = new TestProxy(childPort);
   const proxyPort = await proxy.listen();
-  const added = await central.admin.post<AddSiteResult>('/sites', { code: 'S02', type: 'secondary', url: `http://127.0.0.1:${proxyPort}` });
+  const added = await central.admin.post<AddSiteResult>('/sites', {
+    code: 'S02',
+    type: 'secondary',
+    url: `http://127.0.0.1:${proxyPort}`,
+  });
   const dataDir = join(baseDir, 'S02');
   const childListen = `127.0.0.1:${childPort}`;
   await joinSite({ dataDir, parentUrl: central.url, token: added.joinToken, listen: childListen });
   const childUrl = `http://${childListen}`;
   const process = await spawnSite(dataDir, childUrl, ['--heartbeat', '1s']);
-  const child: HierarchySite = { code: 'S02', dataDir, url: childUrl, admin: await AdminClient.from({ data: dataDir, server: childUrl }), process };
+  const child: HierarchySite = {
+    code: 'S02',
+    dataDir,
+    url: childUrl,
+    admin: await AdminClient.from({ data: dataDir, server: childUrl }),
+    process,
+  };
   await waitFor('S02 active at C01', 30_000, async () => {
     const s = await central.admin.get<{ state: string }>('/sites/S02');
     return s.state === 'active';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, THREE_LEVELS, startHierarchy } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, THREE_LEVELS } from '../../src/demo/hierarchy.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
 import { cli, sha256, tempDir, waitForPackageState } from './helpers.js';
@@ -32,7 +32,10 @@ describe('a three-level hierarchy of real site servers', () => {
     await waitForPackageState(h.sites.S02, pkg.id, 'S02', 'Installed');
     const atCentral = await waitForPackageState(h.sites.C01, pkg.id, 'S02', 'Installed');
     expect(atCentral.sourceVersion).toBe(1);
-    const messages = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', { site: 'S02', component: 'dp' });
+    const messages = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', {
+      site: 'S02',
+      component: 'dp',
+    });
     expect(messages.some((m) => m.text.includes('installed on DP S02'))).toBe(true);
   });
 
@@ -79,20 +82,51 @@ describe('a three-level hierarchy of real site servers', () => {
     const data = ['--data', h.sites.C01.dataDir, '--json'];
     const sites = JSON.parse((await cli(['site', 'list', ...data])).stdout) as Record<string, unknown>[];
     expect(sites.map((s) => s.code).sort()).toEqual(['C01', 'P01', 'S02']);
-    for (const s of sites) for (const key of ['code', 'type', 'parent', 'state', 'generation', 'lastContact', 'url']) expect(s).toHaveProperty(key);
+    for (const s of sites)
+      for (const key of ['code', 'type', 'parent', 'state', 'generation', 'lastContact', 'url'])
+        expect(s).toHaveProperty(key);
     expect(sites.find((s) => s.code === 'S02')?.parent).toBe('P01');
 
-    const shown = JSON.parse((await cli(['site', 'show', 'P01', ...data])).stdout) as { phases: { name: string; state: string }[] };
+    const shown = JSON.parse((await cli(['site', 'show', 'P01', ...data])).stdout) as {
+      phases: { name: string; state: string }[];
+    };
     expect(shown.phases).toContainEqual(expect.objectContaining({ name: 'registration', state: 'done' }));
 
-    const statuses = JSON.parse((await cli(['status', 'packages', ...data])).stdout) as Record<string, unknown>[];
-    expect(statuses).toContainEqual(expect.objectContaining({ package: pkg.id, sourceVersion: 1, site: 'S02', dp: 'S02', state: 'Installed', error: null }));
+    const statuses = JSON.parse((await cli(['status', 'packages', ...data])).stdout) as Record<
+      string,
+      unknown
+    >[];
+    expect(statuses).toContainEqual(
+      expect.objectContaining({
+        package: pkg.id,
+        sourceVersion: 1,
+        site: 'S02',
+        dp: 'S02',
+        state: 'Installed',
+        error: null,
+      }),
+    );
 
-    const jobs = JSON.parse((await cli(['job', 'list', '--data', h.sites.P01.dataDir, '--json'])).stdout) as Record<string, unknown>[];
-    expect(jobs).toContainEqual(expect.objectContaining({ site: 'S02', kind: 'package', state: 'completed', bytesTotal: big.length + 15, attempts: 0, lastError: null }));
+    const jobs = JSON.parse(
+      (await cli(['job', 'list', '--data', h.sites.P01.dataDir, '--json'])).stdout,
+    ) as Record<string, unknown>[];
+    expect(jobs).toContainEqual(
+      expect.objectContaining({
+        site: 'S02',
+        kind: 'package',
+        state: 'completed',
+        bytesTotal: big.length + 15,
+        attempts: 0,
+        lastError: null,
+      }),
+    );
 
-    const messages = JSON.parse((await cli(['status', 'messages', ...data])).stdout) as Record<string, unknown>[];
-    for (const key of ['id', 'severity', 'component', 'site', 'text', 'package', 'job', 'time']) expect(messages[0]).toHaveProperty(key);
+    const messages = JSON.parse((await cli(['status', 'messages', ...data])).stdout) as Record<
+      string,
+      unknown
+    >[];
+    for (const key of ['id', 'severity', 'component', 'site', 'text', 'package', 'job', 'time'])
+      expect(messages[0]).toHaveProperty(key);
 
     const logs = await cli(['logs', 'dp', '--data', h.sites.S02.dataDir]);
     expect(logs.code).toBe(0);

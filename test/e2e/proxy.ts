@@ -1,4 +1,4 @@
-import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP proxy for the tests: stands between a parent and a child site, counts the bytes that go

@@ -14,7 +14,9 @@ interface AddressView {
 }
 
 export function registerAddressCommands(program: Command): void {
-  const address = program.command('address').description('sender addresses: how this site sends to each child');
+  const address = program
+    .command('address')
+    .description('sender addresses: how this site sends to each child');
   serverOptions(address.command('list'))
     .description('addresses to child sites')
     .action(async (o: CommonOptions) => {
@@ -35,18 +37,36 @@ export function registerAddressCommands(program: Command): void {
     .option('--rate-limit <kbps>', 'KB/s, or 0 for none', parseIntOption('--rate-limit', 0, 100_000_000))
     .option('--schedule <H-H>', "local hours when sending is allowed, or 'always'")
     .option('--concurrency <n>', 'jobs sent at once', parseIntOption('--concurrency', 1, 64))
-    .option('--retries <n>', 'attempts after the first before a job fails', parseIntOption('--retries', 0, 1000))
+    .option(
+      '--retries <n>',
+      'attempts after the first before a job fails',
+      parseIntOption('--retries', 0, 1000),
+    )
     .option('--retry-delay <duration>', 'wait between attempts, e.g. 30s')
-    .action(async (o: CommonOptions & { to: string; rateLimit?: number; schedule?: string; concurrency?: number; retries?: number; retryDelay?: string }) => {
-      const body = {
-        rateLimitKbps: o.rateLimit === undefined ? undefined : o.rateLimit === 0 ? null : o.rateLimit,
-        schedule: o.schedule === undefined ? undefined : o.schedule === 'always' ? null : o.schedule,
-        concurrency: o.concurrency,
-        retries: o.retries,
-        retryDelay: o.retryDelay,
-      };
-      const r = await (await AdminClient.from(o)).put<AddressView>(`/addresses/${encodeURIComponent(o.to)}`, body);
-      if (o.json) printJson(r);
-      else printObject(false, r as unknown as Record<string, unknown>);
-    });
+    .action(
+      async (
+        o: CommonOptions & {
+          to: string;
+          rateLimit?: number;
+          schedule?: string;
+          concurrency?: number;
+          retries?: number;
+          retryDelay?: string;
+        },
+      ) => {
+        const body = {
+          rateLimitKbps: o.rateLimit === undefined ? undefined : o.rateLimit === 0 ? null : o.rateLimit,
+          schedule: o.schedule === undefined ? undefined : o.schedule === 'always' ? null : o.schedule,
+          concurrency: o.concurrency,
+          retries: o.retries,
+          retryDelay: o.retryDelay,
+        };
+        const r = await (await AdminClient.from(o)).put<AddressView>(
+          `/addresses/${encodeURIComponent(o.to)}`,
+          body,
+        );
+        if (o.json) printJson(r);
+        else printObject(false, r as unknown as Record<string, unknown>);
+      },
+    );
 }

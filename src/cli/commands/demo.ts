@@ -9,7 +9,12 @@ export function registerDemoCommand(program: Command): void {
     .action(async (o: { once?: boolean; dir?: string }) => {
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const { runDemo } = await import('../../demo/run.js');
-      const { hierarchy } = await runDemo({ once: !!o.once, dir: o.dir, say, interactive: !!process.stdout.isTTY });
+      const { hierarchy } = await runDemo({
+        once: !!o.once,
+        dir: o.dir,
+        say,
+        interactive: !!process.stdout.isTTY,
+      });
       if (!o.once) {
         say('');
         say('the three sites stay up; press Ctrl-C to stop them');

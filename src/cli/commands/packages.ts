@@ -6,8 +6,18 @@ import { type CommonOptions, collect, serverOptions } from '../options.js';
 import { colourState, formatBytes, printJson, printObject, printRows } from '../output.js';
 
 function printPackage(json: boolean, p: PackageView): void {
-  if (json) return printJson(p);
-  printObject(false, { id: p.id, name: p.name, sourceVersion: p.sourceVersion, origin: p.origin, size: formatBytes(p.size), files: p.files.length });
+  if (json) {
+    printJson(p);
+    return;
+  }
+  printObject(false, {
+    id: p.id,
+    name: p.name,
+    sourceVersion: p.sourceVersion,
+    origin: p.origin,
+    size: formatBytes(p.size),
+    files: p.files.length,
+  });
 }
 
 export function registerPackageCommands(program: Command): void {
@@ -18,7 +28,10 @@ export function registerPackageCommands(program: Command): void {
     .requiredOption('--name <name>', 'package name')
     .requiredOption('--source <dir>', 'source folder')
     .action(async (o: CommonOptions & { name: string; source: string }) => {
-      const p = await (await AdminClient.from(o)).post<PackageView>('/packages', { name: o.name, source: resolve(o.source) });
+      const p = await (await AdminClient.from(o)).post<PackageView>('/packages', {
+        name: o.name,
+        source: resolve(o.source),
+      });
       printPackage(!!o.json, p);
     });
 
@@ -26,7 +39,10 @@ export function registerPackageCommands(program: Command): void {
     .description('new source version from the source folder')
     .option('--source <dir>', 'source folder (default: the one it was created from)')
     .action(async (id: string, o: CommonOptions & { source?: string }) => {
-      const p = await (await AdminClient.from(o)).post<PackageView>(`/packages/${encodeURIComponent(id)}/update`, { source: o.source ? resolve(o.source) : undefined });
+      const p = await (await AdminClient.from(o)).post<PackageView>(
+        `/packages/${encodeURIComponent(id)}/update`,
+        { source: o.source ? resolve(o.source) : undefined },
+      );
       printPackage(!!o.json, p);
     });
 
@@ -48,7 +64,12 @@ export function registerPackageCommands(program: Command): void {
     .action(async (id: string, o: CommonOptions) => {
       const p = await (await AdminClient.from(o)).get<PackageView>(`/packages/${encodeURIComponent(id)}`);
       printPackage(!!o.json, p);
-      if (!o.json) printRows(false, p.files, [['path', (f) => f.path], ['size', (f) => formatBytes(f.size)], ['sha256', (f) => f.sha256]]);
+      if (!o.json)
+        printRows(false, p.files, [
+          ['path', (f) => f.path],
+          ['size', (f) => formatBytes(f.size)],
+          ['sha256', (f) => f.sha256],
+        ]);
     });
 
   const dp = program.command('dp').description('distribution points');
@@ -57,7 +78,9 @@ export function registerPackageCommands(program: Command): void {
     .description('DPs this site knows')
     .option('--site <code>', 'only this site')
     .action(async (o: CommonOptions & { site?: string }) => {
-      const rows = await (await AdminClient.from(o)).get<{ dp: string; siteState: string; url: string | null; packages: number; installed: number }[]>('/dps', { site: o.site });
+      const rows = await (await AdminClient.from(o)).get<
+        { dp: string; siteState: string; url: string | null; packages: number; installed: number }[]
+      >('/dps', { site: o.site });
       printRows(!!o.json, rows, [
         ['dp', (r) => r.dp],
         ['site state', (r) => colourState(r.siteState)],
@@ -72,9 +95,13 @@ export function registerPackageCommands(program: Command): void {
       .description(verb === 'assign' ? 'distribute a package to DPs' : 'remove a package from DPs')
       .requiredOption('--dp <dp...>', 'DP: CODE or CODE/NAME (repeatable)', collect)
       .action(async (id: string, o: CommonOptions & { dp: string[] }) => {
-        const r = await (await AdminClient.from(o)).post<Record<string, unknown>>(`/packages/${encodeURIComponent(id)}/${verb}`, { dps: o.dp });
+        const r = await (await AdminClient.from(o)).post<Record<string, unknown>>(
+          `/packages/${encodeURIComponent(id)}/${verb}`,
+          { dps: o.dp },
+        );
         if (o.json) return printJson(r);
-        for (const [k, v] of Object.entries(r)) if (Array.isArray(v) && v.length) process.stdout.write(`${k}: ${v.join(', ')}\n`);
+        for (const [k, v] of Object.entries(r))
+          if (Array.isArray(v) && v.length) process.stdout.write(`${k}: ${v.join(', ')}\n`);
       });
   }
 }

@@ -16,7 +16,9 @@ export function registerServeCommand(program: Command): void {
       };
       const { startSite } = await import('../../server/serve.js');
       const site = await startSite(o.data, { listen: o.listen, settings });
-      process.stdout.write(`site ${site.ctx.config.code} (${site.ctx.config.type}) serving at ${site.url}; logs in ${site.ctx.paths.logs}\n`);
+      process.stdout.write(
+        `site ${site.ctx.config.code} (${site.ctx.config.type}) serving at ${site.url}; logs in ${site.ctx.paths.logs}\n`,
+      );
       await new Promise<void>((resolve) => {
         const stop = () => {
           site.stop().then(resolve, resolve);

@@ -6,9 +6,14 @@ import { type CommonOptions, serverOptions } from '../options.js';
 import { colourState, formatTime, printJson, printObject, printRows } from '../output.js';
 
 function printInstalled(json: boolean, site: InstalledSite, what: string): void {
-  if (json) return printJson(site);
+  if (json) {
+    printJson(site);
+    return;
+  }
   process.stdout.write(`${what} ${site.code} (${site.type}) in ${site.dataDir}\n`);
-  process.stdout.write(`  url:   ${site.url}\n  token: ${site.dataDir}/admin.token\n  start it with: outpost serve --data ${site.dataDir}\n`);
+  process.stdout.write(
+    `  url:   ${site.url}\n  token: ${site.dataDir}/admin.token\n  start it with: outpost serve --data ${site.dataDir}\n`,
+  );
 }
 
 export function registerSiteCommands(program: Command): void {
@@ -22,7 +27,11 @@ export function registerSiteCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { code: string; data: string; name?: string; listen: string; json?: boolean }) => {
       const { initCentral } = await import('../../sites/index.js');
-      printInstalled(!!o.json, await initCentral({ dataDir: o.data, code: o.code, name: o.name, listen: o.listen }), 'created central site');
+      printInstalled(
+        !!o.json,
+        await initCentral({ dataDir: o.data, code: o.code, name: o.name, listen: o.listen }),
+        'created central site',
+      );
     });
 
   const site = program.command('site').description('sites of the hierarchy');
@@ -35,14 +44,36 @@ export function registerSiteCommands(program: Command): void {
     .requiredOption('--url <url>', 'URL the parent uses to reach the new site')
     .option('--name <name>', 'display name')
     .option('--join-deadline <duration>', 'how long to wait for the join and each install phase', '10m')
-    .action(async (o: CommonOptions & { code: string; type: string; parent?: string; url: string; name?: string; joinDeadline: string }) => {
-      parseDuration(o.joinDeadline, '--join-deadline');
-      const client = await AdminClient.from(o);
-      const r = await client.post<AddSiteResult>('/sites', { code: o.code, type: o.type, parent: o.parent, url: o.url, name: o.name, joinDeadline: o.joinDeadline });
-      if (o.json) return printJson(r);
-      process.stdout.write(`site ${r.code} added under ${r.parent}, state ${r.state}; join within ${r.joinDeadline} with:\n`);
-      process.stdout.write(`  outpost site join --data DIR --parent ${client.baseUrl} --token ${r.joinToken}\n`);
-    });
+    .action(
+      async (
+        o: CommonOptions & {
+          code: string;
+          type: string;
+          parent?: string;
+          url: string;
+          name?: string;
+          joinDeadline: string;
+        },
+      ) => {
+        parseDuration(o.joinDeadline, '--join-deadline');
+        const client = await AdminClient.from(o);
+        const r = await client.post<AddSiteResult>('/sites', {
+          code: o.code,
+          type: o.type,
+          parent: o.parent,
+          url: o.url,
+          name: o.name,
+          joinDeadline: o.joinDeadline,
+        });
+        if (o.json) return printJson(r);
+        process.stdout.write(
+          `site ${r.code} added under ${r.parent}, state ${r.state}; join within ${r.joinDeadline} with:\n`,
+        );
+        process.stdout.write(
+          `  outpost site join --data DIR --parent ${client.baseUrl} --token ${r.joinToken}\n`,
+        );
+      },
+    );
 
   site
     .command('join')
@@ -54,7 +85,11 @@ export function registerSiteCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { data: string; parent: string; token: string; listen?: string; json?: boolean }) => {
       const { joinSite } = await import('../../sites/index.js');
-      printInstalled(!!o.json, await joinSite({ dataDir: o.data, parentUrl: o.parent, token: o.token, listen: o.listen }), 'joined as site');
+      printInstalled(
+        !!o.json,
+        await joinSite({ dataDir: o.data, parentUrl: o.parent, token: o.token, listen: o.listen }),
+        'joined as site',
+      );
     });
 
   serverOptions(site.command('list'))
@@ -75,11 +110,16 @@ export function registerSiteCommands(program: Command): void {
   serverOptions(site.command('show').argument('<code>', 'site code'))
     .description('one site with its install phases')
     .action(async (code: string, o: CommonOptions) => {
-      const s = await (await AdminClient.from(o)).get<SiteView & { phases: SitePhase[] }>(`/sites/${encodeURIComponent(code)}`);
+      const s = await (await AdminClient.from(o)).get<SiteView & { phases: SitePhase[] }>(
+        `/sites/${encodeURIComponent(code)}`,
+      );
       printObject(!!o.json, s as unknown as Record<string, unknown>);
       if (!o.json && s.phases.length) {
         process.stdout.write('phases:\n');
-        for (const p of s.phases) process.stdout.write(`  ${formatTime(p.at)}  ${p.name.padEnd(14)} ${colourState(p.state)}${p.error ? `  ${p.error}` : ''}\n`);
+        for (const p of s.phases)
+          process.stdout.write(
+            `  ${formatTime(p.at)}  ${p.name.padEnd(14)} ${colourState(p.state)}${p.error ? `  ${p.error}` : ''}\n`,
+          );
       }
     });
 }

@@ -11,7 +11,11 @@ import { colourState, formatBytes, formatTime, printJson, printRows } from '../o
 function parseSince(text: string): number {
   if (/^\d+(\.\d+)?(ms|s|m|h)$/.test(text)) return Date.now() - parseDuration(text);
   const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new OutpostError('OUTPOST_BAD_INPUT', `--since '${text}' is neither a duration like 10m nor a date`);
+  if (Number.isNaN(t))
+    throw new OutpostError(
+      'OUTPOST_BAD_INPUT',
+      `--since '${text}' is neither a duration like 10m nor a date`,
+    );
   return t;
 }
 
@@ -36,7 +40,11 @@ export function registerStatusCommands(program: Command): void {
     .option('--package <id>', 'only this package')
     .option('--not-installed', 'only what is not Installed')
     .action(async (o: CommonOptions & { site?: string; package?: string; notInstalled?: boolean }) => {
-      const rows = await (await AdminClient.from(o)).get<PackageStatus[]>('/status/packages', { site: o.site, package: o.package, notInstalled: o.notInstalled });
+      const rows = await (await AdminClient.from(o)).get<PackageStatus[]>('/status/packages', {
+        site: o.site,
+        package: o.package,
+        notInstalled: o.notInstalled,
+      });
       printRows(!!o.json, rows, [
         ['package', (r) => r.package],
         ['version', (r) => r.sourceVersion],
@@ -56,22 +64,47 @@ export function registerStatusCommands(program: Command): void {
     .option('--since <when>', 'a duration ago (10m) or a date')
     .option('--limit <n>', 'at most this many (newest)', parseIntOption('--limit', 1, 10_000), 200)
     .option('--follow', 'keep printing new messages until Ctrl-C')
-    .action(async (o: CommonOptions & { site?: string; component?: string; package?: string; job?: string; since?: string; limit: number; follow?: boolean }) => {
-      const client = await AdminClient.from(o);
-      const query = { site: o.site, component: o.component, package: o.package, job: o.job, since: o.since ? parseSince(o.since) : undefined };
-      let rows = await client.get<(StatusMessage & { seq: number })[]>('/status/messages', { ...query, limit: o.limit });
-      const strip = ({ seq: _seq, ...m }: StatusMessage & { seq: number }) => m;
-      if (o.json && !o.follow) return printJson(rows.map(strip));
-      const signal = o.follow ? untilInterrupted() : null;
-      for (;;) {
-        for (const m of rows) process.stdout.write(o.json ? `${JSON.stringify(strip(m))}\n` : messageLine(m));
-        if (!signal || signal.aborted) return;
-        const after = rows.length ? rows[rows.length - 1].seq : undefined;
-        await sleep(1000, signal);
-        if (signal.aborted) return;
-        rows = after === undefined ? await client.get('/status/messages', query) : await client.get('/status/messages', { ...query, after });
-      }
-    });
+    .action(
+      async (
+        o: CommonOptions & {
+          site?: string;
+          component?: string;
+          package?: string;
+          job?: string;
+          since?: string;
+          limit: number;
+          follow?: boolean;
+        },
+      ) => {
+        const client = await AdminClient.from(o);
+        const query = {
+          site: o.site,
+          component: o.component,
+          package: o.package,
+          job: o.job,
+          since: o.since ? parseSince(o.since) : undefined,
+        };
+        let rows = await client.get<(StatusMessage & { seq: number })[]>('/status/messages', {
+          ...query,
+          limit: o.limit,
+        });
+        const strip = ({ seq: _seq, ...m }: StatusMessage & { seq: number }) => m;
+        if (o.json && !o.follow) return printJson(rows.map(strip));
+        const signal = o.follow ? untilInterrupted() : null;
+        for (;;) {
+          for (const m of rows)
+            process.stdout.write(o.json ? `${JSON.stringify(strip(m))}\n` : messageLine(m));
+          if (!signal || signal.aborted) return;
+          const after = rows.length ? rows[rows.length - 1].seq : undefined;
+          await sleep(1000, signal);
+          if (signal.aborted) return;
+          rows =
+            after === undefined
+              ? await client.get('/status/messages', query)
+              : await client.get('/status/messages', { ...query, after });
+        }
+      },
+    );
 
   const job = program.command('job').description('jobs: units of work sent to child sites');
   serverOptions(job.command('list'))
@@ -79,7 +112,10 @@ export function registerStatusCommands(program: Command): void {
     .option('--site <code>', 'only jobs to this site')
     .option('--state <state>', 'only jobs in this state')
     .action(async (o: CommonOptions & { site?: string; state?: string }) => {
-      const rows = await (await AdminClient.from(o)).get<JobView[]>('/jobs', { site: o.site, state: o.state });
+      const rows = await (await AdminClient.from(o)).get<JobView[]>('/jobs', {
+        site: o.site,
+        state: o.state,
+      });
       printRows(!!o.json, rows, [
         ['id', (r) => r.id.slice(0, 8)],
         ['site', (r) => r.site],
@@ -92,7 +128,11 @@ export function registerStatusCommands(program: Command): void {
       ]);
     });
 
-  serverOptions(program.command('logs').argument('<component>', 'distmgr, scheduler, sender, despooler, hierman, statmgr, dp, mp, api'))
+  serverOptions(
+    program
+      .command('logs')
+      .argument('<component>', 'distmgr, scheduler, sender, despooler, hierman, statmgr, dp, mp, api'),
+  )
     .description("a component's log on this site")
     .option('--follow', 'keep printing until Ctrl-C')
     .action(async (component: string, o: CommonOptions & { follow?: boolean }) => {
@@ -100,7 +140,10 @@ export function registerStatusCommands(program: Command): void {
       const signal = o.follow ? untilInterrupted() : null;
       let offset: number | undefined;
       for (;;) {
-        const r = await client.get<{ lines: string[]; next: number }>(`/logs/${encodeURIComponent(component)}`, { offset });
+        const r = await client.get<{ lines: string[]; next: number }>(
+          `/logs/${encodeURIComponent(component)}`,
+          { offset },
+        );
         for (const line of r.lines) process.stdout.write(o.json ? `${line}\n` : `${humanLog(line)}\n`);
         offset = r.next;
         if (!signal || signal.aborted) return;
@@ -113,7 +156,13 @@ export function registerStatusCommands(program: Command): void {
 function humanLog(line: string): string {
   try {
     const { time, level, msg, component, site, ...rest } = JSON.parse(line) as Record<string, unknown>;
-    const levelName = ({ 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } as Record<number, string>)[Number(level)] ?? level;
+    const levelName =
+      (
+        { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } as Record<
+          number,
+          string
+        >
+      )[Number(level)] ?? level;
     delete rest.pid;
     delete rest.hostname;
     const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
