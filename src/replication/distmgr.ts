@@ -71,6 +71,14 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
       .where('site_code', '=', child.code)
       .where('state', 'in', OPEN_STATES)
       .execute();
+    // A job that used up its retries stays failed (Install Failed) until the target changes or an
+    // administrator redistributes; it is not silently re-created every round.
+    const failed = await ctx.db
+      .selectFrom('jobs')
+      .select(['package_id', 'source_version', 'dps'])
+      .where('site_code', '=', child.code)
+      .where('state', '=', 'failed')
+      .execute();
     for (const pkg of new Set([
       ...want.keys(),
       ...delivered.keys(),
@@ -87,6 +95,10 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
         ),
       );
       const nothingToDo = target ? same(target, has) : !has;
+      const gaveUp = failed.some(
+        (j) => j.package_id === pkg && same({ version: j.source_version ?? 0, dps: JSON.parse(j.dps) as string[] }, target),
+      );
+      if (gaveUp && openJobs.length === 0) continue;
       if ((nothingToDo && openJobs.length === 0) || (pending && openJobs.length === 1)) continue;
       await ctx.db.transaction().execute(async (trx) => {
         const cancelled = openJobs.length

@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../../src/common/index.js';
+import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
+import { OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
+import type { PackageView } from '../../src/packages/index.js';
+import type { JobView } from '../../src/replication/index.js';
+import type { PackageStatus } from '../../src/status/index.js';
+import { metric, tempDir, waitForPackageState } from './helpers.js';
+
+describe('the sender honours the address', () => {
+  let h: Hierarchy;
+  const base = tempDir('e2e-address');
+  let n = 0;
+
+  async function newPackage(size: number): Promise<PackageView> {
+    const source = join(base, `src-${++n}`);
+    mkdirSync(source);
+    writeFileSync(join(source, 'payload.bin'), randomBytes(size));
+    return h.sites.C01.admin.post<PackageView>('/packages', { name: `P${n}`, source });
+  }
+
+  beforeAll(async () => {
+    h = await startHierarchy(base, [
+      { code: 'C01', type: 'central' },
+      { code: 'S02', type: 'secondary', parent: 'C01' },
+    ]);
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('sends nothing outside the schedule window, and everything once the window opens', async () => {
+    const { C01, S02 } = h.sites;
+    const hour = new Date().getHours();
+    // A one-hour window that is not now.
+    const closed = `${(hour + 2) % 24}-${(hour + 3) % 24}`;
+    await C01.admin.put('/addresses/S02', { schedule: closed });
+    const pkg = await newPackage(512 * 1024);
+    await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    await sleep(3000);
+    const jobs = await C01.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ state: 'pending', bytesSent: 0 });
+    expect(await metric(S02.url, 'outpost_despooler_bytes_total')).toBe(0);
+    await C01.admin.put('/addresses/S02', { schedule: null });
+    await waitForPackageState(S02, pkg.id, 'S02', 'Installed');
+  });
+
+  it('runs at most `concurrency` jobs to a child at once', async () => {
+    const { C01, S02 } = h.sites;
+    await C01.admin.put('/addresses/S02', { concurrency: 1, rateLimitKbps: 2048 });
+    const pkgs = [await newPackage(2 * 1024 * 1024), await newPackage(2 * 1024 * 1024)];
+    for (const p of pkgs) await C01.admin.post(`/packages/${p.id}/assign`, { dps: ['S02'] });
+    let maxActive = 0;
+    await waitFor('both packages Installed', 60_000, async () => {
+      const jobs = await C01.admin.get<JobView[]>('/jobs');
+      maxActive = Math.max(maxActive, jobs.filter((j) => j.state === 'active').length);
+      const rows = await S02.admin.get<PackageStatus[]>('/status/packages');
+      return pkgs.every((p) => rows.some((r) => r.package === p.id && r.state === 'Installed'));
+    }, 100);
+    expect(maxActive).toBe(1);
+    await C01.admin.put('/addresses/S02', { concurrency: 2, rateLimitKbps: null });
+  });
+
+  it('retries with the configured delay, then fails the job and reports Install Failed with the reason', async () => {
+    const { C01, S02 } = h.sites;
+    await C01.admin.put('/addresses/S02', { retries: 2, retryDelay: '300ms' });
+    await S02.process.stop();
+    // Keep S02 counted as reachable so the sender tries (it is not yet marked unreachable).
+    const pkg = await newPackage(64 * 1024);
+    await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    const failed = await waitForPackageState(C01, pkg.id, 'S02', 'Install Failed', 30_000);
+    expect(failed.error).toMatch(/cannot reach/);
+    // The failed job is not re-created behind the administrator's back.
+    await sleep(2500);
+    const jobs = await C01.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    expect(jobs).toHaveLength(1);
+    const [job] = jobs;
+    expect(job).toMatchObject({ state: 'failed', attempts: 3 });
+    expect(job.lastError).toMatch(/cannot reach/);
+    S02.process = await spawnSite(S02.dataDir, S02.url, ['--heartbeat', '1s']);
+  });
+
+  it('status messages --follow prints new messages as they arrive', async () => {
+    const { C01 } = h.sites;
+    const follower: ChildProcess = spawn(process.execPath, [OUTPOST_BIN, 'status', 'messages', '--follow', '--since', '1s', '--data', C01.dataDir]);
+    let out = '';
+    follower.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    try {
+      await sleep(1500);
+      const pkg = await newPackage(1024);
+      await waitFor('the new package in the followed output', 15_000, async () => out.includes(`package ${pkg.id} 'P${n}' created`));
+    } finally {
+      follower.kill('SIGINT');
+    }
+  });
+});
