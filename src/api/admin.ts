@@ -14,14 +14,15 @@ import {
 import {
   assertJobState,
   assignPackage,
+  deleteJobs,
   listDps,
   listJobs,
   parseSchedule,
   unassignPackage,
 } from '../replication/index.js';
 import type { SiteContext } from '../server/context.js';
-import { addSite, assertSiteCode, listSites, showSite } from '../sites/index.js';
-import { listMessages, listPackageStatus } from '../status/index.js';
+import { addSite, assertSiteCode, deleteSite, listSites, purgeSite, showSite } from '../sites/index.js';
+import { listMessages, listPackageStatus, postMessage } from '../status/index.js';
 
 const Code = Type.String({ minLength: 1, maxLength: 16 });
 
@@ -67,6 +68,46 @@ export function adminRoutes(ctx: SiteContext, token: string) {
       },
     );
     app.get('/sites', async () => listSites(ctx.db));
+    app.delete(
+      '/sites/:code',
+      {
+        schema: {
+          params: Type.Object({ code: Code }),
+          querystring: Type.Object({
+            recursive: Type.Optional(Type.Boolean()),
+            dryRun: Type.Optional(Type.Boolean()),
+          }),
+        },
+      },
+      async (request) => deleteSite(ctx, { code: request.params.code, ...request.query }),
+    );
+    app.post('/sites/:code/purge', { schema: { params: Type.Object({ code: Code }) } }, async (request) =>
+      purgeSite(ctx, { code: request.params.code }),
+    );
+    app.post(
+      '/jobs/delete',
+      {
+        schema: {
+          body: Type.Object(
+            { site: Code, job: Type.Optional(Type.String({ maxLength: 64 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const site = assertSiteCode(request.body.site);
+        const removed = await deleteJobs(ctx.db, { site, job: request.body.job });
+        await ctx.transfers.abortJobs(removed, 'deleted by job delete');
+        if (removed.length) {
+          await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+            severity: 'warning',
+            component: 'scheduler',
+            text: `${removed.length} jobs to ${site} deleted by an administrator`,
+          });
+        }
+        return { site, removed };
+      },
+    );
     app.get('/sites/:code', { schema: { params: Type.Object({ code: Code }) } }, async (request) =>
       showSite(ctx.db, assertSiteCode(request.params.code)),
     );

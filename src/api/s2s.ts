@@ -4,7 +4,18 @@ import { OutpostError } from '../errors/index.js';
 import { acceptAssignments, acceptChunk, acceptOffer } from '../replication/index.js';
 import { type KnownPeer, NonceCache, sha256Hex, verifyRequest } from '../s2s/index.js';
 import type { SiteContext } from '../server/context.js';
-import { acceptHeartbeat, acceptJoin, assertSiteCode, findPeer, isCodeFree } from '../sites/index.js';
+import {
+  acceptEarlyPhase,
+  acceptHeartbeat,
+  acceptJoin,
+  acceptLatePhase,
+  assertSiteCode,
+  checkJoin,
+  findPeer,
+  isCodeFree,
+  probeJoiningSite,
+  purgeSite,
+} from '../sites/index.js';
 import { applyReports, postMessage, type Report } from '../status/index.js';
 
 const Str = (maxLength: number) => Type.String({ maxLength });
@@ -66,6 +77,21 @@ const ReportSchema = Type.Union([
     }),
   }),
 ]);
+
+/** The routes a site that has not registered yet may call: its join token (or nothing) vouches for it. */
+const UNSIGNED = new Set([
+  '/s2s/v1/join',
+  '/s2s/v1/join/check',
+  '/s2s/v1/join/probe',
+  '/s2s/v1/join/phase',
+  '/s2s/v1/sites/:code/registration',
+]);
+const Token = Type.String({ maxLength: 200 });
+const PhaseReport = {
+  phase: Type.String({ maxLength: 32 }),
+  state: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
+  error: Type.Optional(Type.String({ maxLength: 4096 })),
+};
 
 const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 const senders = new WeakMap<FastifyRequest, KnownPeer>();
@@ -136,13 +162,57 @@ export function s2sRoutes(ctx: SiteContext) {
     );
     app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
     app.addHook('preHandler', async (request) => {
-      if (request.routeOptions.url === '/s2s/v1/join') return;
+      if (UNSIGNED.has(request.routeOptions.url ?? '')) return;
       if (request.routeOptions.url === '/s2s/v1/chunks/:sha') {
         await authenticate(request, (request.params as { sha: string }).sha);
         return;
       }
       await authenticate(request, sha256Hex(rawBodies.get(request) ?? Buffer.alloc(0)));
     });
+
+    app.post('/s2s/v1/join/check', { schema: { body: Type.Object({ token: Token }) } }, async (request) =>
+      checkJoin(ctx, request.body.token),
+    );
+    app.post(
+      '/s2s/v1/join/probe',
+      { schema: { body: Type.Object({ token: Token, nonce: Type.String({ maxLength: 64 }) }) } },
+      async (request) => probeJoiningSite(ctx, request.body.token, request.body.nonce),
+    );
+    app.post(
+      '/s2s/v1/join/phase',
+      { schema: { body: Type.Object({ token: Token, ...PhaseReport }) } },
+      async (request) => acceptEarlyPhase(ctx, request.body),
+    );
+    app.post('/s2s/v1/phases', { schema: { body: Type.Object(PhaseReport) } }, async (request) =>
+      acceptLatePhase(ctx, sender(request, 'child'), request.body),
+    );
+    app.get(
+      '/s2s/v1/sites/:code/registration',
+      { schema: { params: Type.Object({ code: Type.String({ maxLength: 8 }) }) } },
+      async (request) => {
+        const code = assertSiteCode(request.params.code);
+        const row = await ctx.db
+          .selectFrom('sites')
+          .select(['state', 'relation'])
+          .where('code', '=', code)
+          .executeTakeFirst();
+        const known = row?.relation === 'child' || row?.relation === 'descendant';
+        return { parent: ctx.config.code, code, known, ...(known ? { state: row?.state } : {}) };
+      },
+    );
+    app.post('/s2s/v1/deinstall', async (request) => {
+      sender(request, 'parent');
+      ctx.deinstall();
+      return { stopping: true };
+    });
+    app.post(
+      '/s2s/v1/sites/purge',
+      { schema: { body: Type.Object({ code: Type.String({ maxLength: 8 }) }) } },
+      async (request) => {
+        sender(request, 'parent');
+        return purgeSite(ctx, { code: request.body.code, fromParent: true });
+      },
+    );
 
     app.post(
       '/s2s/v1/join',

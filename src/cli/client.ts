@@ -36,7 +36,7 @@ export class AdminClient {
   }
 
   async call<T>(
-    method: 'GET' | 'POST' | 'PUT',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     body?: unknown,
     query?: Record<string, string | number | boolean | undefined>,

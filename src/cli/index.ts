@@ -3,6 +3,7 @@ import pc from 'picocolors';
 import { exitCodeFor, OutpostError } from '../errors/index.js';
 import { registerAddressCommands } from './commands/address.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerHostCommands } from './commands/host.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSiteCommands } from './commands/sites.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerPackageCommands(program);
   registerStatusCommands(program);
   registerAddressCommands(program);
+  registerHostCommands(program);
   return program;
 }
 
@@ -32,7 +34,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // Commands that finish with a verdict (audit, doctor) set the exit code themselves.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (

@@ -19,3 +19,13 @@ describe('parseDuration', () => {
     expect(formatDuration(1500)).toBe('1500ms');
   });
 });
+
+describe('parseSize', () => {
+  it('reads units and refuses nonsense', async () => {
+    const { parseSize } = await import('./size.js');
+    expect(parseSize('512M')).toBe(512 * 1024 ** 2);
+    expect(parseSize('1.5G')).toBe(1.5 * 1024 ** 3);
+    expect(parseSize('100')).toBe(100);
+    expect(() => parseSize('lots', '--reserve')).toThrow(/--reserve 'lots' is not a size/);
+  });
+});

@@ -1,2 +1,3 @@
 export { type DatabaseConfig, openDatabase, type SiteDb } from './connect.js';
+export { dropSiteContent, forgetSite, type RemovedRows, totalRemoved } from './forget.js';
 export type * from './schema.js';

@@ -32,7 +32,10 @@ export interface SitesTable {
   generation: string | null;
   public_key: string | null;
   join_token_hash: string | null;
+  /** When the join, or the install phase now running, must have finished. */
   join_expires_at: number | null;
+  /** How long the parent waits for the join and for each install phase. */
+  join_deadline_ms: number | null;
   last_contact: number | null;
   error: string | null;
   created_at: number;
@@ -109,7 +112,7 @@ export interface PackageStatusTable {
   updated_at: number;
 }
 
-export type JobKind = 'package' | 'unassign';
+export type JobKind = 'package' | 'unassign' | 'purge';
 export type JobState = 'pending' | 'active' | 'retrying' | 'failed' | 'completed' | 'cancelled';
 
 export interface JobsTable {
@@ -118,6 +121,8 @@ export interface JobsTable {
   kind: JobKind;
   package_id: string | null;
   source_version: number | null;
+  /** For a purge job: the site whose every trace the child must remove. */
+  subject: string | null;
   /** JSON: the DPs the job carries for the child. */
   dps: string;
   state: JobState;
@@ -146,7 +151,7 @@ export interface StatusMessagesTable {
 
 export interface OutboxTable {
   seq: Generated<number>;
-  kind: 'message' | 'package-status' | 'site';
+  kind: 'message' | 'package-status' | 'site' | 'purge';
   payload: string;
   created_at: number;
 }

@@ -30,6 +30,7 @@ const KIND_BY_CODE = {
   OUTPOST_NOT_FOUND: 'not-found',
   OUTPOST_SITE_EXISTS: 'conflict',
   OUTPOST_SITE_ACTIVE: 'conflict',
+  OUTPOST_SITE_HAS_CHILDREN: 'conflict',
   OUTPOST_DATA_DIR_EXISTS: 'conflict',
   OUTPOST_NOT_CONFIGURED: 'conflict',
   OUTPOST_WRONG_PARENT: 'conflict',
@@ -38,6 +39,7 @@ const KIND_BY_CODE = {
   OUTPOST_HASH_MISMATCH: 'unprocessable',
   OUTPOST_TOO_LARGE: 'unprocessable',
   OUTPOST_UNREACHABLE: 'unavailable',
+  OUTPOST_PREFLIGHT_FAILED: 'unavailable',
   OUTPOST_INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;
 

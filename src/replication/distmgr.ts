@@ -2,7 +2,6 @@ import { installOnDp, removeFromDp } from '../dp/index.js';
 import type { SiteContext } from '../server/context.js';
 import { nextHop } from '../sites/index.js';
 import { cancelJobs, createJob, OPEN_STATES } from './jobs.js';
-import type { TransferRegistry } from './sender.js';
 
 interface Target {
   version: number;
@@ -18,7 +17,7 @@ const same = (a: Target | undefined, b: Target | undefined) =>
  * also installs or removes packages on this site's own DP and frees content nothing needs.
  * Level-triggered: running it again with nothing changed does nothing.
  */
-export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): Promise<void> {
+export async function reconcile(ctx: SiteContext): Promise<void> {
   const self = ctx.config.code;
   const log = ctx.log('distmgr');
   const now = ctx.clock.now();
@@ -96,7 +95,9 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
       );
       const nothingToDo = target ? same(target, has) : !has;
       const gaveUp = failed.some(
-        (j) => j.package_id === pkg && same({ version: j.source_version ?? 0, dps: JSON.parse(j.dps) as string[] }, target),
+        (j) =>
+          j.package_id === pkg &&
+          same({ version: j.source_version ?? 0, dps: JSON.parse(j.dps) as string[] }, target),
       );
       if (gaveUp && openJobs.length === 0) continue;
       if ((nothingToDo && openJobs.length === 0) || (pending && openJobs.length === 1)) continue;
@@ -104,7 +105,7 @@ export async function reconcile(ctx: SiteContext, transfers: TransferRegistry): 
         const cancelled = openJobs.length
           ? await cancelJobs(trx, { site: child.code, package: pkg }, 'superseded by a newer assignment', now)
           : [];
-        for (const id of cancelled) transfers.abort(id, 'superseded');
+        for (const id of cancelled) ctx.transfers.abort(id, 'superseded');
         if (nothingToDo) return;
         const kind = target ? 'package' : 'unassign';
         const id = await createJob(

@@ -1,6 +1,15 @@
 export { assignPackage, listDps, unassignPackage } from './assign.js';
 export { acceptAssignments, acceptChunk, acceptOffer } from './despooler.js';
 export { collectGarbage, reconcile } from './distmgr.js';
-export { assertJobState, cancelJobs, type JobView, listJobs, OPEN_STATES } from './jobs.js';
-export { JobSender, TransferRegistry } from './sender.js';
+export {
+  assertJobState,
+  cancelJobs,
+  createJob,
+  deleteJobs,
+  type JobView,
+  listJobs,
+  OPEN_STATES,
+} from './jobs.js';
+export { JobSender } from './sender.js';
 export { parseSchedule } from './throttle.js';
+export { TransferRegistry } from './transfers.js';

@@ -14,6 +14,8 @@ export interface JobView {
   site: string;
   kind: JobKind;
   package: string | null;
+  /** For a purge job: the site to purge. */
+  subject: string | null;
   sourceVersion: number | null;
   dps: string[];
   state: JobState;
@@ -32,6 +34,7 @@ export function jobView(r: Selectable<JobsTable>): JobView {
     site: r.site_code,
     kind: r.kind,
     package: r.package_id,
+    subject: r.subject,
     sourceVersion: r.source_version,
     dps: JSON.parse(r.dps) as string[],
     state: r.state,
@@ -54,6 +57,18 @@ export function assertJobState(state: string): JobState {
   return state as JobState;
 }
 
+/**
+ * `job delete`: removes jobs to `site` (one, or all) whatever their state, the Preinst /DELJOB of
+ * SMS. Returns the ids removed; a second run removes nothing.
+ */
+export async function deleteJobs(db: Db, where: { site: string; job?: string }): Promise<string[]> {
+  let q = db.selectFrom('jobs').select('id').where('site_code', '=', where.site);
+  if (where.job) q = q.where('id', '=', where.job);
+  const ids = (await q.execute()).map((r) => r.id);
+  if (ids.length) await db.deleteFrom('jobs').where('id', 'in', ids).execute();
+  return ids;
+}
+
 export async function listJobs(
   db: Db,
   f: { site?: string; state?: JobState; package?: string },
@@ -68,7 +83,14 @@ export async function listJobs(
 /** The scheduler's one way of making a job: a row, pending, due now. */
 export async function createJob(
   db: Db,
-  job: { site: string; kind: JobKind; package: string; sourceVersion: number | null; dps: string[] },
+  job: {
+    site: string;
+    kind: JobKind;
+    package: string | null;
+    subject?: string | null;
+    sourceVersion: number | null;
+    dps: string[];
+  },
   now: number,
 ): Promise<string> {
   const id = randomUUID();
@@ -80,6 +102,7 @@ export async function createJob(
       kind: job.kind,
       package_id: job.package,
       source_version: job.sourceVersion,
+      subject: job.subject ?? null,
       dps: JSON.stringify(job.dps),
       state: 'pending',
       bytes_sent: 0,

@@ -10,46 +10,10 @@ import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { claimJob, reclaimExpired } from './jobs.js';
 import { inSchedule, RateLimiter, throttled } from './throttle.js';
+import type { TransferRegistry } from './transfers.js';
 
 const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
-
-/** Transfers in flight in this process, each with the abort signal tied to its job row. */
-export class TransferRegistry {
-  private readonly running = new Map<string, { site: string; controller: AbortController }>();
-
-  start(id: string, site: string): AbortController {
-    const controller = new AbortController();
-    this.running.set(id, { site, controller });
-    return controller;
-  }
-
-  finish(id: string): void {
-    this.running.delete(id);
-  }
-
-  abort(id: string, reason: string): void {
-    this.running.get(id)?.controller.abort(new OutpostError('OUTPOST_UNREACHABLE', `job ${id} ${reason}`));
-  }
-
-  abortAll(reason: string): void {
-    for (const id of this.running.keys()) this.abort(id, reason);
-  }
-
-  abortSite(site: string, reason: string): void {
-    for (const [id, t] of this.running) if (t.site === site) this.abort(id, reason);
-  }
-
-  countFor(site: string): number {
-    let n = 0;
-    for (const t of this.running.values()) if (t.site === site) n++;
-    return n;
-  }
-
-  get size(): number {
-    return this.running.size;
-  }
-}
 
 class Cancelled extends Error {}
 
@@ -63,10 +27,11 @@ export class JobSender {
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(
-    private readonly ctx: SiteContext,
-    readonly transfers: TransferRegistry,
-  ) {}
+  private readonly transfers: TransferRegistry;
+
+  constructor(private readonly ctx: SiteContext) {
+    this.transfers = ctx.transfers;
+  }
 
   /** One round: reclaim dead leases and start every job that may run now. */
   async tick(): Promise<void> {
@@ -134,7 +99,16 @@ export class JobSender {
     const log = ctx.log('sender').child({ job: job.id, site: job.site_code, package: job.package_id });
     try {
       if (job.kind === 'package') await this.sendPackage(job, address, controller.signal);
-      else await this.sendAssignments(job, address, [], controller.signal);
+      else if (job.kind === 'unassign') await this.sendAssignments(job, address, [], controller.signal);
+      else
+        await s2sJson(
+          ctx.identity,
+          address.url,
+          'POST',
+          '/s2s/v1/sites/purge',
+          { code: job.subject },
+          controller.signal,
+        );
       const done = await this.finishIf(job.id, async (trx, now) => {
         await trx
           .updateTable('jobs')
@@ -154,7 +128,7 @@ export class JobSender {
             .values({ site_code: job.site_code, package_id: job.package_id ?? '', ...delivery })
             .onConflict((oc) => oc.columns(['site_code', 'package_id']).doUpdateSet(delivery))
             .execute();
-        } else {
+        } else if (job.kind === 'unassign') {
           await trx
             .deleteFrom('deliveries')
             .where('site_code', '=', job.site_code)

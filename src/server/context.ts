@@ -6,6 +6,7 @@ import type { ContentStore } from '../content/index.js';
 import type { Database } from '../db/index.js';
 import type { DataPaths, SiteConfig } from '../host/datadir.js';
 import type { Component, Loggers } from '../logs/index.js';
+import type { TransferRegistry } from '../replication/transfers.js';
 import type { Sender, SiteKeys } from '../s2s/index.js';
 import type { ReportSink } from '../status/index.js';
 import type { Metrics } from './metrics.js';
@@ -64,6 +65,10 @@ export interface SiteContext {
   identity: Sender;
   /** Where this site's reports go (its parent's outbox), if it has a parent. */
   sink: ReportSink;
+  /** Transfers in flight, so a cancel in the database stops their bytes at once. */
+  transfers: TransferRegistry;
+  /** Asks the server to stop and remove its install (the parent deleted this site). */
+  deinstall(): void;
 }
 
 /**

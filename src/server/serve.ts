@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock } from '../common/index.js';
 import { FileContentStore } from '../content/index.js';
 import { openDatabase } from '../db/index.js';
-import { databaseConfigOf, dataPaths, readAdminToken, readSiteConfig } from '../host/datadir.js';
+import { databaseConfigOf, dataPaths, purgeHost, readAdminToken, readSiteConfig } from '../host/index.js';
 import { createLoggers } from '../logs/index.js';
 import { JobSender, reconcile, TransferRegistry } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
-import { assertListen, sendHeartbeat, watchChildren } from '../sites/index.js';
+import { assertListen, reportInstallProgress, sendHeartbeat, watchChildren } from '../sites/index.js';
 import { forwardReports } from '../status/index.js';
 import { buildApp } from './app.js';
 import { DEFAULT_SETTINGS, runLoop, type ServerSettings, type SiteContext, Wake } from './context.js';
@@ -18,6 +18,8 @@ export interface RunningSite {
   app: FastifyInstance;
   url: string;
   stop(): Promise<void>;
+  /** Resolves when the server has stopped, by stop() or because the parent deleted the site. */
+  stopped: Promise<void>;
 }
 
 /** Starts a site server from its data directory: HTTP on its listen address and every component loop. */
@@ -32,6 +34,11 @@ export async function startSite(
   const { db, close } = await openDatabase(databaseConfigOf(config, paths));
   const keys = loadSiteKeys(await readFile(paths.privateKey, 'utf8'));
   const loggers = createLoggers(paths.logs, config.code);
+  const stopping = new AbortController();
+  let markStopped = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
   const ctx: SiteContext = {
     paths,
     config,
@@ -45,46 +52,65 @@ export async function startSite(
     metrics: createMetrics(),
     identity: { site: config.code, generation: config.generation, keys, clock: systemClock },
     sink: { site: config.code, hasParent: config.parent !== null },
+    transfers: new TransferRegistry(),
+    deinstall: () => {
+      // After the answer to the parent has gone out: stop, then remove this install from the host.
+      setTimeout(() => {
+        ctx.log('hierman').warn('the parent deleted this site: stopping and removing the install');
+        stop()
+          .then(() => purgeHost({ code: config.code, dataDir: paths.root }))
+          .catch(() => undefined)
+          .finally(markStopped);
+      }, 100);
+    },
   };
   const app = await buildApp(ctx, await readAdminToken(dataDir));
-  const [host, port] = [
-    listen.slice(0, listen.lastIndexOf(':')),
-    Number(listen.slice(listen.lastIndexOf(':') + 1)),
-  ];
-  await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });
+  const at = listen.lastIndexOf(':');
+  await app.listen({ host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) });
 
-  const stopping = new AbortController();
-  const transfers = new TransferRegistry();
-  const sender = new JobSender(ctx, transfers);
-  const tick = (ms: number) => Math.max(200, Math.min(ms, 5_000));
+  const sender = new JobSender(ctx);
   const loops = [
-    runLoop(ctx, 'distmgr', 'distmgr', 2_000, stopping.signal, () => reconcile(ctx, transfers)),
+    runLoop(ctx, 'distmgr', 'distmgr', 2_000, stopping.signal, () => reconcile(ctx)),
     runLoop(ctx, 'sender', 'sender', 1_000, stopping.signal, () => sender.tick()),
     runLoop(ctx, 'statmgr', 'statmgr', 1_000, stopping.signal, async () => {
       await forwardReports(ctx);
     }),
-    runLoop(ctx, 'hierman', 'hierman', settings.heartbeatMs, stopping.signal, () => sendHeartbeat(ctx)),
-    runLoop(ctx, 'hierman', 'hierman', tick(settings.unreachableAfterMs / 4), stopping.signal, () =>
-      watchChildren(ctx),
+    runLoop(ctx, 'hierman', 'hierman', settings.heartbeatMs, stopping.signal, async () => {
+      await reportInstallProgress(ctx);
+      await sendHeartbeat(ctx);
+    }),
+    runLoop(
+      ctx,
+      'hierman',
+      'hierman',
+      Math.max(200, Math.min(settings.unreachableAfterMs / 4, 1_000)),
+      stopping.signal,
+      () => watchChildren(ctx),
     ),
   ];
   ctx.log('hierman').info({ listen, generation: config.generation }, `site ${config.code} started`);
 
-  let stopped = false;
-  return {
-    ctx,
-    app,
-    url: config.url,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
+  let stopping$: Promise<void> | null = null;
+  function stop(): Promise<void> {
+    stopping$ ??= (async () => {
       stopping.abort();
-      transfers.abortAll('site server stopping');
+      ctx.transfers.abortAll('site server stopping');
       await app.close();
       await sender.drain();
       await Promise.allSettled(loops);
       loggers.flush();
       await close();
+    })();
+    return stopping$;
+  }
+  return {
+    ctx,
+    app,
+    url: config.url,
+    stopped,
+    async stop() {
+      await stop();
+      markStopped();
     },
   };
 }

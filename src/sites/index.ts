@@ -2,18 +2,36 @@ export { assertSiteCode, assertSiteType, parseDpName } from './codes.js';
 export {
   type AddSiteInput,
   type AddSiteResult,
-  acceptHeartbeat,
-  acceptJoin,
   addSite,
   DEFAULT_JOIN_DEADLINE_MS,
   findPeer,
   isCodeFree,
-  type JoinAnswer,
-  type JoinRequest,
   sendHeartbeat,
-  watchChildren,
 } from './hierman.js';
-export { assertListen, DEFAULT_LISTEN, type InstalledSite, initCentral, joinSite } from './install.js';
+export { assertListen, DEFAULT_LISTEN, type InstalledSite, initCentral } from './install.js';
+export { type JoinOptions, joinSite } from './join.js';
+export {
+  acceptEarlyPhase,
+  acceptHeartbeat,
+  acceptJoin,
+  acceptLatePhase,
+  checkJoin,
+  INSTALL_PHASES,
+  type InstallPhase,
+  type JoinAnswer,
+  type JoinCheck,
+  type JoinRequest,
+  type PhaseState,
+  probeJoiningSite,
+  reportInstallProgress,
+  watchChildren,
+} from './phases.js';
+export {
+  DEFAULT_RESERVE_BYTES,
+  type PreflightCheck,
+  type PreflightResult,
+  runPreflight,
+} from './preflight.js';
 export {
   getSiteRow,
   listSites,
@@ -24,3 +42,4 @@ export {
   showSite,
   siteRecordOf,
 } from './records.js';
+export { type DeleteSummary, deleteSite, type PurgeSummary, purgeSite } from './removal.js';

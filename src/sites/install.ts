@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../common/index.js';
 import type { SiteType } from '../db/index.js';
 import { openDatabase } from '../db/index.js';
@@ -12,9 +11,9 @@ import {
   type SiteConfig,
   writeSiteConfig,
 } from '../host/datadir.js';
-import { generateSiteKeys, s2sJson } from '../s2s/index.js';
+import { generateSiteKeys } from '../s2s/index.js';
 import { assertSiteCode } from './codes.js';
-import type { JoinAnswer } from './hierman.js';
+import type { JoinAnswer } from './phases.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8470';
 
@@ -38,7 +37,8 @@ export interface InstalledSite {
 
 type ParentRow = JoinAnswer['parent'];
 
-async function writeIdentity(
+/** Writes keys, database, admin token and (last) site.json: after this the site can be served. */
+export async function writeIdentity(
   dataDir: string,
   keys: { privateKeyPem: string; publicKeyPem: string },
   generation: string,
@@ -122,53 +122,4 @@ export async function initCentral(opts: {
     { code, type: 'central', name: opts.name ?? code, listen, url: `http://${listen}`, parent: null },
     null,
   );
-}
-
-/**
- * `outpost site join`: installs a site on this host and registers it with its parent using the
- * one-time token from `site add`. A failed registration leaves no data directory behind.
- */
-export async function joinSite(opts: {
-  dataDir: string;
-  parentUrl: string;
-  token: string;
-  listen?: string;
-}): Promise<InstalledSite> {
-  const code = opts.token.split('.')[0] ?? '';
-  if (!/^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(opts.token)) {
-    throw new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', 'join token is malformed', {
-      hint: 'use the token printed by site add',
-    });
-  }
-  assertSiteCode(code);
-  if (opts.listen) assertListen(opts.listen);
-  const paths = await createDataDir(opts.dataDir);
-  try {
-    const keys = generateSiteKeys();
-    const generation = randomUUID();
-    const answer = await s2sJson<JoinAnswer>(null, opts.parentUrl, 'POST', '/s2s/v1/join', {
-      token: opts.token,
-      publicKeyPem: keys.publicKeyPem,
-      generation,
-    });
-    const url = answer.site.url;
-    const listen = opts.listen ?? new URL(url).host;
-    return await writeIdentity(
-      opts.dataDir,
-      keys,
-      generation,
-      {
-        code,
-        type: answer.site.type as SiteType,
-        name: code,
-        listen,
-        url,
-        parent: { code: answer.parent.code, url: answer.parent.url },
-      },
-      answer.parent,
-    );
-  } catch (err) {
-    await rm(paths.root, { recursive: true, force: true });
-    throw err;
-  }
 }

@@ -13,6 +13,7 @@ export {
   pendingReports,
   postMessage,
   type ReportSink,
+  reportPurge,
   reportSite,
   setPackageStatus,
 } from './store.js';

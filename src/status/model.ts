@@ -54,4 +54,6 @@ export interface SiteRecord {
 export type Report =
   | { kind: 'message'; message: StatusMessage }
   | { kind: 'package-status'; status: PackageStatus }
-  | { kind: 'site'; site: SiteRecord };
+  | { kind: 'site'; site: SiteRecord }
+  /** A `site purge` at a site below: every ancestor removes every trace of `code` too. */
+  | { kind: 'purge'; code: string; at: number };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import { type Database, dropSiteContent, forgetSite } from '../db/index.js';
 import type { PackageStatus, Report, Severity, SiteRecord, StatusMessage } from './model.js';
 
 type Db = Kysely<Database>;
@@ -102,6 +102,11 @@ export async function setPackageStatus(db: Db, sink: ReportSink, status: Package
     await enqueue(db, sink, { kind: 'package-status', status }, status.updatedAt);
 }
 
+/** Queues a purge of `code` for the ancestors. */
+export async function reportPurge(db: Db, sink: ReportSink, code: string, now: number): Promise<void> {
+  await enqueue(db, sink, { kind: 'purge', code, at: now }, now);
+}
+
 /** Queues a record of one of this site's children (or itself) for the parent. */
 export async function reportSite(db: Db, sink: ReportSink, site: SiteRecord): Promise<void> {
   await enqueue(db, sink, { kind: 'site', site }, site.updatedAt);
@@ -133,6 +138,8 @@ async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> 
     .values({ code: s.code, relation: 'descendant', created_at: s.updatedAt, ...row })
     .onConflict((oc) => oc.column('code').doUpdateSet(row))
     .execute();
+  // A deleted site holds nothing any more, at every ancestor too.
+  if (s.state === 'deleted') await dropSiteContent(db, s.code);
   return true;
 }
 
@@ -151,7 +158,12 @@ export async function applyReports(
     let fresh: boolean;
     if (report.kind === 'message') fresh = await insertMessage(db, report.message);
     else if (report.kind === 'package-status') fresh = await applyPackageStatus(db, report.status);
-    else fresh = await applySite(db, sink.site, report.site);
+    else if (report.kind === 'site') fresh = await applySite(db, sink.site, report.site);
+    else {
+      // A purge always travels on up: an ancestor may know the site even where this one did not.
+      if (report.code !== sink.site) await forgetSite(db, report.code);
+      fresh = report.code !== sink.site;
+    }
     if (fresh) {
       applied++;
       await enqueue(db, sink, report, now);

@@ -57,12 +57,17 @@ describe('the sender honours the address', () => {
     const pkgs = [await newPackage(2 * 1024 * 1024), await newPackage(2 * 1024 * 1024)];
     for (const p of pkgs) await C01.admin.post(`/packages/${p.id}/assign`, { dps: ['S02'] });
     let maxActive = 0;
-    await waitFor('both packages Installed', 60_000, async () => {
-      const jobs = await C01.admin.get<JobView[]>('/jobs');
-      maxActive = Math.max(maxActive, jobs.filter((j) => j.state === 'active').length);
-      const rows = await S02.admin.get<PackageStatus[]>('/status/packages');
-      return pkgs.every((p) => rows.some((r) => r.package === p.id && r.state === 'Installed'));
-    }, 100);
+    await waitFor(
+      'both packages Installed',
+      60_000,
+      async () => {
+        const jobs = await C01.admin.get<JobView[]>('/jobs');
+        maxActive = Math.max(maxActive, jobs.filter((j) => j.state === 'active').length);
+        const rows = await S02.admin.get<PackageStatus[]>('/status/packages');
+        return pkgs.every((p) => rows.some((r) => r.package === p.id && r.state === 'Installed'));
+      },
+      100,
+    );
     expect(maxActive).toBe(1);
     await C01.admin.put('/addresses/S02', { concurrency: 2, rateLimitKbps: null });
   });
@@ -88,7 +93,16 @@ describe('the sender honours the address', () => {
 
   it('status messages --follow prints new messages as they arrive', async () => {
     const { C01 } = h.sites;
-    const follower: ChildProcess = spawn(process.execPath, [OUTPOST_BIN, 'status', 'messages', '--follow', '--since', '1s', '--data', C01.dataDir]);
+    const follower: ChildProcess = spawn(process.execPath, [
+      OUTPOST_BIN,
+      'status',
+      'messages',
+      '--follow',
+      '--since',
+      '1s',
+      '--data',
+      C01.dataDir,
+    ]);
     let out = '';
     follower.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -96,7 +110,9 @@ describe('the sender honours the address', () => {
     try {
       await sleep(1500);
       const pkg = await newPackage(1024);
-      await waitFor('the new package in the followed output', 15_000, async () => out.includes(`package ${pkg.id} 'P${n}' created`));
+      await waitFor('the new package in the followed output', 15_000, async () =>
+        out.includes(`package ${pkg.id} 'P${n}' created`),
+      );
     } finally {
       follower.kill('SIGINT');
     }

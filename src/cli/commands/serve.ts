@@ -19,12 +19,13 @@ export function registerServeCommand(program: Command): void {
       process.stdout.write(
         `site ${site.ctx.config.code} (${site.ctx.config.type}) serving at ${site.url}; logs in ${site.ctx.paths.logs}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          site.stop().then(resolve, resolve);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      const onSignal = () => {
+        void site.stop();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await site.stopped;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     });
 }

@@ -1,9 +1,19 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../common/index.js';
-import type { AddSiteResult, InstalledSite, SitePhase, SiteView } from '../../sites/index.js';
+import { parseDuration, parseSize } from '../../common/index.js';
+import { OutpostError } from '../../errors/index.js';
+import { assertSiteCode } from '../../sites/codes.js';
+import type {
+  AddSiteResult,
+  DeleteSummary,
+  InstalledSite,
+  PurgeSummary,
+  SitePhase,
+  SiteView,
+} from '../../sites/index.js';
 import { AdminClient } from '../client.js';
 import { type CommonOptions, serverOptions } from '../options.js';
-import { colourState, formatTime, printJson, printObject, printRows } from '../output.js';
+import { colourState, formatBytes, formatTime, printJson, printObject, printRows } from '../output.js';
+import { printPreflight } from './host.js';
 
 function printInstalled(json: boolean, site: InstalledSite, what: string): void {
   if (json) {
@@ -77,19 +87,99 @@ export function registerSiteCommands(program: Command): void {
 
   site
     .command('join')
-    .description('install a site on this host and register it with its parent')
+    .description('install a site on this host and register it with its parent (preflight first)')
     .requiredOption('--data <dir>', 'data directory to create')
     .requiredOption('--parent <url>', "the parent site server's URL")
     .requiredOption('--token <token>', 'join token from site add')
     .option('--listen <host:port>', 'address to listen on (default: from the URL given at site add)')
+    .option('--service <kind>', 'also install a service unit: systemd')
+    .option('--root <dir>', 'where host paths such as the service unit go (default /)', '/')
+    .option('--reserve <size>', 'free disk space to keep beyond the assigned content', '256M')
     .option('--json', 'machine-readable output')
-    .action(async (o: { data: string; parent: string; token: string; listen?: string; json?: boolean }) => {
-      const { joinSite } = await import('../../sites/index.js');
-      printInstalled(
-        !!o.json,
-        await joinSite({ dataDir: o.data, parentUrl: o.parent, token: o.token, listen: o.listen }),
-        'joined as site',
+    .action(
+      async (o: {
+        data: string;
+        parent: string;
+        token: string;
+        listen?: string;
+        service?: string;
+        root: string;
+        reserve: string;
+        json?: boolean;
+      }) => {
+        if (o.service !== undefined && o.service !== 'systemd')
+          throw new OutpostError('OUTPOST_BAD_INPUT', `--service '${o.service}' is not known`, {
+            hint: 'use systemd',
+          });
+        const reserveBytes = parseSize(o.reserve, '--reserve');
+        const { joinSite } = await import('../../sites/index.js');
+        const installed = await joinSite({
+          dataDir: o.data,
+          parentUrl: o.parent,
+          token: o.token,
+          listen: o.listen,
+          root: o.root,
+          service: o.service === 'systemd' ? 'systemd' : undefined,
+          reserveBytes,
+          onPreflight: (result) => printPreflight(result.checks, !!o.json),
+        });
+        printInstalled(!!o.json, installed, 'joined as site');
+      },
+    );
+
+  serverOptions(site.command('delete').argument('<code>', 'site code'))
+    .description('delete a child site: cancel its jobs, drop its address, assignments and status')
+    .option('--recursive', 'also delete the sites below it')
+    .option('--dry-run', 'only print what would be removed')
+    .action(async (code: string, o: CommonOptions & { recursive?: boolean; dryRun?: boolean }) => {
+      const client = await AdminClient.from(o);
+      const query = new URLSearchParams();
+      if (o.recursive) query.set('recursive', 'true');
+      if (o.dryRun) query.set('dryRun', 'true');
+      const r = await client.call<DeleteSummary>(
+        'DELETE',
+        `/sites/${encodeURIComponent(assertSiteCode(code))}?${query}`,
       );
+      if (o.json) {
+        printJson(r);
+        return;
+      }
+      const verb = r.dryRun ? 'would remove' : 'removed';
+      process.stdout.write(`${r.dryRun ? 'dry run: ' : ''}site ${r.sites.join(', ')} ${r.dryRun ? 'would be' : 'is'} deleted
+`);
+      process.stdout.write(`  jobs ${r.dryRun ? 'to cancel' : 'cancelled'}: ${r.jobs.length} (${formatBytes(r.bytesQueued)} queued)
+`);
+      process.stdout.write(`  ${verb}: ${r.assignments.length} DP assignments, ${r.statuses} package statuses${r.address ? ', the address' : ''}
+`);
+      if (!r.dryRun)
+        process.stdout.write(`  the site itself: ${r.told}
+`);
+    });
+
+  serverOptions(site.command('purge').argument('<code>', 'site code'))
+    .description(
+      'repair: remove every trace of CODE from this site, and queue the same at the sites that know it',
+    )
+    .action(async (code: string, o: CommonOptions) => {
+      const r = await (await AdminClient.from(o)).post<PurgeSummary>(
+        `/sites/${encodeURIComponent(assertSiteCode(code))}/purge`,
+        {},
+      );
+      if (o.json) {
+        printJson(r);
+        return;
+      }
+      const removed = Object.entries(r.removed).filter(([, n]) => n > 0);
+      process.stdout.write(
+        removed.length
+          ? `removed: ${removed.map(([k, n]) => `${n} ${k}`).join(', ')}
+`
+          : `nothing of ${r.site} left to remove
+`,
+      );
+      if (r.queuedAt.length)
+        process.stdout.write(`queued the same purge at: ${r.queuedAt.join(', ')}
+`);
     });
 
   serverOptions(site.command('list'))

@@ -1,0 +1,137 @@
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { parseSize } from '../../common/index.js';
+import { OutpostError } from '../../errors/index.js';
+import type { AuditResult, Leftover, PurgeResult } from '../../host/index.js';
+import { assertSiteCode } from '../../sites/codes.js';
+import type { PreflightCheck } from '../../sites/index.js';
+import { printJson, printRows } from '../output.js';
+
+function leftoverRows(rows: Leftover[]): void {
+  printRows(false, rows, [
+    ['kind', (r) => r.kind],
+    ['what', (r) => r.path ?? r.name],
+    ['detail', (r) => r.detail],
+  ]);
+}
+
+/** Prints the preflight table (stdout) the way `site join` and `doctor --preflight` show it. */
+export function printPreflight(checks: PreflightCheck[], json: boolean): void {
+  if (json) return;
+  printRows(false, checks, [
+    ['check', (c) => c.name],
+    ['result', (c) => (c.ok ? 'ok' : 'FAILED')],
+    ['detail', (c) => c.detail],
+  ]);
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function registerHostCommands(program: Command): void {
+  const host = program.command('host').description('what a site install left on this host');
+  const scope = (cmd: Command) =>
+    cmd
+      .requiredOption('--code <code>', 'site code of the install')
+      .option('--data <dir>', 'the data directory the install used (default: under --root)')
+      .option('--root <dir>', 'where host paths are (default /)', '/')
+      .option('--json', 'machine-readable output');
+
+  scope(host.command('audit'))
+    .description('list every leftover of an install of CODE; exit 0 when clean, 1 when not')
+    .action(async (o: { code: string; data?: string; root: string; json?: boolean }) => {
+      const { auditHost } = await import('../../host/index.js');
+      const audit: AuditResult = await auditHost({
+        code: assertSiteCode(o.code),
+        dataDir: o.data,
+        root: o.root,
+      });
+      if (o.json) printJson({ clean: audit.clean, leftovers: audit.leftovers });
+      else if (audit.clean) process.stdout.write(`host is clean of ${o.code}\n`);
+      else {
+        process.stdout.write(`leftovers of ${o.code} on this host:\n`);
+        leftoverRows(audit.leftovers);
+      }
+      if (!audit.clean) process.exitCode = 1;
+    });
+
+  scope(host.command('purge'))
+    .description('remove every leftover of an install of CODE from this host')
+    .option('--yes', 'do not ask')
+    .action(async (o: { code: string; data?: string; root: string; json?: boolean; yes?: boolean }) => {
+      const { auditHost, purgeHost } = await import('../../host/index.js');
+      const code = assertSiteCode(o.code);
+      const audit = await auditHost({ code, dataDir: o.data, root: o.root });
+      if (!audit.clean && !o.yes) {
+        if (!process.stdin.isTTY)
+          throw new OutpostError(
+            'OUTPOST_BAD_INPUT',
+            'host purge removes files and stops processes: pass --yes when not on a terminal',
+          );
+        leftoverRows(audit.leftovers);
+        if (!(await confirm(`remove these leftovers of ${code}? [y/N] `))) {
+          process.stderr.write('outpost: nothing removed\n');
+          process.exitCode = 1;
+          return;
+        }
+      }
+      const result: PurgeResult = await purgeHost({ code, dataDir: o.data, root: o.root });
+      if (o.json) printJson(result);
+      else {
+        for (const r of result.removed) process.stdout.write(`removed ${r.kind} ${r.path ?? r.name}\n`);
+        for (const r of result.remaining)
+          process.stdout.write(`left ${r.kind} ${r.path ?? r.name}: ${r.detail}\n`);
+        if (result.removed.length === 0 && result.remaining.length === 0)
+          process.stdout.write(`host is clean of ${code}\n`);
+      }
+      if (result.remaining.length) process.exitCode = 1;
+    });
+
+  program
+    .command('doctor')
+    .description('checks; --preflight URL runs the checks of site join against a parent without joining')
+    .option('--preflight <url>', "the parent's URL")
+    .option('--token <token>', 'the join token from site add (with --preflight)')
+    .option('--data <dir>', 'the data directory the join would create', './outpost-data')
+    .option('--listen <host:port>', 'listen address the site would use')
+    .option('--root <dir>', 'where host paths are (default /)', '/')
+    .option('--reserve <size>', 'free space to keep beyond the assigned content', '256M')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (o: {
+        preflight?: string;
+        token?: string;
+        data: string;
+        listen?: string;
+        root: string;
+        reserve: string;
+        json?: boolean;
+      }) => {
+        if (!o.preflight) {
+          throw new OutpostError('OUTPOST_BAD_INPUT', 'only doctor --preflight URL is built so far', {
+            hint: 'the site checks (MP, DP content, senders, keys) are not built yet',
+          });
+        }
+        if (!o.token) throw new OutpostError('OUTPOST_BAD_INPUT', 'doctor --preflight needs --token');
+        const reserveBytes = parseSize(o.reserve, '--reserve');
+        const { runPreflight } = await import('../../sites/index.js');
+        const result = await runPreflight({
+          parentUrl: o.preflight,
+          token: o.token,
+          dataDir: o.data,
+          listen: o.listen,
+          root: o.root,
+          reserveBytes,
+        });
+        if (o.json) printJson(result);
+        else printPreflight(result.checks, false);
+        if (!result.ok) process.exitCode = 1;
+      },
+    );
+}

@@ -1,0 +1,13 @@
+import { OutpostError } from '../errors/index.js';
+
+const UNIT: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Parses a size such as `512M`, `10G`, `1T` or a plain number of bytes. */
+export function parseSize(text: string, what = 'size'): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m)
+    throw new OutpostError('OUTPOST_BAD_INPUT', `${what} '${text}' is not a size`, {
+      hint: 'write it like 512M, 10G or 1T',
+    });
+  return Math.round(Number(m[1]) * UNIT[m[2].toUpperCase()]);
+}
