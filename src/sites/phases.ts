@@ -170,10 +170,12 @@ async function progress(
     );
     return;
   }
-  // Progress restarts the clock: every phase has the whole deadline.
+  // A finished phase restarts the clock: every phase has the whole deadline. A phase that is still
+  // running (and perhaps retrying) does not.
+  const deadline = state === 'done' ? { join_expires_at: now + (row.join_deadline_ms ?? 0) } : {};
   await trx
     .updateTable('sites')
-    .set({ join_expires_at: now + (row.join_deadline_ms ?? 0), last_contact: now })
+    .set({ ...deadline, last_contact: now })
     .where('code', '=', row.code)
     .execute();
 }
@@ -270,6 +272,13 @@ export async function acceptLatePhase(
   let state = body.state;
   let error = body.error ?? null;
   if (phase === 'DP ready' && state === 'done') {
+    const existing = await ctx.db
+      .selectFrom('site_phases')
+      .select('state')
+      .where('site_code', '=', child)
+      .where('name', '=', phase)
+      .executeTakeFirst();
+    if (!existing) await recordPhase(ctx.db, child, phase, 'running', ctx.clock.now());
     const problem = await probe(row.url ?? '', (text) => text.includes(row.generation ?? '\0'));
     if (problem) {
       state = 'running';
@@ -321,7 +330,10 @@ export async function watchChildren(ctx: SiteContext): Promise<void> {
       const order =
         row.state === 'pending' ? [...BEFORE_REGISTRATION, 'registration' as const] : AFTER_REGISTRATION;
       const stuck =
-        order.find((p) => phases.find((x) => x.name === p)?.state !== 'done') ?? order[order.length - 1];
+        phases.length === 0
+          ? 'registration'
+          : (order.find((p) => phases.find((x) => x.name === p)?.state !== 'done') ??
+            order[order.length - 1]);
       const lastError = phases.find((x) => x.name === stuck)?.error;
       const waited = formatDuration(row.join_deadline_ms ?? 0);
       const reason =

@@ -80,7 +80,12 @@ export async function recordPhase(
  * The direct child of `self` through which `target` is reached, walking up the parent links the
  * hierarchy reported; null when `target` is `self` or not below it.
  */
-export async function nextHop(db: Db, self: string, target: string): Promise<string | null> {
+export async function nextHop(
+  db: Db,
+  self: string,
+  target: string,
+  includeDeleted = false,
+): Promise<string | null> {
   let code = target;
   for (let depth = 0; depth < 64; depth++) {
     if (code === self) return null;
@@ -89,7 +94,7 @@ export async function nextHop(db: Db, self: string, target: string): Promise<str
       .select(['parent_code', 'state'])
       .where('code', '=', code)
       .executeTakeFirst();
-    if (!row || row.state === 'deleted' || !row.parent_code) return null;
+    if (!row || (row.state === 'deleted' && !includeDeleted) || !row.parent_code) return null;
     if (row.parent_code === self) return code;
     code = row.parent_code;
   }

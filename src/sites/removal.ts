@@ -174,7 +174,7 @@ export async function purgeSite(
       `site ${code} is this site or its parent and cannot be purged here`,
     );
   }
-  const hop = await nextHop(ctx.db, ctx.config.code, code);
+  const hop = await nextHop(ctx.db, ctx.config.code, code, true);
   const now = ctx.clock.now();
   const jobIds = (await ctx.db.selectFrom('jobs').select('id').where('site_code', '=', code).execute()).map(
     (j) => j.id,

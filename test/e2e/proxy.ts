@@ -6,6 +6,10 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
  */
 export class TestProxy {
   bytesToTarget = 0;
+  /** When set, connections are accepted and everything sent on them is dropped: a link that hangs. */
+  blackhole = false;
+  /** When the parent last sent a byte through (epoch ms). */
+  lastDataAt = 0;
   private flipAt: number | null = null;
   private readonly sockets = new Set<Socket>();
   private server: Server | null = null;
@@ -23,6 +27,8 @@ export class TestProxy {
       this.sockets.add(client);
       this.sockets.add(upstream);
       client.on('data', (data: Buffer) => {
+        if (this.blackhole) return;
+        this.lastDataAt = Date.now();
         const start = this.bytesToTarget;
         this.bytesToTarget += data.length;
         if (this.flipAt !== null && this.flipAt >= start && this.flipAt < this.bytesToTarget) {
@@ -34,7 +40,9 @@ export class TestProxy {
         }
         upstream.write(data);
       });
-      upstream.on('data', (data: Buffer) => client.write(data));
+      upstream.on('data', (data: Buffer) => {
+        if (!this.blackhole) client.write(data);
+      });
       const close = () => {
         client.destroy();
         upstream.destroy();

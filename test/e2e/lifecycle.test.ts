@@ -1,0 +1,224 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
+import { freePort, type SiteProcess, spawnSite, waitFor } from '../../src/demo/processes.js';
+import type { SiteConfig } from '../../src/host/index.js';
+import type { PackageView } from '../../src/packages/index.js';
+import type { JobView } from '../../src/replication/index.js';
+import { loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
+import type { AddSiteResult, DeleteSummary, SitePhase, SiteView } from '../../src/sites/index.js';
+import { joinSite } from '../../src/sites/index.js';
+import type { StatusMessage } from '../../src/status/index.js';
+import { cli, tempDir, waitForPackageState } from './helpers.js';
+import { TestProxy } from './proxy.js';
+
+type SiteShow = SiteView & { phases: SitePhase[] };
+
+/**
+ * The first seed document, end to end: a secondary install that stalls and is reported failed at
+ * its parent within the deadline; its jobs; delete; the leftovers on the host; purge; a new install
+ * with the same site code; and a message from the old generation refused.
+ */
+describe('secondary site lifecycle (the seed scenario)', () => {
+  let h: Hierarchy;
+  const base = tempDir('e2e-life');
+  const root = join(base, 'host-root');
+  const dataDir = join(root, 'var', 'lib', 'outpost', 'S03');
+  let proxy: TestProxy;
+  let childPort: number;
+  let child: SiteProcess | null = null;
+  let pkg: PackageView;
+
+  beforeAll(async () => {
+    h = await startHierarchy(base, [
+      { code: 'C01', type: 'central' },
+      { code: 'P01', type: 'primary', parent: 'C01' },
+    ]);
+    childPort = await freePort();
+    proxy = new TestProxy(childPort);
+    await proxy.listen();
+    const source = join(base, 'src');
+    mkdirSync(source);
+    writeFileSync(join(source, 'tool.exe'), 'a branch-office tool\n'.repeat(5000));
+    pkg = await h.sites.C01.admin.post<PackageView>('/packages', { name: 'Tool', source });
+  });
+
+  afterAll(async () => {
+    await child?.stop();
+    await h?.stop();
+    await proxy?.close();
+  });
+
+  const { P01 } = { P01: () => h.sites.P01 };
+  const proxyUrl = () =>
+    `http://127.0.0.1:${(proxy as unknown as { server: { address(): { port: number } } }).server.address().port}`;
+
+  async function addS03(deadline: string): Promise<AddSiteResult> {
+    return P01().admin.post<AddSiteResult>('/sites', {
+      code: 'S03',
+      type: 'secondary',
+      url: proxyUrl(),
+      joinDeadline: deadline,
+    });
+  }
+
+  it('a join that never comes is reported failed at the parent within its deadline', async () => {
+    const started = Date.now();
+    await P01().admin.post<AddSiteResult>('/sites', {
+      code: 'X04',
+      type: 'secondary',
+      url: 'http://127.0.0.1:9',
+      joinDeadline: '2s',
+    });
+    const failed = await waitFor('X04 failed at P01', 10_000, async () => {
+      const s = await P01().admin.get<SiteShow>('/sites/X04');
+      return s.state === 'failed' ? s : null;
+    });
+    expect(Date.now() - started).toBeLessThan(2000 + 5000);
+    expect(failed.error).toBe('registration: no join arrived within 2s');
+    expect(failed.phases).toContainEqual(expect.objectContaining({ name: 'registration', state: 'failed' }));
+    const errors = await P01().admin.get<StatusMessage[]>('/status/messages', { component: 'hierman' });
+    expect(
+      errors.some(
+        (m) => m.severity === 'error' && m.text.includes('X04 failed to install in phase registration'),
+      ),
+    ).toBe(true);
+  });
+
+  it('an install that stalls when its process is killed is failed at the parent, with the phase and why', async () => {
+    const added = await addS03('3s');
+    await waitFor('S03 pending at C01', 10_000, async () =>
+      (await h.sites.C01.admin.get<SiteView[]>('/sites')).some((s) => s.code === 'S03'),
+    );
+    // A package assigned while the site is being installed: its job waits at P01.
+    await h.sites.C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S03'] });
+    await waitFor(
+      'a job for S03 at P01',
+      20_000,
+      async () => (await P01().admin.get<JobView[]>('/jobs', { site: 'S03' })).length > 0,
+    );
+
+    await joinSite({
+      dataDir,
+      parentUrl: P01().url,
+      token: added.joinToken,
+      listen: `127.0.0.1:${childPort}`,
+      root,
+      service: 'systemd',
+    });
+    // The link to the new site goes dead, then its server is killed mid-install.
+    proxy.blackhole = true;
+    child = await spawnSite(dataDir, `http://127.0.0.1:${childPort}`, ['--heartbeat', '500ms']);
+    await waitFor('S03 components started', 10_000, async () =>
+      (await P01().admin.get<SiteShow>('/sites/S03')).phases.some(
+        (p) => p.name === 'components' && p.state === 'done',
+      ),
+    );
+    await child.kill();
+    const killedAt = Date.now();
+    const failed = await waitFor('S03 failed at P01', 20_000, async () => {
+      const s = await P01().admin.get<SiteShow>('/sites/S03');
+      return s.state === 'failed' ? s : null;
+    });
+    // Deadline 3s, plus the parent's own 5s attempt to reach the site, plus its watch interval.
+    expect(Date.now() - killedAt).toBeLessThan(3000 + 5000 + 3000);
+    expect(failed.error).toMatch(/^DP ready: /);
+    expect(failed.phases.map((p) => `${p.name}:${p.state}`)).toEqual([
+      'preflight:done',
+      'data directory:done',
+      'keys:done',
+      'registration:done',
+      'components:done',
+      'DP ready:failed',
+    ]);
+    await waitFor('S03 failed at C01', 10_000, async () =>
+      (await h.sites.C01.admin.get<SiteView[]>('/sites')).some(
+        (s) => s.code === 'S03' && s.state === 'failed',
+      ),
+    );
+    const jobs = await P01().admin.get<JobView[]>('/jobs', { site: 'S03' });
+    expect(jobs.filter((j) => j.state === 'pending')).toHaveLength(1);
+  });
+
+  it('delete cancels its jobs and sends nothing more; audit shows the leftovers; purge cleans them', async () => {
+    const oldKey = readFileSync(join(dataDir, 'keys', 'site.key'), 'utf8');
+    const oldGeneration = (JSON.parse(readFileSync(join(dataDir, 'site.json'), 'utf8')) as SiteConfig)
+      .generation;
+    proxy.blackhole = false;
+    const r = await cli(['site', 'delete', 'S03', '--json', '--data', P01().dataDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout) as DeleteSummary;
+    expect(summary.jobs).toHaveLength(1);
+    expect(summary.assignments).toEqual([{ package: pkg.id, dp: 'S03' }]);
+    const bytesAtDelete = proxy.bytesToTarget;
+    const jobs = await P01().admin.get<JobView[]>('/jobs', { site: 'S03' });
+    expect(jobs.every((j) => j.state === 'cancelled')).toBe(true);
+
+    const audit = await cli(['host', 'audit', '--code', 'S03', '--root', root, '--json']);
+    expect(audit.code).toBe(1);
+    const leftovers = (
+      JSON.parse(audit.stdout) as { clean: boolean; leftovers: { kind: string; path?: string }[] }
+    ).leftovers;
+    expect(leftovers.map((l) => l.kind).sort()).toEqual(['directory', 'service']);
+    expect(leftovers.find((l) => l.kind === 'service')?.path).toBe(
+      join(root, 'etc', 'systemd', 'system', 'outpost-s03.service'),
+    );
+
+    const purge = await cli(['host', 'purge', '--code', 'S03', '--root', root, '--yes']);
+    expect(purge.code, purge.stderr).toBe(0);
+    expect(existsSync(dataDir)).toBe(false);
+    const clean = await cli(['host', 'audit', '--code', 'S03', '--root', root]);
+    expect(clean.code).toBe(0);
+    expect(proxy.bytesToTarget).toBe(bytesAtDelete);
+
+    // The same site code again: a new install with a new generation.
+    const added = await addS03('30s');
+    await joinSite({
+      dataDir,
+      parentUrl: P01().url,
+      token: added.joinToken,
+      listen: `127.0.0.1:${childPort}`,
+      root,
+    });
+    child = await spawnSite(dataDir, `http://127.0.0.1:${childPort}`, ['--heartbeat', '500ms']);
+    const active = await waitFor('the new S03 active at P01', 20_000, async () => {
+      const s = await P01().admin.get<SiteShow>('/sites/S03');
+      return s.state === 'active' ? s : null;
+    });
+    expect(active.generation).not.toBe(oldGeneration);
+    expect(bytesAtDelete).toBe(proxy.bytesToTarget - (proxy.bytesToTarget - bytesAtDelete));
+
+    // Its DP assignments went with the delete; assigned again, the package reaches the new install.
+    await waitFor('S03 active at C01', 10_000, async () =>
+      (await h.sites.C01.admin.get<SiteView[]>('/sites')).some(
+        (s) => s.code === 'S03' && s.state === 'active',
+      ),
+    );
+    await h.sites.C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S03'] });
+    await waitForPackageState(h.sites.C01, pkg.id, 'S03', 'Installed', 30_000);
+
+    // A late message signed by the old generation changes nothing.
+    const before = await P01().admin.get<SiteView>('/sites/S03');
+    const body = JSON.stringify({ time: Date.now() });
+    const headers = signRequest(
+      loadSiteKeys(oldKey),
+      { site: 'S03', generation: oldGeneration },
+      { method: 'POST', path: '/s2s/v1/heartbeat', bodySha: sha256Hex(body) },
+      Date.now(),
+    );
+    const res = await fetch(`${P01().url}/s2s/v1/heartbeat`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_WRONG_GENERATION');
+    const warnings = await P01().admin.get<StatusMessage[]>('/status/messages', { component: 'hierman' });
+    expect(
+      warnings.some((m) => m.severity === 'warning' && m.text.includes(`generation ${oldGeneration}`)),
+    ).toBe(true);
+    const after = await P01().admin.get<SiteView>('/sites/S03');
+    expect(after.generation).toBe(before.generation);
+  });
+});
