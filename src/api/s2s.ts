@@ -76,6 +76,7 @@ const ReportSchema = Type.Union([
       updatedAt: Type.Integer(),
     }),
   }),
+  Type.Object({ kind: Type.Literal('purge'), code: Str(8), at: Type.Integer() }),
 ]);
 
 /** The routes a site that has not registered yet may call: its join token (or nothing) vouches for it. */

@@ -35,12 +35,8 @@ export async function forgetSite(db: Kysely<Database>, code: string): Promise<Re
   const content = await dropSiteContent(db, code);
   return {
     ...content,
-    jobs: count(
-      await db
-        .deleteFrom('jobs')
-        .where((eb) => eb.or([eb('site_code', '=', code), eb('subject', '=', code)]))
-        .executeTakeFirstOrThrow(),
-    ),
+    // Purge jobs about `code` are the repair's own work and stay as its record.
+    jobs: count(await db.deleteFrom('jobs').where('site_code', '=', code).executeTakeFirstOrThrow()),
     addresses: count(
       await db.deleteFrom('addresses').where('site_code', '=', code).executeTakeFirstOrThrow(),
     ),

@@ -128,6 +128,24 @@ export function registerStatusCommands(program: Command): void {
       ]);
     });
 
+  serverOptions(job.command('delete'))
+    .description('repair: remove jobs to a site (all, or one with --job), whatever their state')
+    .requiredOption('--site <code>', 'site the jobs go to')
+    .option('--job <id>', 'only this job')
+    .action(async (o: CommonOptions & { site: string; job?: string }) => {
+      const r = await (await AdminClient.from(o)).post<{ site: string; removed: string[] }>('/jobs/delete', {
+        site: o.site,
+        job: o.job,
+      });
+      if (o.json) printJson(r);
+      else
+        process.stdout.write(
+          r.removed.length
+            ? `removed ${r.removed.length} jobs to ${r.site}: ${r.removed.join(', ')}\n`
+            : `no jobs to ${r.site} to remove\n`,
+        );
+    });
+
   serverOptions(
     program
       .command('logs')
