@@ -64,7 +64,10 @@ async function siteForToken(ctx: SiteContext, trx: Db, token: string): Promise<S
   if (row.state === 'deleted') throw invalid(`for ${code} belongs to a deleted site`);
   if (!row.join_token_hash || row.join_token_hash !== hashToken(token))
     throw invalid(`for ${code} is not valid`);
-  if (row.state === 'failed' || (row.join_expires_at ?? 0) < ctx.clock.now()) {
+  // A failed preflight changed nothing on the new host: the administrator may fix the cause and
+  // run the join again with the same token, within its deadline.
+  const retryable = row.state === 'failed' && (row.error ?? '').startsWith('preflight:');
+  if ((row.state === 'failed' && !retryable) || (row.join_expires_at ?? 0) < ctx.clock.now()) {
     const failed = row.state === 'failed' ? `; the install failed (${row.error})` : '';
     throw new OutpostError(
       'OUTPOST_JOIN_TOKEN_INVALID',
@@ -189,7 +192,11 @@ export async function acceptEarlyPhase(
   if (!BEFORE_REGISTRATION.includes(phase))
     throw new OutpostError('OUTPOST_BAD_INPUT', `phase '${body.phase}' is not reported with a join token`);
   await ctx.db.transaction().execute(async (trx) => {
-    const row = await siteForToken(ctx, trx, body.token);
+    let row = await siteForToken(ctx, trx, body.token);
+    if (row.state === 'failed' && phase === 'preflight' && body.state === 'running') {
+      await setChildState(ctx, trx, row, 'pending', null, `site ${row.code} runs its preflight again`);
+      row = { ...row, state: 'pending', error: null };
+    }
     await progress(ctx, trx, row, phase, body.state, body.error ?? null);
   });
   return { ok: true };

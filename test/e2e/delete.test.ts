@@ -30,10 +30,15 @@ describe('site delete during an active transfer', () => {
     const pkg = await central.admin.post<PackageView>('/packages', { name: 'Big', source });
     await central.admin.put('/addresses/S02', { rateLimitKbps: 8 * 1024 });
     await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
-    await waitFor('the transfer under way', 30_000, async () => {
-      const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
-      return jobs.some((j) => j.state === 'active' && j.bytesSent >= 8 * 1024 * 1024);
-    }, 50);
+    await waitFor(
+      'the transfer under way',
+      30_000,
+      async () => {
+        const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
+        return jobs.some((j) => j.state === 'active' && j.bytesSent >= 8 * 1024 * 1024);
+      },
+      50,
+    );
 
     const dry = await central.admin.call<DeleteSummary>('DELETE', '/sites/S02?dryRun=true');
     expect(dry.dryRun).toBe(true);
@@ -56,7 +61,9 @@ describe('site delete during an active transfer', () => {
     const jobs = await central.admin.get<JobView[]>('/jobs', { site: 'S02' });
     expect(jobs.map((j) => j.state)).toEqual(['cancelled']);
     expect(await central.admin.get<PackageStatus[]>('/status/packages', { site: 'S02' })).toEqual([]);
-    expect((await central.admin.get<{ site: string }[]>('/addresses')).map((a) => a.site)).not.toContain('S02');
+    expect((await central.admin.get<{ site: string }[]>('/addresses')).map((a) => a.site)).not.toContain(
+      'S02',
+    );
     expect((await central.admin.get<SiteView>('/sites/S02')).state).toBe('deleted');
 
     // The reachable site was told to stop and remove its install.

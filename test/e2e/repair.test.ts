@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, THREE_LEVELS, startHierarchy } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, THREE_LEVELS } from '../../src/demo/hierarchy.js';
 import { waitFor } from '../../src/demo/processes.js';
 import type { PurgeSummary, SiteView } from '../../src/sites/index.js';
 import { cli, tempDir } from './helpers.js';
@@ -29,7 +29,9 @@ function traces(dataDir: string, code: string): Record<string, number> {
   try {
     const out: Record<string, number> = {};
     for (const [table, column] of TABLES) {
-      out[table] = (db.prepare(`select count(*) as n from ${table} where ${column} = ?`).get(code) as { n: number }).n;
+      out[table] = (
+        db.prepare(`select count(*) as n from ${table} where ${column} = ?`).get(code) as { n: number }
+      ).n;
     }
     return out;
   } finally {
@@ -47,11 +49,19 @@ function plantSite(dataDir: string, code: string, relation: string, parent: stri
       `insert into sites (code, type, relation, parent_code, name, url, state, created_at, updated_at) values (?, 'secondary', ?, ?, ?, 'http://127.0.0.1:9', ?, ?, ?)`,
     ).run(code, relation, parent, code, state, now, now);
     if (relation === 'child') {
-      db.prepare(`insert into addresses (site_code, url, concurrency, retries, retry_delay_ms, updated_at) values (?, 'http://127.0.0.1:9', 1, 0, 1000, ?)`).run(code, now);
+      db.prepare(
+        `insert into addresses (site_code, url, concurrency, retries, retry_delay_ms, updated_at) values (?, 'http://127.0.0.1:9', 1, 0, 1000, ?)`,
+      ).run(code, now);
     }
-    db.prepare(`insert into assignments (package_id, dp, site_code, created_at) values ('C01000AA', ?, ?, ?)`).run(code, code, now);
-    db.prepare(`insert into package_status (package_id, dp, site_code, source_version, state, updated_at) values ('C01000AA', ?, ?, 1, 'Install Retrying', ?)`).run(code, code, now);
-    db.prepare(`insert into site_phases (site_code, name, state, at) values (?, 'registration', 'done', ?)`).run(code, now);
+    db.prepare(
+      `insert into assignments (package_id, dp, site_code, created_at) values ('C01000AA', ?, ?, ?)`,
+    ).run(code, code, now);
+    db.prepare(
+      `insert into package_status (package_id, dp, site_code, source_version, state, updated_at) values ('C01000AA', ?, ?, 1, 'Install Retrying', ?)`,
+    ).run(code, code, now);
+    db.prepare(
+      `insert into site_phases (site_code, name, state, at) values (?, 'registration', 'done', ?)`,
+    ).run(code, now);
   } finally {
     db.close();
   }
@@ -101,7 +111,16 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
 
     const again = await cli(['site', 'purge', 'S09', '--json', '--data', dir('C01')]);
     const second = JSON.parse(again.stdout) as PurgeSummary;
-    expect(second.removed).toEqual({ sites: 0, phases: 0, addresses: 0, assignments: 0, statuses: 0, deliveries: 0, jobs: 0, messages: 0 });
+    expect(second.removed).toEqual({
+      sites: 0,
+      phases: 0,
+      addresses: 0,
+      assignments: 0,
+      statuses: 0,
+      deliveries: 0,
+      jobs: 0,
+      messages: 0,
+    });
     expect(second.queuedAt).toEqual([]);
     const atPrimary = await cli(['site', 'purge', 'S09', '--data', dir('P01')]);
     expect(atPrimary.stdout).toContain('nothing of S09 left to remove');
@@ -135,7 +154,16 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
     const refused = await cli(['site', 'delete', 'P01', '--data', dir('C01')]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('site P01 has child sites: S02');
-    const dry = await cli(['site', 'delete', 'P01', '--recursive', '--dry-run', '--json', '--data', dir('C01')]);
+    const dry = await cli([
+      'site',
+      'delete',
+      'P01',
+      '--recursive',
+      '--dry-run',
+      '--json',
+      '--data',
+      dir('C01'),
+    ]);
     expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, sites: ['P01', 'S02'] });
     expect((await h.sites.C01.admin.get<SiteView>('/sites/P01')).state).toBe('active');
   });
