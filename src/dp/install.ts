@@ -23,6 +23,36 @@ export async function installedVersion(ctx: SiteContext, pkg: string): Promise<n
   return row?.state === 'Installed' ? row.source_version : null;
 }
 
+/** The DP's verdict on one package version: its status (sent up) and a status message, together. */
+async function recordOutcome(
+  ctx: SiteContext,
+  pkg: string,
+  version: number,
+  state: 'Installed' | 'Install Failed',
+  error: string | null,
+  text: string,
+): Promise<void> {
+  const self = ctx.config.code;
+  const now = ctx.clock.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    await setPackageStatus(trx, ctx.sink, {
+      package: pkg,
+      sourceVersion: version,
+      site: self,
+      dp: self,
+      state,
+      error,
+      updatedAt: now,
+    });
+    await postMessage(trx, ctx.sink, now, {
+      severity: error ? 'error' : 'info',
+      component: 'dp',
+      text,
+      package: pkg,
+    });
+  });
+}
+
 /**
  * Installs the newest held version of a package on this site's DP: files are written from verified
  * chunks into a staging folder and renamed into place; only then is the package Installed.
@@ -44,45 +74,25 @@ export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> 
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     const reason = err instanceof Error ? err.message : String(err);
-    const now = ctx.clock.now();
-    await ctx.db.transaction().execute(async (trx) => {
-      await setPackageStatus(trx, ctx.sink, {
-        package: pkg,
-        sourceVersion: version,
-        site: self,
-        dp: self,
-        state: 'Install Failed',
-        error: reason,
-        updatedAt: now,
-      });
-      await postMessage(trx, ctx.sink, now, {
-        severity: 'error',
-        component: 'dp',
-        text: `package ${pkg} version ${version} failed to install: ${reason}`,
-        package: pkg,
-      });
-    });
+    await recordOutcome(
+      ctx,
+      pkg,
+      version,
+      'Install Failed',
+      reason,
+      `package ${pkg} version ${version} failed to install: ${reason}`,
+    );
     log.error({ package: pkg, version, err }, 'install failed');
     return;
   }
-  const now = ctx.clock.now();
-  await ctx.db.transaction().execute(async (trx) => {
-    await setPackageStatus(trx, ctx.sink, {
-      package: pkg,
-      sourceVersion: version,
-      site: self,
-      dp: self,
-      state: 'Installed',
-      error: null,
-      updatedAt: now,
-    });
-    await postMessage(trx, ctx.sink, now, {
-      severity: 'info',
-      component: 'dp',
-      text: `package ${pkg} version ${version} installed on DP ${self}, every file verified`,
-      package: pkg,
-    });
-  });
+  await recordOutcome(
+    ctx,
+    pkg,
+    version,
+    'Installed',
+    null,
+    `package ${pkg} version ${version} installed on DP ${self}, every file verified`,
+  );
   log.info({ package: pkg, version }, 'installed');
   for (const old of await readdir(join(ctx.paths.dp, pkg))) {
     if (old !== String(version)) await rm(join(ctx.paths.dp, pkg, old), { recursive: true, force: true });

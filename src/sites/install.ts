@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { Insertable, Selectable } from 'kysely';
 import { writeFileAtomic } from '../common/index.js';
-import type { SiteType } from '../db/index.js';
+import type { SitesTable, SiteType } from '../db/index.js';
 import { openDatabase } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import {
@@ -37,6 +38,26 @@ export interface InstalledSite {
 
 type ParentRow = JoinAnswer['parent'];
 
+/** A site row for a site known at install time (this one, its parent): active, with its key. */
+function knownSite(
+  now: number,
+  site: Pick<
+    Selectable<SitesTable>,
+    'code' | 'type' | 'relation' | 'parent_code' | 'name' | 'url' | 'generation' | 'public_key'
+  >,
+): Insertable<SitesTable> {
+  return {
+    ...site,
+    state: 'active',
+    join_token_hash: null,
+    join_expires_at: null,
+    last_contact: now,
+    error: null,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 /** Writes keys, database, admin token and (last) site.json: after this the site can be served. */
 export async function writeIdentity(
   dataDir: string,
@@ -55,44 +76,34 @@ export async function writeIdentity(
     await db.transaction().execute(async (trx) => {
       await trx
         .insertInto('sites')
-        .values({
-          code: config.code,
-          type: config.type,
-          relation: 'self',
-          parent_code: config.parent?.code ?? null,
-          name: config.name,
-          url: config.url,
-          state: 'active',
-          generation,
-          public_key: keys.publicKeyPem,
-          join_token_hash: null,
-          join_expires_at: null,
-          last_contact: now,
-          error: null,
-          created_at: now,
-          updated_at: now,
-        })
+        .values(
+          knownSite(now, {
+            code: config.code,
+            type: config.type,
+            relation: 'self',
+            parent_code: config.parent?.code ?? null,
+            name: config.name,
+            url: config.url,
+            generation,
+            public_key: keys.publicKeyPem,
+          }),
+        )
         .execute();
       if (parentRow) {
         await trx
           .insertInto('sites')
-          .values({
-            code: parentRow.code,
-            type: parentRow.type,
-            relation: 'parent',
-            parent_code: null,
-            name: null,
-            url: parentRow.url,
-            state: 'active',
-            generation: parentRow.generation,
-            public_key: parentRow.publicKeyPem,
-            join_token_hash: null,
-            join_expires_at: null,
-            last_contact: now,
-            error: null,
-            created_at: now,
-            updated_at: now,
-          })
+          .values(
+            knownSite(now, {
+              code: parentRow.code,
+              type: parentRow.type,
+              relation: 'parent',
+              parent_code: null,
+              name: null,
+              url: parentRow.url,
+              generation: parentRow.generation,
+              public_key: parentRow.publicKeyPem,
+            }),
+          )
           .execute();
       }
     });

@@ -37,9 +37,15 @@ describe('heartbeats', () => {
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(1500);
     expect(down.error).toMatch(/^no heartbeat for \d/);
     const warnings = await C01.admin.get<StatusMessage[]>('/status/messages', { component: 'hierman' });
-    expect(warnings.some((m) => m.severity === 'warning' && m.text.startsWith('site S02 is unreachable'))).toBe(true);
+    expect(
+      warnings.some((m) => m.severity === 'warning' && m.text.startsWith('site S02 is unreachable')),
+    ).toBe(true);
 
     S02.process = await spawnSite(S02.dataDir, S02.url, args);
-    await waitFor('S02 active again at C01', 15_000, async () => (await C01.admin.get<SiteView>('/sites/S02')).state === 'active');
+    await waitFor(
+      'S02 active again at C01',
+      15_000,
+      async () => (await C01.admin.get<SiteView>('/sites/S02')).state === 'active',
+    );
   });
 });
