@@ -1,7 +1,7 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { OutpostError } from '../errors/index.js';
-import { acceptAssignments, acceptChunk, acceptOffer } from '../replication/index.js';
+import { acceptAssignments, acceptBlock, acceptOffer, parseBlockList } from '../replication/index.js';
 import { type KnownPeer, NonceCache, sha256Hex, verifyRequest } from '../s2s/index.js';
 import type { SiteContext } from '../server/context.js';
 import {
@@ -164,8 +164,9 @@ export function s2sRoutes(ctx: SiteContext) {
     app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
     app.addHook('preHandler', async (request) => {
       if (UNSIGNED.has(request.routeOptions.url ?? '')) return;
-      if (request.routeOptions.url === '/s2s/v1/chunks/:sha') {
-        await authenticate(request, (request.params as { sha: string }).sha);
+      if (request.routeOptions.url === '/s2s/v1/blocks') {
+        // The signature covers the chunk list; each chunk is then checked against its listed hash.
+        await authenticate(request, sha256Hex(String(request.headers['x-outpost-chunks'] ?? '')));
         return;
       }
       await authenticate(request, sha256Hex(rawBodies.get(request) ?? Buffer.alloc(0)));
@@ -259,15 +260,10 @@ export function s2sRoutes(ctx: SiteContext) {
         return acceptOffer(ctx, request.body);
       },
     );
-    app.put('/s2s/v1/chunks/:sha', { bodyLimit: 8 * 1024 * 1024 }, async (request, reply) => {
+    app.put('/s2s/v1/blocks', async (request) => {
       sender(request, 'parent');
-      const result = await acceptChunk(
-        ctx,
-        (request.params as { sha: string }).sha,
-        request.body as AsyncIterable<Uint8Array>,
-      );
-      reply.code(201);
-      return result;
+      const list = parseBlockList(String(request.headers['x-outpost-chunks'] ?? ''));
+      return acceptBlock(ctx, list, request.body as AsyncIterable<Uint8Array>);
     });
     app.post(
       '/s2s/v1/packages/assignments',

@@ -11,9 +11,10 @@ export const MIN_CHUNK = 256 * 1024;
 export const NORMAL_CHUNK = 1024 * 1024;
 export const MAX_CHUNK = 4 * 1024 * 1024;
 
-// Top bits of the gear hash: more bits below the normal size make an early cut less likely.
-const MASK_SMALL = 0xffffc000 | 0; // 18 bits
-const MASK_LARGE = 0xffff0000 | 0; // 16 bits
+// Top bits of the gear hash (FastCDC's normalised chunking): 21 bits before the normal size make an
+// early cut unlikely, 19 after make a cut soon after it; chunks average a little over 1 MiB.
+const MASK_SMALL = 0xfffff800 | 0; // 21 bits
+const MASK_LARGE = 0xffffe000 | 0; // 19 bits
 
 const GEAR = (() => {
   const table = new Int32Array(256);

@@ -39,11 +39,17 @@ describe('file content store', () => {
     expect(readdirSync(join(root, 'chunks', 'tmp'))).toEqual([]);
   });
 
-  it('refuses an oversized stream', async () => {
+  it('stores a batch, rejecting only the chunks that do not match', async () => {
     const { store } = freshStore();
-    await expect(store.putStream(sha('abcdef'), [Buffer.from('abc'), Buffer.from('def')], 4)).rejects.toThrow(
-      /larger than 4/,
-    );
+    const { rejected } = await store.putMany([
+      { sha: sha('one'), data: Buffer.from('one') },
+      { sha: sha('two'), data: Buffer.from('tw0') },
+      { sha: sha('three'), data: Buffer.from('three') },
+    ]);
+    expect(rejected.map((r) => r.sha)).toEqual([sha('two')]);
+    expect(await store.has(sha('one'))).toBe(true);
+    expect(await store.has(sha('two'))).toBe(false);
+    expect(await store.has(sha('three'))).toBe(true);
   });
 
   it('detects a chunk corrupted on disk', async () => {
@@ -99,7 +105,9 @@ describe('source import and materialisation', () => {
     const files = await importSource(src, store);
     const h = files[0].chunks[0][0];
     writeFileSync(join(root, 'chunks', h.slice(0, 2), h), 'paylaod');
-    await expect(materialize(store, files, join(root, 'out'))).rejects.toThrow(/corrupt/);
+    await expect(materialize(store, files, join(root, 'out'))).rejects.toThrow(
+      /does not match its manifest hash/,
+    );
     expect(existsSync(join(root, 'out', 'a.txt'))).toBe(false);
   });
 });

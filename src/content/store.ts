@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 
@@ -14,6 +13,12 @@ export function assertSha256(sha: string): string {
   return sha;
 }
 
+/** One chunk offered to the store: the bytes and the hash they must have. */
+export interface ChunkData {
+  sha: string;
+  data: Uint8Array;
+}
+
 /**
  * The content library's chunk store: single-instance by SHA-256. A chunk is only ever visible under
  * its hash once every byte has been checked against that hash and synced to disk.
@@ -22,15 +27,18 @@ export interface ContentStore {
   has(sha: string): Promise<boolean>;
   /** Stores bytes that must hash to `sha`. */
   put(sha: string, data: Uint8Array): Promise<void>;
-  /** Stores a stream that must hash to `sha` and be at most `maxBytes` long; returns its size. */
-  putStream(
-    sha: string,
-    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    maxBytes: number,
-  ): Promise<number>;
+  /**
+   * Stores several chunks with one round of syncs. Each is checked against its hash first; the
+   * ones that do not match are not stored and are returned with the reason.
+   */
+  putMany(chunks: readonly ChunkData[]): Promise<{ rejected: { sha: string; reason: string }[] }>;
   /** Reads a chunk back, verifying it; a chunk that no longer matches its hash is an error. */
   get(sha: string): Promise<Buffer>;
-  stream(sha: string): Readable;
+  /**
+   * Reads a chunk without verifying it, for a reader that verifies the bytes itself (the receiving
+   * site checks every chunk; a DP checks every whole file).
+   */
+  read(sha: string): Promise<Buffer>;
   delete(sha: string): Promise<void>;
   list(): AsyncIterable<string>;
 }
@@ -54,62 +62,65 @@ export class FileContentStore implements ContentStore {
   }
 
   async put(sha: string, data: Uint8Array): Promise<void> {
-    await this.putStream(sha, [data], data.length);
+    const { rejected } = await this.putMany([{ sha, data }]);
+    if (rejected.length) throw new OutpostError('OUTPOST_HASH_MISMATCH', rejected[0].reason);
   }
 
-  async putStream(
-    sha: string,
-    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    maxBytes: number,
-  ): Promise<number> {
-    const target = this.pathOf(sha);
+  async putMany(chunks: readonly ChunkData[]): Promise<{ rejected: { sha: string; reason: string }[] }> {
     const tmpDir = join(this.root, 'tmp');
-    await mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const handle = await open(tmp, 'w');
+    if (!existsSync(tmpDir)) await mkdir(tmpDir, { recursive: true });
+    const rejected: { sha: string; reason: string }[] = [];
+    const written: { tmp: string; target: string }[] = [];
     try {
-      for await (const piece of body) {
-        size += piece.length;
-        if (size > maxBytes) {
-          throw new OutpostError(
-            'OUTPOST_TOO_LARGE',
-            `chunk ${sha.slice(0, 12)} is larger than ${maxBytes} bytes`,
-          );
-        }
-        hash.update(piece);
-        await handle.write(piece);
-      }
-      const actual = hash.digest('hex');
-      if (actual !== sha) {
-        throw new OutpostError(
-          'OUTPOST_HASH_MISMATCH',
-          `chunk ${sha.slice(0, 12)} arrived with hash ${actual.slice(0, 12)}`,
-        );
-      }
-      await handle.sync();
+      // Write every good chunk to a temporary name, then sync them all at once: one round of
+      // syncs per batch instead of one per chunk.
+      await Promise.all(
+        chunks.map(async ({ sha, data }) => {
+          const target = this.pathOf(sha);
+          const actual = createHash('sha256').update(data).digest('hex');
+          if (actual !== sha) {
+            rejected.push({
+              sha,
+              reason: `chunk ${sha.slice(0, 12)} arrived with hash ${actual.slice(0, 12)}`,
+            });
+            return;
+          }
+          const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
+          written.push({ tmp, target });
+          const handle = await open(tmp, 'w');
+          try {
+            await handle.writeFile(data);
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+        }),
+      );
+      const dirs = new Set(written.map((w) => dirname(w.target)));
+      await Promise.all([...dirs].map((d) => (existsSync(d) ? undefined : mkdir(d, { recursive: true }))));
+      for (const w of written) await rename(w.tmp, w.target);
+      await Promise.all([...dirs].map((d) => fsyncDir(d)));
     } catch (err) {
-      await handle.close();
-      await rm(tmp, { force: true });
+      await Promise.all(written.map((w) => rm(w.tmp, { force: true })));
       throw err;
     }
-    await handle.close();
-    await mkdir(join(this.root, sha.slice(0, 2)), { recursive: true });
-    await rename(tmp, target);
-    await fsyncDir(join(this.root, sha.slice(0, 2)));
-    return size;
+    return { rejected };
   }
 
-  async get(sha: string): Promise<Buffer> {
-    const data = await readFile(this.pathOf(sha)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT')
+  async read(sha: string): Promise<Buffer> {
+    return readFile(this.pathOf(sha)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
         throw new OutpostError(
           'OUTPOST_CONTENT_MISSING',
           `chunk ${sha.slice(0, 12)} is not in the content library`,
         );
+      }
       throw err;
     });
+  }
+
+  async get(sha: string): Promise<Buffer> {
+    const data = await this.read(sha);
     const actual = createHash('sha256').update(data).digest('hex');
     if (actual !== sha) {
       throw new OutpostError(
@@ -118,10 +129,6 @@ export class FileContentStore implements ContentStore {
       );
     }
     return data;
-  }
-
-  stream(sha: string): Readable {
-    return createReadStream(this.pathOf(sha));
   }
 
   async delete(sha: string): Promise<void> {

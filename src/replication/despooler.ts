@@ -65,32 +65,77 @@ export async function acceptOffer(
   return { missing };
 }
 
-/** despooler: one chunk from the parent, verified by hash and synced before it is acknowledged. */
-export async function acceptChunk(
+/** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
+export const TRANSFER_BLOCK = 8 * 1024 * 1024;
+
+/** Parses a block's chunk list header: `sha:size,sha:size,…`. */
+export function parseBlockList(header: string): { sha: string; size: number }[] {
+  const list = header.split(',').map((item) => {
+    const [sha, size] = item.split(':');
+    const n = Number(size);
+    assertSha256(sha ?? '');
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK)
+      throw new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        `chunk ${String(sha).slice(0, 12)} has an impossible size ${size}`,
+      );
+    return { sha, size: n };
+  });
+  const total = list.reduce((sum, c) => sum + c.size, 0);
+  if (list.length === 0 || total > TRANSFER_BLOCK + MAX_CHUNK)
+    throw new OutpostError('OUTPOST_TOO_LARGE', `block of ${total} bytes is larger than a transfer block`);
+  return list;
+}
+
+/**
+ * despooler: one transfer block from the parent — several chunks back to back, as listed in the
+ * (signed) chunk list. Each chunk is checked against its hash; the good ones are synced together
+ * before the block is acknowledged, a damaged one is discarded and named so the parent sends it
+ * again. A body longer or shorter than its list is refused whole.
+ */
+export async function acceptBlock(
   ctx: SiteContext,
-  sha: string,
+  list: { sha: string; size: number }[],
   body: AsyncIterable<Uint8Array>,
-): Promise<{ stored: number }> {
-  assertSha256(sha);
-  try {
-    const size = await ctx.store.putStream(sha, body, MAX_CHUNK);
-    ctx.metrics.bytesReceived.inc(size);
-    return { stored: size };
-  } catch (err) {
-    if (
-      err instanceof OutpostError &&
-      (err.code === 'OUTPOST_HASH_MISMATCH' || err.code === 'OUTPOST_TOO_LARGE')
-    ) {
-      ctx.metrics.chunksRejected.inc();
-      ctx.log('despooler').warn({ chunk: sha, err: err.message }, 'chunk discarded');
-      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
-        severity: 'warning',
-        component: 'despooler',
-        text: `discarded a damaged chunk from the parent: ${err.message}`,
-      });
+): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
+  const chunks: { sha: string; data: Buffer }[] = [];
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const piece of body) {
+    let buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (buf.length > 0) {
+      const current = list[chunks.length];
+      if (!current) throw new OutpostError('OUTPOST_BAD_INPUT', 'block body is longer than its chunk list');
+      const take = Math.min(buf.length, current.size - pendingBytes);
+      pending.push(buf.subarray(0, take));
+      pendingBytes += take;
+      buf = buf.subarray(take);
+      if (pendingBytes === current.size) {
+        chunks.push({ sha: current.sha, data: pending.length === 1 ? pending[0] : Buffer.concat(pending) });
+        pending = [];
+        pendingBytes = 0;
+      }
     }
-    throw err;
   }
+  if (chunks.length !== list.length)
+    throw new OutpostError(
+      'OUTPOST_BAD_INPUT',
+      `block body is truncated: ${chunks.length} of ${list.length} chunks arrived`,
+    );
+  const { rejected } = await ctx.store.putMany(chunks);
+  const bad = new Set(rejected.map((r) => r.sha));
+  const stored = list.filter((c) => !bad.has(c.sha)).map((c) => c.sha);
+  ctx.metrics.bytesReceived.inc(list.filter((c) => !bad.has(c.sha)).reduce((sum, c) => sum + c.size, 0));
+  for (const r of rejected) {
+    ctx.metrics.chunksRejected.inc();
+    ctx.log('despooler').warn({ chunk: r.sha, err: r.reason }, 'chunk discarded');
+    await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+      severity: 'warning',
+      component: 'despooler',
+      text: `discarded a damaged chunk from the parent: ${r.reason}`,
+    });
+  }
+  return { stored, rejected };
 }
 
 /**

@@ -142,13 +142,11 @@ export async function reconcile(ctx: SiteContext): Promise<void> {
     await removeFromDp(ctx, package_id);
     removed = true;
   }
-  if (
-    removed ||
-    (await retireUnneeded(
-      ctx,
-      assignments.map((a) => a.package_id),
-    ))
-  ) {
+  const retired = await retireUnneeded(
+    ctx,
+    assignments.map((a) => a.package_id),
+  );
+  if (removed || retired) {
     const freed = await collectGarbage(ctx);
     if (freed > 0) log.info({ chunks: freed }, 'freed content no package needs');
   }

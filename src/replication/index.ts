@@ -1,5 +1,5 @@
 export { assignPackage, listDps, unassignPackage } from './assign.js';
-export { acceptAssignments, acceptChunk, acceptOffer } from './despooler.js';
+export { acceptAssignments, acceptBlock, acceptOffer, parseBlockList, TRANSFER_BLOCK } from './despooler.js';
 export { collectGarbage, reconcile } from './distmgr.js';
 export {
   assertJobState,

@@ -5,15 +5,38 @@ import { chunksOf } from '../content/index.js';
 import type { AddressesTable, JobsTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { packageManifest } from '../packages/index.js';
-import { s2sJson, s2sPutChunk } from '../s2s/index.js';
+import { s2sJson, s2sPutBlock } from '../s2s/index.js';
 import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
+import { TRANSFER_BLOCK } from './despooler.js';
 import { claimJob, reclaimExpired } from './jobs.js';
-import { inSchedule, RateLimiter, throttled } from './throttle.js';
+import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
 import type { TransferRegistry } from './transfers.js';
 
 const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
+/** How often a running job's progress (and lease) is written: not once per block. */
+const PROGRESS_EVERY_MS = 500;
+
+type Block = { sha: string; size: number }[];
+
+/** Groups chunks into transfer blocks of at most TRANSFER_BLOCK bytes (a lone larger chunk is its own block). */
+function planBlocks(chunks: Block): Block[] {
+  const blocks: Block[] = [];
+  let current: Block = [];
+  let bytes = 0;
+  for (const c of chunks) {
+    if (current.length > 0 && bytes + c.size > TRANSFER_BLOCK) {
+      blocks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(c);
+    bytes += c.size;
+  }
+  if (current.length) blocks.push(current);
+  return blocks;
+}
 
 class Cancelled extends Error {}
 
@@ -200,44 +223,54 @@ export class JobSender {
       .where('id', '=', job.id)
       .execute();
     const limiter = this.limiterFor(address);
+    const blocks = planBlocks(missing.map((sha) => ({ sha, size: sizes.get(sha) ?? 0 })));
     let sent = 0;
-    for (const sha of missing) {
+    let lastProgress = 0;
+    // Read the next block while this one is on the wire; only one block is ever unacknowledged.
+    const read = (block: Block) => Promise.all(block.map((c) => ctx.store.read(c.sha)));
+    let next = blocks.length ? read(blocks[0]) : null;
+    for (let i = 0; i < blocks.length; i++) {
       await this.assertStillActive(job.id);
       if (signal.aborted) throw new Cancelled();
-      const data = await ctx.store.get(sha);
+      let block = blocks[i];
+      let datas = await (next as Promise<Buffer[]>);
+      next = i + 1 < blocks.length ? read(blocks[i + 1]) : null;
+      next?.catch(() => undefined);
       for (let attempt = 1; ; attempt++) {
-        try {
-          await s2sPutChunk(
-            ctx.identity,
-            address.url,
-            sha,
-            data.length,
-            Readable.from(throttled(data, limiter, signal)),
-            signal,
+        const body = Readable.from(limiter ? throttledAll(datas, limiter, signal) : datas);
+        const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal);
+        const accepted = block
+          .filter((c) => !rejected.some((r) => r.sha === c.sha))
+          .reduce((sum, c) => sum + c.size, 0);
+        sent += accepted;
+        ctx.metrics.bytesSent.inc({ site: job.site_code }, accepted);
+        if (rejected.length === 0) break;
+        // A chunk damaged on the way was discarded by the child: send just those again, at once.
+        if (attempt >= CHUNK_TRIES || signal.aborted) {
+          throw new OutpostError(
+            'OUTPOST_HASH_MISMATCH',
+            `child kept rejecting chunks: ${rejected[0].reason}`,
           );
-          break;
-        } catch (err) {
-          // A chunk damaged on the way is discarded by the child; send it again at once.
-          if (
-            err instanceof OutpostError &&
-            err.code === 'OUTPOST_HASH_MISMATCH' &&
-            attempt < CHUNK_TRIES &&
-            !signal.aborted
-          ) {
-            ctx.log('sender').warn({ job: job.id, chunk: sha }, 'child rejected a damaged chunk; resending');
-            continue;
-          }
-          throw err;
         }
+        ctx
+          .log('sender')
+          .warn(
+            { job: job.id, chunks: rejected.map((r) => r.sha) },
+            'child rejected damaged chunks; resending',
+          );
+        const again = new Set(rejected.map((r) => r.sha));
+        datas = datas.filter((_, k) => again.has(block[k].sha));
+        block = block.filter((c) => again.has(c.sha));
       }
-      sent += data.length;
-      ctx.metrics.bytesSent.inc({ site: job.site_code }, data.length);
       const now = ctx.clock.now();
-      await ctx.db
-        .updateTable('jobs')
-        .set({ bytes_sent: sent, lease_expires_at: now + LEASE_MS, updated_at: now })
-        .where('id', '=', job.id)
-        .execute();
+      if (now - lastProgress >= PROGRESS_EVERY_MS || i === blocks.length - 1) {
+        lastProgress = now;
+        await ctx.db
+          .updateTable('jobs')
+          .set({ bytes_sent: sent, lease_expires_at: now + LEASE_MS, updated_at: now })
+          .where('id', '=', job.id)
+          .execute();
+      }
     }
     await this.assertStillActive(job.id);
     await this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);

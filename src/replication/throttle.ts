@@ -54,6 +54,15 @@ export class RateLimiter {
   }
 }
 
+/** Yields the buffers in pieces no faster than the limiter allows. */
+export async function* throttledAll(
+  datas: readonly Buffer[],
+  limiter: RateLimiter,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  for (const data of datas) yield* throttled(data, limiter, signal);
+}
+
 /** Yields `data` in pieces no faster than the limiter allows. */
 export async function* throttled(
   data: Buffer,

@@ -85,28 +85,31 @@ export async function s2sJson<T>(
   }
 }
 
-/** Uploads one chunk; the signed body hash is the chunk's own hash, which the receiver verifies. */
-export async function s2sPutChunk(
+/**
+ * Uploads one transfer block: chunks back to back, listed in the `x-outpost-chunks` header. The
+ * signature covers that list; the receiver checks every chunk against its listed hash.
+ */
+export async function s2sPutBlock(
   from: Sender,
   baseUrl: string,
-  sha: string,
-  size: number,
+  list: { sha: string; size: number }[],
   body: Readable,
   signal: AbortSignal,
-): Promise<void> {
-  const path = `/s2s/v1/chunks/${sha}`;
+): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
+  const path = '/s2s/v1/blocks';
   const url = new URL(path, baseUrl).toString();
+  const chunkList = list.map((c) => `${c.sha}:${c.size}`).join(',');
   const headers = {
     'content-type': 'application/octet-stream',
-    'content-length': String(size),
-    ...signRequest(from.keys, from, { method: 'PUT', path, bodySha: sha }, from.clock.now()),
+    'content-length': String(list.reduce((sum, c) => sum + c.size, 0)),
+    'x-outpost-chunks': chunkList,
+    ...signRequest(from.keys, from, { method: 'PUT', path, bodySha: sha256Hex(chunkList) }, from.clock.now()),
   };
   try {
     const res = await request(url, { method: 'PUT', headers, body, dispatcher: agent, signal });
     if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
-    await res.body.dump();
+    return (await res.body.json()) as { stored: string[]; rejected: { sha: string; reason: string }[] };
   } catch (err) {
-    body.destroy();
     throw unreachable(url, err);
   }
 }

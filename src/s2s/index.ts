@@ -1,4 +1,4 @@
-export { type Sender, s2sJson, s2sPutChunk } from './client.js';
+export { type Sender, s2sJson, s2sPutBlock } from './client.js';
 export {
   generateSiteKeys,
   HEADER,

@@ -92,6 +92,18 @@ export function signRequest(
   };
 }
 
+const parsedKeys = new Map<string, KeyObject>();
+
+/** A peer's key, parsed once: every request of a transfer is signed. */
+function publicKeyOf(pem: string): KeyObject {
+  let key = parsedKeys.get(pem);
+  if (!key) {
+    key = createPublicKey(pem);
+    parsedKeys.set(pem, key);
+  }
+  return key;
+}
+
 /** What a receiver holds about a peer it accepts requests from. */
 export interface KnownPeer {
   code: string;
@@ -160,7 +172,7 @@ export function verifyRequest(
   const ok = verify(
     null,
     canonical({ method: req.method, path: req.path, site, generation, time, nonce, bodySha }),
-    createPublicKey(peer.publicKeyPem),
+    publicKeyOf(peer.publicKeyPem),
     Buffer.from(signature, 'base64'),
   );
   if (!ok) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site}: signature does not verify`);

@@ -24,17 +24,21 @@ export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman';
 /** Lets one component nudge another's loop instead of waiting for its next tick. */
 export class Wake {
   private readonly events = new EventEmitter();
+  /** Nudges that came while nobody was waiting: the next wait returns at once. */
+  private readonly pending = new Set<WakeTopic>();
 
   constructor() {
     this.events.setMaxListeners(100);
   }
 
   notify(topic: WakeTopic): void {
+    if (this.events.listenerCount(topic) === 0) this.pending.add(topic);
     this.events.emit(topic);
   }
 
   /** Waits for a nudge on `topic`, at most `ms`, or until `signal` aborts. */
   async wait(topic: WakeTopic, ms: number, signal: AbortSignal): Promise<void> {
+    if (this.pending.delete(topic)) return;
     const nudged = new AbortController();
     const onNudge = () => nudged.abort();
     this.events.once(topic, onNudge);

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_CHUNK } from '../../src/content/index.js';
 import { spawnSite, waitFor } from '../../src/demo/processes.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { JobView } from '../../src/replication/index.js';
+import { TRANSFER_BLOCK } from '../../src/replication/index.js';
 import {
   libraryIsSound,
   metric,
@@ -68,7 +68,7 @@ describe('crash safety and damaged transfers', () => {
     const wire = proxy.bytesToTarget - wireBefore;
     const resent = wire - SIZE;
     // Everything on the wire beyond the package itself: one interrupted block plus request overhead.
-    expect(resent).toBeLessThanOrEqual(MAX_CHUNK + 256 * 1024);
+    expect(resent).toBeLessThanOrEqual(TRANSFER_BLOCK + 256 * 1024);
     const res = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(sha256(data));
     expect(await libraryIsSound(pair.child.dataDir)).toBe(true);

@@ -62,8 +62,10 @@ describe('delta replication', () => {
       30_000,
       async () => (await S02.admin.get<unknown[]>('/packages')).length === 0,
     );
-    const chunkDirs = readdirSync(join(S02.dataDir, 'content', 'chunks')).filter((d) => d !== 'tmp');
-    const chunks = chunkDirs.flatMap((d) => readdirSync(join(S02.dataDir, 'content', 'chunks', d)));
-    expect(chunks).toEqual([]);
+    const chunksLeft = () =>
+      readdirSync(join(S02.dataDir, 'content', 'chunks'))
+        .filter((d) => d !== 'tmp')
+        .flatMap((d) => readdirSync(join(S02.dataDir, 'content', 'chunks', d)));
+    await waitFor('S02 to free the content', 30_000, async () => chunksLeft().length === 0);
   });
 });
