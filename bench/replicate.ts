@@ -211,15 +211,30 @@ type Row = {
   updatedAt: number;
 };
 
+/** What the DP serves of a package, counted by downloading every file (after the clock stopped). */
+async function servedBytes(url: string, id: string, files: string[]): Promise<number> {
+  let total = 0;
+  for (const path of files) {
+    const res = await fetch(`${url}/dp/${id}/${path}`);
+    if (!res.ok) throw new Error(`S02's DP answered ${res.status} for ${path}`);
+    total += (await res.arrayBuffer()).byteLength;
+  }
+  return total;
+}
+
 /**
  * One Outpost run in a fresh two-site hierarchy: import the data at C01 (not timed), assign it to
  * S02's DP, and return seconds from the assign call until the C01→S02 job completed (transfer)
- * and until S02 itself recorded the package Installed (transfer + verify + materialise on its DP).
+ * and until S02 itself recorded the package Installed (transfer + every file verified on its DP).
  * Times are the `updatedAt` the servers stamp (same machine clock), so polling adds no error.
  */
 export async function outpostRun(h: Hierarchy, src: string, bytes: number, timeoutMs: number) {
   const { C01, S02 } = h.sites;
-  const pkg = await C01.admin.post<{ id: string; size: number }>('/packages', { name: 'bench', source: src });
+  const pkg = await C01.admin.post<{ id: string; size: number; files: { path: string }[] }>('/packages', {
+    name: 'bench',
+    source: src,
+  });
+  const files = pkg.files.map((f) => f.path);
   if (pkg.size !== bytes) throw new Error(`package holds ${pkg.size} bytes, expected ${bytes}`);
   await syncDisks();
   const t0 = Date.now();
@@ -239,8 +254,8 @@ export async function outpostRun(h: Hierarchy, src: string, bytes: number, timeo
     );
     if (row?.state === 'Install Failed') throw new Error(`install failed at S02: ${row.error}`);
     if (row?.state === 'Installed' && transfer !== undefined) {
-      const got = await bytesUnder(join(S02.dataDir, 'dp', pkg.id));
-      if (got !== bytes) throw new Error(`S02's DP holds ${got} bytes, expected ${bytes}`);
+      const got = await servedBytes(S02.url, pkg.id, files);
+      if (got !== bytes) throw new Error(`S02's DP serves ${got} bytes, expected ${bytes}`);
       return { transfer, installed: (row.updatedAt - t0) / 1000 };
     }
   }

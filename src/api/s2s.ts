@@ -212,7 +212,7 @@ export function s2sRoutes(ctx: SiteContext) {
       { schema: { body: Type.Object({ code: Type.String({ maxLength: 8 }) }) } },
       async (request) => {
         sender(request, 'parent');
-        return purgeSite(ctx, { code: request.body.code, fromParent: true });
+        return purgeSite(ctx, { code: request.body.code });
       },
     );
 

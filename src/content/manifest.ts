@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fsyncDir } from '../common/index.js';
+import { readdir } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { OutpostError } from '../errors/index.js';
 import { chunkFile } from './chunker.js';
 import { assertPackagePath } from './paths.js';
@@ -86,44 +85,4 @@ export function chunksOf(files: readonly ManifestFile[]): Map<string, number> {
   const all = new Map<string, number>();
   for (const file of files) for (const [sha, size] of file.chunks) all.set(sha, size);
   return all;
-}
-
-/**
- * Writes package files into `dest` from the chunk store. Each whole file is checked by SHA-256 and
- * synced, so `dest` only ever holds exactly what the manifest says.
- */
-export async function materialize(
-  store: ContentStore,
-  files: readonly ManifestFile[],
-  dest: string,
-): Promise<void> {
-  const root = resolve(dest);
-  const dirs = new Set<string>([root]);
-  for (const file of files) {
-    const target = resolve(root, assertPackagePath(file.path));
-    if (!target.startsWith(root + sep))
-      throw new OutpostError('OUTPOST_BAD_PATH', `'${file.path}' escapes the package`);
-    await mkdir(dirname(target), { recursive: true });
-    dirs.add(dirname(target));
-    const tmp = `${target}.partial`;
-    const hash = createHash('sha256');
-    const handle = await open(tmp, 'w');
-    try {
-      for (const [sha] of file.chunks) {
-        // The whole-file hash below checks every byte; re-hashing each chunk too would add nothing.
-        const data = await store.read(sha);
-        hash.update(data);
-        await handle.write(data);
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (hash.digest('hex') !== file.sha256) {
-      await rm(tmp, { force: true });
-      throw new OutpostError('OUTPOST_HASH_MISMATCH', `'${file.path}' does not match its manifest hash`);
-    }
-    await rename(tmp, target);
-  }
-  for (const dir of dirs) await fsyncDir(dir);
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
@@ -28,10 +28,14 @@ export interface ContentStore {
   /** Stores bytes that must hash to `sha`. */
   put(sha: string, data: Uint8Array): Promise<void>;
   /**
-   * Stores several chunks with one round of syncs. Each is checked against its hash first; the
-   * ones that do not match are not stored and are returned with the reason.
+   * Stores several chunks, each written as soon as it comes (so a caller streaming them from the
+   * network overlaps receiving and writing), and makes them visible together once all are synced.
+   * Each is checked against its hash first; the ones that do not match are not stored and are
+   * returned with the reason.
    */
-  putMany(chunks: readonly ChunkData[]): Promise<{ rejected: { sha: string; reason: string }[] }>;
+  putMany(
+    chunks: AsyncIterable<ChunkData> | Iterable<ChunkData>,
+  ): Promise<{ rejected: { sha: string; reason: string }[] }>;
   /** Reads a chunk back, verifying it; a chunk that no longer matches its hash is an error. */
   get(sha: string): Promise<Buffer>;
   /**
@@ -66,45 +70,56 @@ export class FileContentStore implements ContentStore {
     if (rejected.length) throw new OutpostError('OUTPOST_HASH_MISMATCH', rejected[0].reason);
   }
 
-  async putMany(chunks: readonly ChunkData[]): Promise<{ rejected: { sha: string; reason: string }[] }> {
+  async putMany(
+    chunks: AsyncIterable<ChunkData> | Iterable<ChunkData>,
+  ): Promise<{ rejected: { sha: string; reason: string }[] }> {
     const tmpDir = join(this.root, 'tmp');
     if (!existsSync(tmpDir)) await mkdir(tmpDir, { recursive: true });
     const rejected: { sha: string; reason: string }[] = [];
-    const written: { tmp: string; target: string }[] = [];
+    const written: { tmp: string; target: string; handle: Promise<FileHandle> }[] = [];
+    const writeOne = async (tmp: string, data: Uint8Array) => {
+      const handle = await open(tmp, 'w');
+      await handle.writeFile(data);
+      return handle;
+    };
     try {
-      // Write every good chunk to a temporary name, then sync them all at once: one round of
-      // syncs per batch instead of one per chunk.
-      await Promise.all(
-        chunks.map(async ({ sha, data }) => {
-          const target = this.pathOf(sha);
-          const actual = createHash('sha256').update(data).digest('hex');
-          if (actual !== sha) {
-            rejected.push({
-              sha,
-              reason: `chunk ${sha.slice(0, 12)} arrived with hash ${actual.slice(0, 12)}`,
-            });
-            return;
-          }
-          const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
-          written.push({ tmp, target });
-          const handle = await open(tmp, 'w');
-          try {
-            await handle.writeFile(data);
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
-        }),
-      );
+      for await (const { sha, data } of chunks) {
+        const target = this.pathOf(sha);
+        const actual = createHash('sha256').update(data).digest('hex');
+        if (actual !== sha) {
+          rejected.push({
+            sha,
+            reason: `chunk ${sha.slice(0, 12)} arrived with hash ${actual.slice(0, 12)}`,
+          });
+          continue;
+        }
+        const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
+        const handle = writeOne(tmp, data);
+        handle.catch(() => undefined);
+        written.push({ tmp, target, handle });
+      }
+      // All syncs together at the end, so the file system can commit them as one.
+      const handles = await Promise.all(written.map((w) => w.handle));
+      await Promise.all(handles.map((h) => h.sync()));
+      await Promise.all(handles.map((h) => h.close()));
       const dirs = new Set(written.map((w) => dirname(w.target)));
       await Promise.all([...dirs].map((d) => (existsSync(d) ? undefined : mkdir(d, { recursive: true }))));
       for (const w of written) await rename(w.tmp, w.target);
       await Promise.all([...dirs].map((d) => fsyncDir(d)));
     } catch (err) {
+      const settled = await Promise.allSettled(written.map((w) => w.handle));
+      await Promise.all(
+        settled.map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)),
+      );
       await Promise.all(written.map((w) => rm(w.tmp, { force: true })));
       throw err;
     }
     return { rejected };
+  }
+
+  /** Drops half-written chunks a crash left behind; they were never visible under their hash. */
+  async clearTemporary(): Promise<void> {
+    await rm(join(this.root, 'tmp'), { recursive: true, force: true });
   }
 
   async read(sha: string): Promise<Buffer> {

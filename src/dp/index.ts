@@ -1,2 +1,2 @@
-export { installedVersion, installOnDp, removeFromDp, versionDir } from './install.js';
+export { installedVersion, installOnDp, removeFromDp } from './install.js';
 export { dpRoutes } from './serve.js';

@@ -1,16 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fsyncDir } from '../common/index.js';
-import { materialize } from '../content/index.js';
+import { createHash } from 'node:crypto';
+import type { ContentStore, ManifestFile } from '../content/index.js';
 import { getPackageRow, manifestFiles } from '../packages/index.js';
 import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
-
-/** The folder a DP serves one package version from. */
-export function versionDir(ctx: SiteContext, pkg: string, version: number): string {
-  return join(ctx.paths.dp, pkg, String(version));
-}
 
 /** The version of `pkg` this site's DP serves, if it is fully installed. */
 export async function installedVersion(ctx: SiteContext, pkg: string): Promise<number | null> {
@@ -21,6 +13,22 @@ export async function installedVersion(ctx: SiteContext, pkg: string): Promise<n
     .where('dp', '=', ctx.config.code)
     .executeTakeFirst();
   return row?.state === 'Installed' ? row.source_version : null;
+}
+
+/** Reads every file of a version from the chunk store and checks its whole-file SHA-256. */
+async function verifyFiles(store: ContentStore, files: readonly ManifestFile[]): Promise<void> {
+  for (const file of files) {
+    const hash = createHash('sha256');
+    let size = 0;
+    for (const [sha] of file.chunks) {
+      const data = await store.read(sha);
+      hash.update(data);
+      size += data.length;
+    }
+    if (size !== file.size || hash.digest('hex') !== file.sha256) {
+      throw new Error(`'${file.path}' does not match its manifest hash`);
+    }
+  }
 }
 
 /** The DP's verdict on one package version: its status (sent up) and a status message, together. */
@@ -54,25 +62,18 @@ async function recordOutcome(
 }
 
 /**
- * Installs the newest held version of a package on this site's DP: files are written from verified
- * chunks into a staging folder and renamed into place; only then is the package Installed.
+ * Installs the newest held version of a package on this site's DP. The DP serves files straight
+ * from the content library, whose chunks were each verified and synced on arrival; before the
+ * package counts as Installed, every file is read back and its whole-file SHA-256 checked here.
  */
 export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> {
   const row = await getPackageRow(ctx.db, pkg);
   const version = row.source_version;
   if ((await installedVersion(ctx, pkg)) === version) return;
-  const self = ctx.config.code;
   const log = ctx.log('dp');
-  const staging = join(ctx.paths.dp, '.staging', `${pkg}-${version}-${randomBytes(4).toString('hex')}`);
   try {
-    await materialize(ctx.store, await manifestFiles(ctx.db, pkg, version), staging);
-    const target = versionDir(ctx, pkg, version);
-    await mkdir(join(ctx.paths.dp, pkg), { recursive: true });
-    await rm(target, { recursive: true, force: true });
-    await rename(staging, target);
-    await fsyncDir(join(ctx.paths.dp, pkg));
+    await verifyFiles(ctx.store, await manifestFiles(ctx.db, pkg, version));
   } catch (err) {
-    await rm(staging, { recursive: true, force: true });
     const reason = err instanceof Error ? err.message : String(err);
     await recordOutcome(
       ctx,
@@ -91,15 +92,15 @@ export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> 
     version,
     'Installed',
     null,
-    `package ${pkg} version ${version} installed on DP ${self}, every file verified`,
+    `package ${pkg} version ${version} installed on DP ${ctx.config.code}, every file verified`,
   );
   log.info({ package: pkg, version }, 'installed');
-  for (const old of await readdir(join(ctx.paths.dp, pkg))) {
-    if (old !== String(version)) await rm(join(ctx.paths.dp, pkg, old), { recursive: true, force: true });
-  }
 }
 
-/** Removes a package from this site's DP: Removal Pending, files gone, then the status row goes. */
+/**
+ * Removes a package from this site's DP: Removal Pending, then the status row goes; the content
+ * library frees the chunks no other package needs.
+ */
 export async function removeFromDp(ctx: SiteContext, pkg: string): Promise<void> {
   const self = ctx.config.code;
   const current = await ctx.db
@@ -109,23 +110,17 @@ export async function removeFromDp(ctx: SiteContext, pkg: string): Promise<void>
     .where('dp', '=', self)
     .executeTakeFirst();
   const version = current?.source_version ?? 0;
-  const status = (state: 'Removal Pending' | 'Removed' | 'Removal Failed', error: string | null = null) =>
+  const status = (state: 'Removal Pending' | 'Removed') =>
     setPackageStatus(ctx.db, ctx.sink, {
       package: pkg,
       sourceVersion: version,
       site: self,
       dp: self,
       state,
-      error,
+      error: null,
       updatedAt: ctx.clock.now(),
     });
   await status('Removal Pending');
-  try {
-    await rm(join(ctx.paths.dp, pkg), { recursive: true, force: true });
-  } catch (err) {
-    await status('Removal Failed', (err as Error).message);
-    return;
-  }
   await status('Removed');
   await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
     severity: 'info',

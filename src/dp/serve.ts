@@ -1,19 +1,62 @@
+import { Readable } from 'node:stream';
 import send from '@fastify/send';
-import type { FastifyInstance } from 'fastify';
-import { assertPackagePath } from '../content/index.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import parseRange from 'range-parser';
+import { assertPackagePath, type ContentStore } from '../content/index.js';
 import { OutpostError, toErrorBody } from '../errors/index.js';
 import { assertPackageId } from '../packages/index.js';
 import type { SiteContext } from '../server/context.js';
-import { installedVersion, versionDir } from './install.js';
+import { installedVersion } from './install.js';
 
 function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   return header.split(',').some((t) => t.trim() === etag || t.trim() === '*');
 }
 
+/** Yields bytes `start`..`end` (inclusive) of a file made of `chunks`, read from the store. */
+async function* fileBytes(
+  store: ContentStore,
+  chunks: [string, number][],
+  start: number,
+  end: number,
+): AsyncGenerator<Buffer> {
+  let offset = 0;
+  for (const [sha, size] of chunks) {
+    const chunkEnd = offset + size - 1;
+    if (chunkEnd >= start && offset <= end) {
+      const data = await store.read(sha);
+      yield data.subarray(Math.max(0, start - offset), Math.min(size, end - offset + 1));
+    }
+    offset += size;
+    if (offset > end) return;
+  }
+}
+
 /**
- * `GET|HEAD /dp/<PACKAGE ID>/<path>`: the installed version of a file, with Range and a strong ETag
- * (its SHA-256). Conditions on the ETag are decided here; Range serving is @fastify/send's.
+ * The byte range to serve: the whole file, one range (206), or unsatisfiable (416). A malformed
+ * Range or several ranges are answered with the whole file, as RFC 9110 allows.
+ */
+function rangeOf(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number; partial: boolean } | 'unsatisfiable' {
+  const whole = { start: 0, end: size - 1, partial: false };
+  if (!header) return whole;
+  const ranges = parseRange(size, header, { combine: true });
+  if (ranges === -1) return 'unsatisfiable';
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return whole;
+  return { start: ranges[0].start, end: ranges[0].end, partial: true };
+}
+
+function notModified(reply: FastifyReply, status: 304 | 412, etag: string, metrics: SiteContext['metrics']) {
+  metrics.dpBytesServed.inc({ status: String(status) });
+  return reply.code(status).header('etag', etag).send();
+}
+
+/**
+ * `GET|HEAD /dp/<PACKAGE ID>/<path>`: the installed version of a file, served from the verified
+ * chunks of the content library, with Range (one range), If-Range, If-Match, If-None-Match and a
+ * strong ETag (its SHA-256). Nothing of a package is served before it is Installed.
  */
 export function dpRoutes(ctx: SiteContext) {
   return async (app: FastifyInstance) => {
@@ -31,45 +74,39 @@ export function dpRoutes(ctx: SiteContext) {
               ? undefined
               : await ctx.db
                   .selectFrom('package_files')
-                  .select('sha256')
+                  .select(['sha256', 'size', 'chunks'])
                   .where('package_id', '=', pkg)
                   .where('source_version', '=', version)
                   .where('path', '=', path)
                   .executeTakeFirst();
-          if (version === null || !file)
+          if (version === null || !file) {
             throw new OutpostError('OUTPOST_FILE_NOT_FOUND', `${pkg}/${path} is not installed on this DP`);
+          }
           const etag = `"${file.sha256}"`;
-          const headers = request.raw.headers;
-          if (headers['if-match'] && !etagMatches(headers['if-match'], etag)) {
-            ctx.metrics.dpBytesServed.inc({ status: '412' });
-            return reply.code(412).header('etag', etag).send();
-          }
-          if (etagMatches(headers['if-none-match'], etag)) {
-            ctx.metrics.dpBytesServed.inc({ status: '304' });
-            return reply.code(304).header('etag', etag).send();
-          }
-          // If-Range: a matching ETag keeps the Range, anything else turns it into a full response.
-          if (headers['if-range'] !== undefined) {
-            if (headers['if-range'] !== etag) delete headers.range;
-            delete headers['if-range'];
-          }
-          delete headers['if-modified-since'];
-          delete headers['if-unmodified-since'];
-          const result = await send(request.raw, `/${path}`, {
-            root: versionDir(ctx, pkg, version),
-            etag: false,
-            lastModified: false,
-            dotfiles: 'allow',
-            index: false,
-            acceptRanges: true,
-            cacheControl: false,
-          });
-          ctx.metrics.dpBytesServed.inc({ status: String(result.statusCode) });
+          const headers = request.headers;
+          if (headers['if-match'] && !etagMatches(headers['if-match'], etag))
+            return notModified(reply, 412, etag, ctx.metrics);
+          if (etagMatches(headers['if-none-match'], etag)) return notModified(reply, 304, etag, ctx.metrics);
+          // If-Range: only a matching ETag keeps the Range; anything else gets the whole file.
+          const rangeHeader =
+            headers['if-range'] === undefined || headers['if-range'] === etag ? headers.range : undefined;
+          const range = rangeOf(rangeHeader, file.size);
+          const type = send.mime.getType(path) ?? 'application/octet-stream';
           reply
-            .code(result.statusCode)
-            .headers(result.headers as Record<string, string>)
-            .header('etag', etag);
-          return reply.send(result.stream);
+            .header('accept-ranges', 'bytes')
+            .header('etag', etag)
+            .header('content-type', type.startsWith('text/') ? `${type}; charset=utf-8` : type);
+          if (range === 'unsatisfiable') {
+            ctx.metrics.dpBytesServed.inc({ status: '416' });
+            return reply.code(416).header('content-range', `bytes */${file.size}`).send();
+          }
+          const length = file.size === 0 ? 0 : range.end - range.start + 1;
+          reply.code(range.partial ? 206 : 200).header('content-length', String(length));
+          if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
+          ctx.metrics.dpBytesServed.inc({ status: range.partial ? '206' : '200' });
+          if (request.method === 'HEAD' || length === 0) return reply.send();
+          const chunks = JSON.parse(file.chunks) as [string, number][];
+          return reply.send(Readable.from(fileBytes(ctx.store, chunks, range.start, range.end)));
         } catch (err) {
           const { status, body } = toErrorBody(err);
           return reply.code(status).send(body);

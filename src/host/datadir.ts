@@ -33,7 +33,6 @@ export function dataPaths(dataDir: string) {
     publicKey: join(root, 'keys', 'site.pub'),
     database: join(root, 'db', 'site.db'),
     chunks: join(root, 'content', 'chunks'),
-    dp: join(root, 'dp'),
     logs: join(root, 'logs'),
   };
 }
@@ -63,7 +62,6 @@ export async function createDataDir(dataDir: string): Promise<DataPaths> {
     join(paths.root, 'keys'),
     join(paths.root, 'db'),
     paths.chunks,
-    paths.dp,
     paths.logs,
   ]) {
     await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -98,31 +98,36 @@ export async function acceptBlock(
   list: { sha: string; size: number }[],
   body: AsyncIterable<Uint8Array>,
 ): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
-  const chunks: { sha: string; data: Buffer }[] = [];
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  for await (const piece of body) {
-    let buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    while (buf.length > 0) {
-      const current = list[chunks.length];
-      if (!current) throw new OutpostError('OUTPOST_BAD_INPUT', 'block body is longer than its chunk list');
-      const take = Math.min(buf.length, current.size - pendingBytes);
-      pending.push(buf.subarray(0, take));
-      pendingBytes += take;
-      buf = buf.subarray(take);
-      if (pendingBytes === current.size) {
-        chunks.push({ sha: current.sha, data: pending.length === 1 ? pending[0] : Buffer.concat(pending) });
-        pending = [];
-        pendingBytes = 0;
+  let arrived = 0;
+  async function* parse(): AsyncGenerator<{ sha: string; data: Buffer }> {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    for await (const piece of body) {
+      let buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      while (buf.length > 0) {
+        const current = list[arrived];
+        if (!current) throw new OutpostError('OUTPOST_BAD_INPUT', 'block body is longer than its chunk list');
+        const take = Math.min(buf.length, current.size - pendingBytes);
+        pending.push(buf.subarray(0, take));
+        pendingBytes += take;
+        buf = buf.subarray(take);
+        if (pendingBytes === current.size) {
+          arrived++;
+          yield { sha: current.sha, data: pending.length === 1 ? pending[0] : Buffer.concat(pending) };
+          pending = [];
+          pendingBytes = 0;
+        }
       }
     }
+    if (arrived !== list.length) {
+      throw new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        `block body is truncated: ${arrived} of ${list.length} chunks arrived`,
+      );
+    }
   }
-  if (chunks.length !== list.length)
-    throw new OutpostError(
-      'OUTPOST_BAD_INPUT',
-      `block body is truncated: ${chunks.length} of ${list.length} chunks arrived`,
-    );
-  const { rejected } = await ctx.store.putMany(chunks);
+  // Each chunk is checked and written while the rest of the block is still arriving.
+  const { rejected } = await ctx.store.putMany(parse());
   const bad = new Set(rejected.map((r) => r.sha));
   const stored = list.filter((c) => !bad.has(c.sha)).map((c) => c.sha);
   ctx.metrics.bytesReceived.inc(list.filter((c) => !bad.has(c.sha)).reduce((sum, c) => sum + c.size, 0));

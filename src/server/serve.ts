@@ -34,6 +34,8 @@ export async function startSite(
   const { db, close } = await openDatabase(databaseConfigOf(config, paths));
   const keys = loadSiteKeys(await readFile(paths.privateKey, 'utf8'));
   const loggers = createLoggers(paths.logs, config.code);
+  const store = new FileContentStore(paths.chunks);
+  await store.clearTemporary();
   const stopping = new AbortController();
   let markStopped = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -43,7 +45,7 @@ export async function startSite(
     paths,
     config,
     db,
-    store: new FileContentStore(paths.chunks),
+    store,
     keys,
     clock: systemClock,
     log: loggers.log,

@@ -163,10 +163,7 @@ export interface PurgeSummary {
  * row naming `code` in whatever state, aborts its transfers, and queues the same purge at the
  * ancestors and at the child it lies under. Running it again removes nothing and queues nothing.
  */
-export async function purgeSite(
-  ctx: SiteContext,
-  input: { code: string; fromParent?: boolean },
-): Promise<PurgeSummary> {
+export async function purgeSite(ctx: SiteContext, input: { code: string }): Promise<PurgeSummary> {
   const code = assertSiteCode(input.code);
   if (code === ctx.config.code || code === ctx.config.parent?.code) {
     throw new OutpostError(
@@ -183,8 +180,9 @@ export async function purgeSite(
     const removed = await forgetSite(trx, code);
     const queuedAt: string[] = [];
     if (totalRemoved(removed) > 0) {
-      // A purge the parent sent is already known above; tell only the sites below.
-      if (ctx.sink.hasParent && !input.fromParent) {
+      // Even a purge the parent sent goes back up: until it arrived here, this site may have reported
+      // the site again, and the ancestors must forget that too.
+      if (ctx.sink.hasParent) {
         await reportPurge(trx, ctx.sink, code, now);
         queuedAt.push(ctx.config.parent?.code ?? 'parent');
       }

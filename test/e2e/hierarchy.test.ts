@@ -64,6 +64,9 @@ describe('a three-level hierarchy of real site servers', () => {
     expect(head.headers.get('content-length')).toBe(String(big.length));
     expect((await fetch(url, { headers: { 'if-none-match': etag } })).status).toBe(304);
     expect((await fetch(url, { headers: { range: `bytes=${big.length + 10}-` } })).status).toBe(416);
+    const several = await fetch(url, { headers: { range: 'bytes=0-9,100-109' } });
+    expect(several.status).toBe(200);
+    expect(Buffer.from(await several.arrayBuffer()).equals(big)).toBe(true);
     const stale = await fetch(url, { headers: { range: 'bytes=0-9', 'if-range': '"0000"' } });
     expect(stale.status).toBe(200);
     await stale.arrayBuffer();

@@ -41,6 +41,16 @@ function traces(dataDir: string, code: string): Record<string, number> {
 
 const none = (t: Record<string, number>) => Object.values(t).every((n) => n === 0);
 
+/** Whether a site has forwarded every report to its parent. */
+function outboxEmpty(dataDir: string): boolean {
+  const db = openDb(dataDir);
+  try {
+    return (db.prepare('select count(*) as n from outbox').get() as { n: number }).n === 0;
+  } finally {
+    db.close();
+  }
+}
+
 function plantSite(dataDir: string, code: string, relation: string, parent: string, state: string): void {
   const db = openDb(dataDir);
   const now = Date.now();
@@ -108,6 +118,13 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
     expect(summary.queuedAt).toEqual(['P01']);
     expect(none(traces(dir('C01'), 'S09'))).toBe(true);
     await waitFor('P01 to purge S09 too', 20_000, async () => none(traces(dir('P01'), 'S09')));
+    // P01 may have reported S09 again (it went unreachable there) before the purge reached it; its
+    // own purge, sent back up, makes C01 forget that too.
+    await waitFor(
+      'P01 to have sent everything up, and C01 clear of S09',
+      20_000,
+      async () => outboxEmpty(dir('P01')) && none(traces(dir('C01'), 'S09')),
+    );
 
     const again = await cli(['site', 'purge', 'S09', '--json', '--data', dir('C01')]);
     const second = JSON.parse(again.stdout) as PurgeSummary;
@@ -149,6 +166,7 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
   });
 
   it('the hierarchy still works afterwards, and a site with children is only deleted with --recursive', async () => {
+    await waitFor('P01 to have sent everything up', 20_000, async () => outboxEmpty(dir('P01')));
     const sites = await h.sites.C01.admin.get<SiteView[]>('/sites');
     expect(sites.map((s) => s.code).sort()).toEqual(['C01', 'P01', 'S02']);
     const refused = await cli(['site', 'delete', 'P01', '--data', dir('C01')]);
