@@ -1,7 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import type { Selectable } from 'kysely';
 import { parseDuration } from '../common/index.js';
+import type { AddressesTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { assertComponent, readLog } from '../logs/index.js';
 import {
@@ -300,15 +302,7 @@ export function adminRoutes(ctx: SiteContext, token: string) {
   };
 }
 
-function addressView(a: {
-  site_code: string;
-  url: string;
-  rate_limit_kbps: number | null;
-  schedule: string | null;
-  concurrency: number;
-  retries: number;
-  retry_delay_ms: number;
-}) {
+function addressView(a: Selectable<AddressesTable>) {
   return {
     site: a.site_code,
     url: a.url,

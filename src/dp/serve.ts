@@ -49,7 +49,7 @@ function rangeOf(
 }
 
 function notModified(reply: FastifyReply, status: 304 | 412, etag: string, metrics: SiteContext['metrics']) {
-  metrics.dpBytesServed.inc({ status: String(status) });
+  metrics.dpRequests.inc({ status: String(status) });
   return reply.code(status).header('etag', etag).send();
 }
 
@@ -97,13 +97,13 @@ export function dpRoutes(ctx: SiteContext) {
             .header('etag', etag)
             .header('content-type', type.startsWith('text/') ? `${type}; charset=utf-8` : type);
           if (range === 'unsatisfiable') {
-            ctx.metrics.dpBytesServed.inc({ status: '416' });
+            ctx.metrics.dpRequests.inc({ status: '416' });
             return reply.code(416).header('content-range', `bytes */${file.size}`).send();
           }
           const length = file.size === 0 ? 0 : range.end - range.start + 1;
           reply.code(range.partial ? 206 : 200).header('content-length', String(length));
           if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
-          ctx.metrics.dpBytesServed.inc({ status: range.partial ? '206' : '200' });
+          ctx.metrics.dpRequests.inc({ status: range.partial ? '206' : '200' });
           if (request.method === 'HEAD' || length === 0) return reply.send();
           const chunks = JSON.parse(file.chunks) as [string, number][];
           return reply.send(Readable.from(fileBytes(ctx.store, chunks, range.start, range.end)));

@@ -211,15 +211,15 @@ export async function packageManifest(db: Db, id: string): Promise<PackageManife
 }
 
 export async function showPackage(db: Db, id: string): Promise<PackageView> {
-  const m = await packageManifest(db, id);
   const pkg = await getPackageRow(db, id);
+  const files = await manifestFiles(db, id, pkg.source_version);
   return {
     id,
-    name: m.name,
-    sourceVersion: m.sourceVersion,
-    origin: m.origin,
-    files: m.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
-    size: m.files.reduce((sum, f) => sum + f.size, 0),
+    name: pkg.name,
+    sourceVersion: pkg.source_version,
+    origin: pkg.origin_site,
+    files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+    size: files.reduce((sum, f) => sum + f.size, 0),
     createdAt: pkg.created_at,
     updatedAt: pkg.updated_at,
   };

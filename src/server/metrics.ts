@@ -27,7 +27,7 @@ export function createMetrics() {
       labelNames: ['state'],
       registers: [registry],
     }),
-    dpBytesServed: new Counter({
+    dpRequests: new Counter({
       name: 'outpost_dp_requests_total',
       help: 'Content requests served by the DP',
       labelNames: ['status'],
