@@ -1,5 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Value } from 'typebox/value';
 import { OutpostError } from '../errors/index.js';
 import { acceptAssignments, acceptBlock, acceptOffer, parseBlockList } from '../replication/index.js';
 import { type KnownPeer, NonceCache, sha256Hex, verifyRequest } from '../s2s/index.js';
@@ -240,15 +241,27 @@ export function s2sRoutes(ctx: SiteContext) {
     );
     app.post(
       '/s2s/v1/reports',
-      { schema: { body: Type.Object({ reports: Type.Array(ReportSchema, { maxItems: 5000 }) }) } },
+      { schema: { body: Type.Object({ reports: Type.Array(Type.Unknown(), { maxItems: 5000 }) }) } },
       async (request) => {
-        sender(request, 'child');
-        const reports = request.body.reports as Report[];
-        const applied = await ctx.db
-          .transaction()
-          .execute((trx) => applyReports(trx, ctx.sink, reports, ctx.clock.now()));
+        const child = sender(request, 'child');
+        // Each report is checked on its own: one this site cannot read is dropped with a warning,
+        // rather than refusing the batch and leaving the child's outbox stuck behind it for ever.
+        const reports = request.body.reports.filter((r): r is Report => Value.Check(ReportSchema, r));
+        const dropped = request.body.reports.length - reports.length;
+        const applied = await ctx.db.transaction().execute(async (trx) => {
+          if (dropped > 0) {
+            await postMessage(trx, ctx.sink, ctx.clock.now(), {
+              severity: 'warning',
+              component: 'statmgr',
+              text: `dropped ${dropped} malformed status reports from ${child}`,
+            });
+          }
+          return applyReports(trx, ctx.sink, reports, ctx.clock.now());
+        });
+        if (dropped > 0)
+          ctx.log('statmgr').warn({ from: child, dropped }, 'dropped malformed status reports');
         if (applied > 0) ctx.wake.notify('statmgr');
-        return { applied };
+        return { applied, dropped };
       },
     );
 
