@@ -7,7 +7,13 @@ import { databaseConfigOf, dataPaths, purgeHost, readAdminToken, readSiteConfig 
 import { createLoggers } from '../logs/index.js';
 import { JobSender, reconcile, TransferRegistry } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
-import { assertListen, reportInstallProgress, sendHeartbeat, watchChildren } from '../sites/index.js';
+import {
+  assertListen,
+  deinstallChildren,
+  reportInstallProgress,
+  sendHeartbeat,
+  watchChildren,
+} from '../sites/index.js';
 import { forwardReports } from '../status/index.js';
 import { buildApp } from './app.js';
 import { DEFAULT_SETTINGS, runLoop, type ServerSettings, type SiteContext, Wake } from './context.js';
@@ -56,10 +62,13 @@ export async function startSite(
     sink: { site: config.code, hasParent: config.parent !== null },
     transfers: new TransferRegistry(),
     deinstall: () => {
-      // After the answer to the parent has gone out: stop, then remove this install from the host.
+      // After the answer to the parent has gone out: tell this site's own children, stop, then
+      // remove this install from the host.
       setTimeout(() => {
         ctx.log('hierman').warn('the parent deleted this site: stopping and removing the install');
-        stop()
+        deinstallChildren(ctx)
+          .catch(() => [])
+          .then(() => stop())
           .then(() => purgeHost({ code: config.code, dataDir: paths.root }))
           .catch(() => undefined)
           .finally(markStopped);

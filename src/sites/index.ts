@@ -42,4 +42,10 @@ export {
   showSite,
   siteRecordOf,
 } from './records.js';
-export { type DeleteSummary, deleteSite, type PurgeSummary, purgeSite } from './removal.js';
+export {
+  type DeleteSummary,
+  deinstallChildren,
+  deleteSite,
+  type PurgeSummary,
+  purgeSite,
+} from './removal.js';

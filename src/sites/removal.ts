@@ -151,6 +151,45 @@ export async function deleteSite(
   return summary;
 }
 
+/**
+ * The deleted site's side of a deinstall: its own child sites go too (a delete that reaches a site
+ * with children was recursive), each told before this site stops. Best effort: a child that cannot
+ * be reached is left to its own watch.
+ */
+export async function deinstallChildren(ctx: SiteContext): Promise<string[]> {
+  const children = await ctx.db
+    .selectFrom('sites')
+    .select(['code', 'url'])
+    .where('relation', '=', 'child')
+    .where('state', 'in', ['installing', 'active', 'unreachable'])
+    .execute();
+  const told: string[] = [];
+  await Promise.all(
+    children.map(async (child) => {
+      if (!child.url) return;
+      try {
+        await s2sJson(
+          ctx.identity,
+          child.url,
+          'POST',
+          '/s2s/v1/deinstall',
+          { site: child.code },
+          AbortSignal.timeout(3000),
+        );
+        told.push(child.code);
+      } catch (err) {
+        ctx
+          .log('hierman')
+          .warn(
+            { site: child.code, err: (err as Error).message },
+            'could not tell a child site to deinstall',
+          );
+      }
+    }),
+  );
+  return told;
+}
+
 export interface PurgeSummary {
   site: string;
   removed: RemovedRows;

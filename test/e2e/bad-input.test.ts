@@ -186,15 +186,36 @@ describe('bad input gets a clear error and changes nothing', () => {
 
   it('a malformed status report from a child is dropped with a warning, and the rest of its batch applied', async () => {
     const s02 = JSON.parse(readFileSync(join(h.sites.S02.dataDir, 'site.json'), 'utf8')) as SiteConfig;
-    const from = { site: 'S02', generation: s02.generation, privateKeyPem: readFileSync(join(h.sites.S02.dataDir, 'keys', 'site.key'), 'utf8') };
-    const good = { kind: 'message', message: { id: 'report-ok-1', severity: 'info', component: 'dp', site: 'S02', text: 'a good report', package: null, job: null, time: Date.now() } };
+    const from = {
+      site: 'S02',
+      generation: s02.generation,
+      privateKeyPem: readFileSync(join(h.sites.S02.dataDir, 'keys', 'site.key'), 'utf8'),
+    };
+    const good = {
+      kind: 'message',
+      message: {
+        id: 'report-ok-1',
+        severity: 'info',
+        component: 'dp',
+        site: 'S02',
+        text: 'a good report',
+        package: null,
+        job: null,
+        time: Date.now(),
+      },
+    };
     const bad = { kind: 'package-status', status: { package: 'C0100001', state: 42 } };
     const res = await signedPost(h.sites.C01.url, '/s2s/v1/reports', { reports: [bad, good] }, from);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ applied: 1, dropped: 1 });
-    const messages = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', { component: 'statmgr' });
+    const messages = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', {
+      component: 'statmgr',
+    });
     expect(messages.some((m) => m.text === 'dropped 1 malformed status reports from S02')).toBe(true);
-    const dp = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', { site: 'S02', component: 'dp' });
+    const dp = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', {
+      site: 'S02',
+      component: 'dp',
+    });
     expect(dp.some((m) => m.id === 'report-ok-1')).toBe(true);
   });
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,5 +185,24 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
     ]);
     expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, sites: ['P01', 'S02'] });
     expect((await h.sites.C01.admin.get<SiteView>('/sites/P01')).state).toBe('active');
+
+    // For real: the primary is told to deinstall, and tells its own secondary first.
+    const gone = await cli(['site', 'delete', 'P01', '--recursive', '--json', '--data', dir('C01')]);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(JSON.parse(gone.stdout)).toMatchObject({ sites: ['P01', 'S02'], told: 'stopped and deinstalled' });
+    for (const code of ['P01', 'S02']) {
+      await waitFor(
+        `${code} to stop and remove its install`,
+        20_000,
+        async () => h.sites[code].process.child.exitCode !== null && !existsSync(dir(code)),
+      );
+    }
+    const after = await h.sites.C01.admin.get<SiteView[]>('/sites');
+    expect(
+      after
+        .filter((s) => s.state === 'deleted')
+        .map((s) => s.code)
+        .sort(),
+    ).toEqual(['P01', 'S02']);
   });
 });
