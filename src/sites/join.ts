@@ -134,6 +134,18 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
       });
       await writeFileAtomic(unit, serviceUnit(code, paths.root));
     }
+    for (const [path, detail] of [
+      [paths.config, 'site configuration'],
+      [paths.adminToken, 'admin API token'],
+      [paths.database, 'site database'],
+      [paths.logs, 'component logs'],
+    ]) {
+      await recordFootprint(paths.root, code, {
+        kind: path === paths.logs ? 'directory' : 'file',
+        path,
+        detail,
+      });
+    }
     const installed = await writeIdentity(
       opts.dataDir,
       keys,

@@ -13,4 +13,19 @@ describe('outpost demo', () => {
     // Stopped means stopped: the DP no longer answers.
     await expect(fetch(url ?? '')).rejects.toThrow();
   });
+
+  it('--json keeps stdout to one JSON summary, the narrative on stderr', async () => {
+    const r = await cli(['demo', '--once', '--json', '--dir', tempDir('e2e-demo-json')]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout) as {
+      package: string;
+      sites: { code: string }[];
+      status: { dp: string; state: string }[];
+      download: string;
+    };
+    expect(summary.sites.map((s) => s.code)).toEqual(['C01', 'P01', 'S02']);
+    expect(summary.status).toContainEqual(expect.objectContaining({ dp: 'S02', state: 'Installed' }));
+    expect(summary.download).toContain(`/dp/${summary.package}/setup.bin`);
+    expect(r.stderr).toContain('all three sites stopped');
+  });
 });
