@@ -134,5 +134,8 @@ describe('a three-level hierarchy of real site servers', () => {
     const logs = await cli(['logs', 'dp', '--data', h.sites.S02.dataDir]);
     expect(logs.code).toBe(0);
     expect(logs.stdout).toContain('installed');
+    const elsewhere = await cli(['logs', 'dp', '--site', 'S02', '--data', h.sites.C01.dataDir]);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain('logs of site S02 are kept at S02');
   });
 });

@@ -153,8 +153,21 @@ export function registerStatusCommands(program: Command): void {
   )
     .description("a component's log on this site")
     .option('--follow', 'keep printing until Ctrl-C')
-    .action(async (component: string, o: CommonOptions & { follow?: boolean }) => {
+    .option('--site <code>', "the site whose log to read: only the server's own site for now")
+    .action(async (component: string, o: CommonOptions & { follow?: boolean; site?: string }) => {
       const client = await AdminClient.from(o);
+      if (o.site !== undefined) {
+        const self = (await client.get<{ code: string }>('/site')).code;
+        if (o.site !== self) {
+          throw new OutpostError(
+            'OUTPOST_BAD_INPUT',
+            `logs of site ${o.site} are kept at ${o.site}; this server is ${self}`,
+            {
+              hint: `run outpost logs against ${o.site}'s server`,
+            },
+          );
+        }
+      }
       const signal = o.follow ? untilInterrupted() : null;
       let offset: number | undefined;
       for (;;) {
