@@ -42,6 +42,42 @@ async function assertSourceDir(source: string): Promise<string> {
   return dir;
 }
 
+let importsRunning = 0;
+
+/**
+ * Whether a package is being read into the content library right now: its chunks are stored before
+ * its manifest, so garbage collection must wait.
+ */
+export function importsInProgress(): boolean {
+  return importsRunning > 0;
+}
+
+async function tracked<T>(work: () => Promise<T>): Promise<T> {
+  importsRunning++;
+  try {
+    return await work();
+  } finally {
+    importsRunning--;
+  }
+}
+
+/** `package create`: reads the source folder into the content library as version 1 of a new package. */
+export function createPackage(
+  ctx: SiteContext,
+  input: { name: string; source: string },
+): Promise<PackageView> {
+  return tracked(() => createPackageNow(ctx, input));
+}
+
+/** `package update`: a new source version from the source folder; assigned DPs go back to Install Pending. */
+export function updatePackage(
+  ctx: SiteContext,
+  id: string,
+  input: { source?: string },
+): Promise<PackageView> {
+  return tracked(() => updatePackageNow(ctx, id, input));
+}
+
 async function nextPackageId(db: Db, site: string): Promise<string> {
   const row = await db.selectFrom('kv').select('value').where('key', '=', 'packages.next').executeTakeFirst();
   const n = row ? Number(row.value) : 1;
@@ -76,8 +112,7 @@ async function insertFiles(
   }
 }
 
-/** `package create`: reads the source folder into the content library as version 1 of a new package. */
-export async function createPackage(
+async function createPackageNow(
   ctx: SiteContext,
   input: { name: string; source: string },
 ): Promise<PackageView> {
@@ -114,8 +149,7 @@ export async function createPackage(
   return showPackage(ctx.db, id);
 }
 
-/** `package update`: a new source version from the source folder; assigned DPs go back to Install Pending. */
-export async function updatePackage(
+async function updatePackageNow(
   ctx: SiteContext,
   id: string,
   input: { source?: string },

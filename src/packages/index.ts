@@ -1,6 +1,7 @@
 export {
   createPackage,
   getPackageRow,
+  importsInProgress,
   listPackages,
   manifestFiles,
   type PackageManifest,

@@ -1,4 +1,5 @@
 import { installOnDp, removeFromDp } from '../dp/index.js';
+import { importsInProgress } from '../packages/index.js';
 import type { SiteContext } from '../server/context.js';
 import { nextHop } from '../sites/index.js';
 import { cancelJobs, createJob, OPEN_STATES } from './jobs.js';
@@ -186,11 +187,17 @@ async function retireUnneeded(ctx: SiteContext, assigned: string[]): Promise<boo
 
 /** Deletes every chunk no package version held here refers to. Returns how many went. */
 export async function collectGarbage(ctx: SiteContext): Promise<number> {
+  // A package being imported has chunks stored but no manifest yet; wait for the next round.
+  if (importsInProgress()) return 0;
+  // List first, then read the manifests: a chunk that exists was offered (its manifest stored)
+  // before it arrived, so it cannot be missed by the manifests read after the listing.
+  const stored: string[] = [];
+  for await (const sha of ctx.store.list()) stored.push(sha);
   const referenced = new Set<string>();
   const rows = await ctx.db.selectFrom('package_files').select('chunks').execute();
   for (const r of rows) for (const [sha] of JSON.parse(r.chunks) as [string, number][]) referenced.add(sha);
   let freed = 0;
-  for await (const sha of ctx.store.list()) {
+  for (const sha of stored) {
     if (!referenced.has(sha)) {
       await ctx.store.delete(sha);
       freed++;

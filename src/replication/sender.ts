@@ -247,9 +247,14 @@ export class JobSender {
         if (rejected.length === 0) break;
         // A chunk damaged on the way was discarded by the child: send just those again, at once.
         if (attempt >= CHUNK_TRIES || signal.aborted) {
+          // Rejected every time: the damage may be in this site's own copy, not on the wire.
+          const ownCopy = await ctx.store.get(rejected[0].sha).then(
+            () => 'the copy here is sound, so the damage is on the way',
+            (err: Error) => err.message,
+          );
           throw new OutpostError(
             'OUTPOST_HASH_MISMATCH',
-            `child kept rejecting chunks: ${rejected[0].reason}`,
+            `child kept rejecting chunks: ${rejected[0].reason}; ${ownCopy}`,
           );
         }
         ctx

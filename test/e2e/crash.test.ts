@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSite, waitFor } from '../../src/demo/processes.js';
@@ -100,5 +100,28 @@ describe('crash safety and damaged transfers', () => {
       component: 'despooler',
     });
     expect(messages.some((m) => m.text.includes('discarded a damaged chunk'))).toBe(true);
+  });
+
+  it("a chunk corrupted in the sending site's own library fails the job with that reason, after bounded retries", async () => {
+    const { central } = pair;
+    const source = join(base, 'rotten');
+    mkdirSync(source);
+    const data = randomBytes(100 * 1024);
+    writeFileSync(join(source, 'small.bin'), data);
+    const pkg = await central.admin.post<PackageView>('/packages', { name: 'Rotten', source });
+    // A small file is a single chunk, stored under the file's own hash.
+    const sha = pkg.files[0].sha256;
+    const onDisk = join(central.dataDir, 'content', 'chunks', sha.slice(0, 2), sha);
+    const bytes = readFileSync(onDisk);
+    bytes[1000] ^= 0xff;
+    writeFileSync(onDisk, bytes);
+    await central.admin.put('/addresses/S02', { retries: 0 });
+    try {
+      await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+      const failed = await waitForPackageState(central, pkg.id, 'S02', 'Install Failed', 30_000);
+      expect(failed.error).toMatch(/child kept rejecting chunks: .*in the content library is corrupt/);
+    } finally {
+      await central.admin.put('/addresses/S02', { retries: 20 });
+    }
   });
 });
