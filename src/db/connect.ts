@@ -45,6 +45,6 @@ export async function openDatabase(config: DatabaseConfig): Promise<SiteDb> {
     options: `-c search_path=${config.schema}`,
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  await migrate(db as Kysely<unknown>, 'postgres');
+  await migrate(db as Kysely<unknown>, 'postgres', config.schema);
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }

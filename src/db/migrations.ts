@@ -155,8 +155,14 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
 }
 
 /** Brings a database to the newest schema; safe to run on every start. */
-export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrationsFor(dialect) } });
+export async function migrate(db: Kysely<unknown>, dialect: Dialect, schema?: string): Promise<void> {
+  // On PostgreSQL the migration tables live in the site's own schema: the Migrator looks for them
+  // across every schema, and would otherwise find another site's.
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrationsFor(dialect) },
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;
 }

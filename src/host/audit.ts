@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 import { readSiteConfig } from './datadir.js';
@@ -9,7 +10,7 @@ import { type FootprintItem, installLocations, readFootprint } from './footprint
 
 /** Something an install of a site code left on this host (the `host audit --json` shape). */
 export interface Leftover {
-  kind: 'directory' | 'file' | 'service' | 'process' | 'port' | 'registration';
+  kind: 'directory' | 'file' | 'service' | 'process' | 'port' | 'registration' | 'database';
   path?: string;
   name?: string;
   detail: string;
@@ -72,6 +73,45 @@ function serverProcesses(dataDir: string): { pid: number; cmdline: string }[] {
   return found;
 }
 
+/** Whether a PostgreSQL schema an install recorded still exists (`URL#schema`). */
+async function schemaLeftover(name: string): Promise<Leftover | null> {
+  const at = name.lastIndexOf('#');
+  const [url, schema] = [name.slice(0, at), name.slice(at + 1)];
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    const found = await client.query('select 1 from information_schema.schemata where schema_name = $1', [
+      schema,
+    ]);
+    return found.rowCount
+      ? { kind: 'database', name, detail: `PostgreSQL schema ${schema} of the site's database` }
+      : null;
+  } catch (err) {
+    return {
+      kind: 'database',
+      name,
+      detail: `cannot check PostgreSQL schema ${schema}: ${(err as Error).message}`,
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Drops a PostgreSQL schema `host audit` found. */
+async function dropSchema(name: string): Promise<void> {
+  const at = name.lastIndexOf('#');
+  const schema = name.slice(at + 1);
+  if (!/^outpost_[a-z0-9]{3}_[0-9a-f]{8}$/.test(schema))
+    throw new OutpostError('OUTPOST_INTERNAL', `refusing to drop schema ${schema}`);
+  const client = new pg.Client({ connectionString: name.slice(0, at), connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
 async function registrationAtParent(parentUrl: string, code: string): Promise<Leftover | null> {
   try {
     const res = await fetch(`${parentUrl}/s2s/v1/sites/${code}/registration`, {
@@ -129,6 +169,11 @@ export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
       leftovers.push({ kind: 'file', path: item.path, detail: item.detail });
     }
   }
+  for (const item of recorded) {
+    if (item.kind !== 'database' || !item.name) continue;
+    const schema = await schemaLeftover(item.name);
+    if (schema) leftovers.push(schema);
+  }
   const processes = serverProcesses(dataDir);
   for (const p of processes)
     leftovers.push({
@@ -167,6 +212,9 @@ export async function purgeHost(opts: AuditOptions): Promise<PurgeResult> {
       const pid = Number(item.name?.replace('pid ', ''));
       if (await stopProcess(pid)) removed.push(item);
       else remaining.push({ ...item, detail: `${item.detail} (would not stop)` });
+    } else if (item.kind === 'database' && item.name && !item.detail.startsWith('cannot check')) {
+      await dropSchema(item.name);
+      removed.push(item);
     } else if ((item.kind === 'directory' || item.kind === 'service' || item.kind === 'file') && item.path) {
       await rm(item.path, { recursive: true, force: true });
       removed.push(item);

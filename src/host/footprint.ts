@@ -5,10 +5,10 @@ import { writeFileAtomic } from '../common/index.js';
 
 /** One thing a site install created on its host. */
 export interface FootprintItem {
-  kind: 'directory' | 'file' | 'service' | 'port' | 'registration';
+  kind: 'directory' | 'file' | 'service' | 'port' | 'registration' | 'database';
   /** A filesystem path, for directory, file and service. */
   path?: string;
-  /** A name: the listen address for port, the parent URL for registration. */
+  /** A name: the listen address for port, the parent URL for registration, `URL#schema` for database. */
   name?: string;
   detail: string;
 }

@@ -116,21 +116,49 @@ export async function writeIdentity(
   return { code: config.code, type: config.type, dataDir: paths.root, url: config.url, token, generation };
 }
 
+/**
+ * Where a new site keeps its database: the embedded SQLite default, or its own schema in a
+ * PostgreSQL database (`--database postgres://…`), named after the site code and generation so
+ * several sites can share one database.
+ */
+export function databaseFor(
+  url: string | undefined,
+  code: string,
+  generation: string,
+): SiteConfig['database'] {
+  if (url === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\/[^\s]+$/.test(url)) {
+    throw new OutpostError('OUTPOST_BAD_INPUT', `--database '${url}' is not a postgres:// URL`);
+  }
+  return { kind: 'postgres', url, schema: `outpost_${code.toLowerCase()}_${generation.slice(0, 8)}` };
+}
+
 /** `outpost init`: a new central site in an empty data directory. */
 export async function initCentral(opts: {
   dataDir: string;
   code: string;
   name?: string;
   listen?: string;
+  database?: string;
 }): Promise<InstalledSite> {
   const code = assertSiteCode(opts.code);
   const listen = assertListen(opts.listen ?? DEFAULT_LISTEN);
+  const generation = randomUUID();
+  const database = databaseFor(opts.database, code, generation);
   await createDataDir(opts.dataDir);
   return writeIdentity(
     opts.dataDir,
     generateSiteKeys(),
-    randomUUID(),
-    { code, type: 'central', name: opts.name ?? code, listen, url: `http://${listen}`, parent: null },
+    generation,
+    {
+      code,
+      type: 'central',
+      name: opts.name ?? code,
+      listen,
+      url: `http://${listen}`,
+      parent: null,
+      database,
+    },
     null,
   );
 }

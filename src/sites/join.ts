@@ -6,7 +6,7 @@ import type { SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { createDataDir, dataPaths, installLocations, recordFootprint } from '../host/index.js';
 import { generateSiteKeys, s2sJson } from '../s2s/index.js';
-import { assertListen, type InstalledSite, writeIdentity } from './install.js';
+import { assertListen, databaseFor, type InstalledSite, writeIdentity } from './install.js';
 import type { InstallPhase, JoinAnswer, PhaseState } from './phases.js';
 import { type PreflightResult, preflightFailed, runPreflight } from './preflight.js';
 
@@ -20,6 +20,8 @@ export interface JoinOptions {
   /** Also write a systemd unit for the site server. */
   service?: 'systemd';
   reserveBytes?: number;
+  /** A postgres:// URL to keep the site's database in (its own schema) instead of SQLite. */
+  database?: string;
   /** Called with the preflight table before anything is changed. */
   onPreflight?: (result: PreflightResult) => void;
 }
@@ -53,6 +55,8 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
   }
   if (opts.listen) assertListen(opts.listen);
   const code = opts.token.split('.')[0];
+  const generation = randomUUID();
+  const database = databaseFor(opts.database, code, generation);
   const report = async (phase: InstallPhase, state: PhaseState, error?: string) => {
     await s2sJson(null, opts.parentUrl, 'POST', '/s2s/v1/join/phase', {
       token: opts.token,
@@ -100,7 +104,6 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
 
     phase = 'keys';
     const keys = generateSiteKeys();
-    const generation = randomUUID();
     await recordFootprint(paths.root, code, {
       kind: 'file',
       path: paths.privateKey,
@@ -134,6 +137,13 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
       });
       await writeFileAtomic(unit, serviceUnit(code, paths.root));
     }
+    if (database) {
+      await recordFootprint(paths.root, code, {
+        kind: 'database',
+        name: `${database.url}#${database.schema}`,
+        detail: `PostgreSQL schema ${database.schema}`,
+      });
+    }
     for (const [path, detail] of [
       [paths.config, 'site configuration'],
       [paths.adminToken, 'admin API token'],
@@ -157,6 +167,7 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
         listen,
         url: answer.site.url,
         parent: { code: answer.parent.code, url: answer.parent.url },
+        database,
       },
       answer.parent,
     );

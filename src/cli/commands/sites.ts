@@ -34,15 +34,31 @@ export function registerSiteCommands(program: Command): void {
     .requiredOption('--data <dir>', 'data directory to create')
     .option('--name <name>', 'display name')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
+    .option('--database <url>', "keep the site's database in PostgreSQL (its own schema) instead of SQLite")
     .option('--json', 'machine-readable output')
-    .action(async (o: { code: string; data: string; name?: string; listen: string; json?: boolean }) => {
-      const { initCentral } = await import('../../sites/index.js');
-      printInstalled(
-        !!o.json,
-        await initCentral({ dataDir: o.data, code: o.code, name: o.name, listen: o.listen }),
-        'created central site',
-      );
-    });
+    .action(
+      async (o: {
+        code: string;
+        data: string;
+        name?: string;
+        listen: string;
+        database?: string;
+        json?: boolean;
+      }) => {
+        const { initCentral } = await import('../../sites/index.js');
+        printInstalled(
+          !!o.json,
+          await initCentral({
+            dataDir: o.data,
+            code: o.code,
+            name: o.name,
+            listen: o.listen,
+            database: o.database,
+          }),
+          'created central site',
+        );
+      },
+    );
 
   const site = program.command('site').description('sites of the hierarchy');
 
@@ -95,6 +111,7 @@ export function registerSiteCommands(program: Command): void {
     .option('--service <kind>', 'also install a service unit: systemd')
     .option('--root <dir>', 'where host paths such as the service unit go (default /)', '/')
     .option('--reserve <size>', 'free disk space to keep beyond the assigned content', '256M')
+    .option('--database <url>', "keep the site's database in PostgreSQL (its own schema) instead of SQLite")
     .option('--json', 'machine-readable output')
     .action(
       async (o: {
@@ -105,6 +122,7 @@ export function registerSiteCommands(program: Command): void {
         service?: string;
         root: string;
         reserve: string;
+        database?: string;
         json?: boolean;
       }) => {
         if (o.service !== undefined && o.service !== 'systemd')
@@ -121,6 +139,7 @@ export function registerSiteCommands(program: Command): void {
           root: o.root,
           service: o.service === 'systemd' ? 'systemd' : undefined,
           reserveBytes,
+          database: o.database,
           onPreflight: (result) => printPreflight(result.checks, !!o.json),
         });
         printInstalled(!!o.json, installed, 'joined as site');

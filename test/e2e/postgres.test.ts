@@ -1,0 +1,100 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminClient } from '../../src/cli/client.js';
+import { freePort, type SiteProcess, spawnSite, waitFor } from '../../src/demo/processes.js';
+import type { SiteConfig } from '../../src/host/index.js';
+import type { PackageView } from '../../src/packages/index.js';
+import type { AddSiteResult, DeleteSummary } from '../../src/sites/index.js';
+import { initCentral, joinSite } from '../../src/sites/index.js';
+import { cli, tempDir, waitForPackageState } from './helpers.js';
+
+const PG_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function schemaExists(schema: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return (
+      ((await client.query('select 1 from information_schema.schemata where schema_name = $1', [schema]))
+        .rowCount ?? 0) > 0
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+const schemaOf = (dataDir: string) =>
+  (JSON.parse(readFileSync(join(dataDir, 'site.json'), 'utf8')) as SiteConfig).database?.schema ?? '';
+
+describe('sites on PostgreSQL', () => {
+  const base = tempDir('e2e-pg');
+  const processes: SiteProcess[] = [];
+  let central: { url: string; dataDir: string; admin: AdminClient };
+  let centralSchema = '';
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const dataDir = join(base, 'C01');
+    await initCentral({ dataDir, code: 'C01', listen: `127.0.0.1:${port}`, database: PG_URL });
+    centralSchema = schemaOf(dataDir);
+    const url = `http://127.0.0.1:${port}`;
+    processes.push(await spawnSite(dataDir, url, ['--heartbeat', '500ms']));
+    central = { url, dataDir, admin: await AdminClient.from({ data: dataDir }) };
+  });
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`drop schema if exists ${centralSchema} cascade`);
+    await client.end();
+  });
+
+  it('a central site on PostgreSQL distributes to a secondary on PostgreSQL; delete removes the secondary and its schema', async () => {
+    expect(centralSchema).toMatch(/^outpost_c01_[0-9a-f]{8}$/);
+    expect(existsSync(join(central.dataDir, 'db', 'site.db'))).toBe(false);
+    const port = await freePort();
+    const added = await central.admin.post<AddSiteResult>('/sites', {
+      code: 'S02',
+      type: 'secondary',
+      url: `http://127.0.0.1:${port}`,
+    });
+    const childDir = join(base, 'S02');
+    await joinSite({ dataDir: childDir, parentUrl: central.url, token: added.joinToken, database: PG_URL });
+    const childSchema = schemaOf(childDir);
+    expect(await schemaExists(childSchema)).toBe(true);
+    const child = await spawnSite(childDir, `http://127.0.0.1:${port}`, ['--heartbeat', '500ms']);
+    processes.push(child);
+    await waitFor(
+      'S02 active',
+      20_000,
+      async () => (await central.admin.get<{ state: string }>('/sites/S02')).state === 'active',
+    );
+
+    const source = join(base, 'src');
+    mkdirSync(source);
+    writeFileSync(join(source, 'tool.bin'), 'x'.repeat(300_000));
+    const pkg = await central.admin.post<PackageView>('/packages', { name: 'Tool', source });
+    await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    await waitForPackageState(central, pkg.id, 'S02', 'Installed', 30_000);
+    const res = await fetch(`http://127.0.0.1:${port}/dp/${pkg.id}/tool.bin`);
+    expect((await res.text()).length).toBe(300_000);
+
+    const r = await cli(['site', 'delete', 'S02', '--json', '--data', central.dataDir]);
+    expect((JSON.parse(r.stdout) as DeleteSummary).told).toBe('stopped and deinstalled');
+    await waitFor(
+      'S02 to remove its install, schema included',
+      20_000,
+      async () => !existsSync(childDir) && !(await schemaExists(childSchema)),
+    );
+  });
+
+  it('refuses a --database that is not a postgres URL, creating nothing', async () => {
+    const r = await cli(['init', '--code', 'C09', '--data', join(base, 'C09'), '--database', 'mysql://x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--database 'mysql://x' is not a postgres:// URL");
+    expect(existsSync(join(base, 'C09'))).toBe(false);
+  });
+});
