@@ -20,6 +20,7 @@ import {
   listDps,
   listJobs,
   parseSchedule,
+  redistributePackage,
   unassignPackage,
 } from '../replication/index.js';
 import type { SiteContext } from '../server/context.js';
@@ -228,6 +229,11 @@ export function adminRoutes(ctx: SiteContext, token: string) {
       '/packages/:id/assign',
       { schema: { params: Type.Object({ id: Code }), body: DpBody } },
       async (request) => assignPackage(ctx, assertPackageId(request.params.id), request.body.dps),
+    );
+    app.post(
+      '/packages/:id/redistribute',
+      { schema: { params: Type.Object({ id: Code }), body: DpBody } },
+      async (request) => redistributePackage(ctx, assertPackageId(request.params.id), request.body.dps),
     );
     app.post(
       '/packages/:id/unassign',

@@ -89,6 +89,72 @@ export async function assignPackage(
   return { package: id, assigned, already };
 }
 
+/**
+ * `dp redistribute`: sends a package to DPs again — after a job used up its retries (Install
+ * Failed) or a DP's copy is in doubt. The jobs that gave up are cleared and what the child was
+ * given is forgotten, so distmgr offers the package afresh; the child still receives only the
+ * chunks it lacks.
+ */
+export async function redistributePackage(
+  ctx: SiteContext,
+  id: string,
+  dps: string[],
+): Promise<{ package: string; redistributed: string[]; notAssigned: string[] }> {
+  const targets = dps.map((d) => parseDpName(d));
+  const pkg = await assertOrigin(ctx, id);
+  const now = ctx.clock.now();
+  const redistributed: string[] = [];
+  const notAssigned: string[] = [];
+  await ctx.db.transaction().execute(async (trx) => {
+    for (const t of targets) {
+      const assigned = await trx
+        .selectFrom('assignments')
+        .select('dp')
+        .where('package_id', '=', id)
+        .where('dp', '=', t.dp)
+        .executeTakeFirst();
+      if (!assigned) {
+        notAssigned.push(t.dp);
+        continue;
+      }
+      redistributed.push(t.dp);
+      await setPackageStatus(trx, ctx.sink, {
+        package: id,
+        sourceVersion: pkg.source_version,
+        site: t.site,
+        dp: t.dp,
+        state: 'Install Pending',
+        error: null,
+        updatedAt: now,
+      });
+      const child = t.site === ctx.config.code ? null : await nextHop(trx, ctx.config.code, t.site);
+      if (child) {
+        await trx
+          .deleteFrom('jobs')
+          .where('site_code', '=', child)
+          .where('package_id', '=', id)
+          .where('state', '=', 'failed')
+          .execute();
+        await trx
+          .deleteFrom('deliveries')
+          .where('site_code', '=', child)
+          .where('package_id', '=', id)
+          .execute();
+      }
+    }
+    if (redistributed.length) {
+      await postMessage(trx, ctx.sink, now, {
+        severity: 'info',
+        component: 'distmgr',
+        text: `package ${id} redistributed to ${redistributed.join(', ')}`,
+        package: id,
+      });
+    }
+  });
+  ctx.wake.notify('distmgr');
+  return { package: id, redistributed, notAssigned };
+}
+
 /** `dp unassign`: takes a package off DPs; each goes Removal Pending until its site has removed it. */
 export async function unassignPackage(
   ctx: SiteContext,

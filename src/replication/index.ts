@@ -1,4 +1,4 @@
-export { assignPackage, listDps, unassignPackage } from './assign.js';
+export { assignPackage, listDps, redistributePackage, unassignPackage } from './assign.js';
 export { acceptAssignments, acceptBlock, acceptOffer, parseBlockList, TRANSFER_BLOCK } from './despooler.js';
 export { collectGarbage, reconcile } from './distmgr.js';
 export {

@@ -9,7 +9,7 @@ import { OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { JobView } from '../../src/replication/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
-import { metric, tempDir, waitForPackageState } from './helpers.js';
+import { cli, metric, tempDir, waitForPackageState } from './helpers.js';
 
 describe('the sender honours the address', () => {
   let h: Hierarchy;
@@ -89,6 +89,14 @@ describe('the sender honours the address', () => {
     expect(job).toMatchObject({ state: 'failed', attempts: 3 });
     expect(job.lastError).toMatch(/cannot reach/);
     S02.process = await spawnSite(S02.dataDir, S02.url, ['--heartbeat', '1s']);
+
+    // Once the site is back, redistributing sends it again.
+    const r = await cli(['dp', 'redistribute', pkg.id, '--dp', 'S02', '--data', C01.dataDir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('redistributed: S02');
+    await waitForPackageState(C01, pkg.id, 'S02', 'Installed', 30_000);
+    const after = await C01.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    expect(after.map((j) => j.state)).toEqual(['completed']);
   });
 
   it('status messages --follow prints new messages as they arrive', async () => {

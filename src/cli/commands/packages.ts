@@ -90,9 +90,14 @@ export function registerPackageCommands(program: Command): void {
       ]);
     });
 
-  for (const verb of ['assign', 'unassign'] as const) {
+  const verbs = {
+    assign: 'distribute a package to DPs',
+    unassign: 'remove a package from DPs',
+    redistribute: 'send a package to DPs again (after Install Failed)',
+  } as const;
+  for (const [verb, description] of Object.entries(verbs)) {
     serverOptions(dp.command(verb).argument('<id>', 'package id'))
-      .description(verb === 'assign' ? 'distribute a package to DPs' : 'remove a package from DPs')
+      .description(description)
       .requiredOption('--dp <dp...>', 'DP: CODE or CODE/NAME (repeatable)', collect)
       .action(async (id: string, o: CommonOptions & { dp: string[] }) => {
         const r = await (await AdminClient.from(o)).post<Record<string, unknown>>(
