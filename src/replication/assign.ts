@@ -37,6 +37,65 @@ async function assertOrigin(ctx: SiteContext, id: string) {
   return pkg;
 }
 
+type Db = SiteContext['db'];
+type Target = { dp: string; site: string };
+
+/**
+ * The common shape of assign, redistribute and unassign: at the package's origin, in one
+ * transaction, `act` on each DP (true when it changed something), one status message naming the
+ * DPs changed, and distmgr woken to carry the change down.
+ */
+async function changeDps(
+  ctx: SiteContext,
+  id: string,
+  targets: Target[],
+  verb: string,
+  act: (
+    trx: Db,
+    t: Target,
+    status: (state: 'Install Pending' | 'Removal Pending') => Promise<void>,
+  ) => Promise<boolean>,
+): Promise<{ changed: string[]; unchanged: string[] }> {
+  const pkg = await assertOrigin(ctx, id);
+  const now = ctx.clock.now();
+  const changed: string[] = [];
+  const unchanged: string[] = [];
+  await ctx.db.transaction().execute(async (trx) => {
+    for (const t of targets) {
+      const status = (state: 'Install Pending' | 'Removal Pending') =>
+        setPackageStatus(trx, ctx.sink, {
+          package: id,
+          sourceVersion: pkg.source_version,
+          site: t.site,
+          dp: t.dp,
+          state,
+          error: null,
+          updatedAt: now,
+        });
+      if (await act(trx, t, status)) changed.push(t.dp);
+      else unchanged.push(t.dp);
+    }
+    if (changed.length) {
+      await postMessage(trx, ctx.sink, now, {
+        severity: 'info',
+        component: 'distmgr',
+        text: `package ${id} ${verb} ${changed.join(', ')}`,
+        package: id,
+      });
+    }
+  });
+  ctx.wake.notify('distmgr');
+  return { changed, unchanged };
+}
+
+const isAssigned = async (trx: Db, id: string, dp: string) =>
+  !!(await trx
+    .selectFrom('assignments')
+    .select('dp')
+    .where('package_id', '=', id)
+    .where('dp', '=', dp)
+    .executeTakeFirst());
+
 /** `dp assign`: distributes a package to DPs; each goes to Install Pending until its site reports Installed. */
 export async function assignPackage(
   ctx: SiteContext,
@@ -44,49 +103,18 @@ export async function assignPackage(
   dps: string[],
 ): Promise<{ package: string; assigned: string[]; already: string[] }> {
   dps.forEach(parseDpName);
-  const pkg = await assertOrigin(ctx, id);
+  await assertOrigin(ctx, id);
   const targets = await resolveDps(ctx, dps);
-  const now = ctx.clock.now();
-  const assigned: string[] = [];
-  const already: string[] = [];
-  await ctx.db.transaction().execute(async (trx) => {
-    for (const t of targets) {
-      const existing = await trx
-        .selectFrom('assignments')
-        .select('dp')
-        .where('package_id', '=', id)
-        .where('dp', '=', t.dp)
-        .executeTakeFirst();
-      if (existing) {
-        already.push(t.dp);
-        continue;
-      }
-      await trx
-        .insertInto('assignments')
-        .values({ package_id: id, dp: t.dp, site_code: t.site, created_at: now })
-        .execute();
-      await setPackageStatus(trx, ctx.sink, {
-        package: id,
-        sourceVersion: pkg.source_version,
-        site: t.site,
-        dp: t.dp,
-        state: 'Install Pending',
-        error: null,
-        updatedAt: now,
-      });
-      assigned.push(t.dp);
-    }
-    if (assigned.length) {
-      await postMessage(trx, ctx.sink, now, {
-        severity: 'info',
-        component: 'distmgr',
-        text: `package ${id} assigned to ${assigned.join(', ')}`,
-        package: id,
-      });
-    }
+  const { changed, unchanged } = await changeDps(ctx, id, targets, 'assigned to', async (trx, t, status) => {
+    if (await isAssigned(trx, id, t.dp)) return false;
+    await trx
+      .insertInto('assignments')
+      .values({ package_id: id, dp: t.dp, site_code: t.site, created_at: ctx.clock.now() })
+      .execute();
+    await status('Install Pending');
+    return true;
   });
-  ctx.wake.notify('distmgr');
-  return { package: id, assigned, already };
+  return { package: id, assigned: changed, already: unchanged };
 }
 
 /**
@@ -101,32 +129,14 @@ export async function redistributePackage(
   dps: string[],
 ): Promise<{ package: string; redistributed: string[]; notAssigned: string[] }> {
   const targets = dps.map((d) => parseDpName(d));
-  const pkg = await assertOrigin(ctx, id);
-  const now = ctx.clock.now();
-  const redistributed: string[] = [];
-  const notAssigned: string[] = [];
-  await ctx.db.transaction().execute(async (trx) => {
-    for (const t of targets) {
-      const assigned = await trx
-        .selectFrom('assignments')
-        .select('dp')
-        .where('package_id', '=', id)
-        .where('dp', '=', t.dp)
-        .executeTakeFirst();
-      if (!assigned) {
-        notAssigned.push(t.dp);
-        continue;
-      }
-      redistributed.push(t.dp);
-      await setPackageStatus(trx, ctx.sink, {
-        package: id,
-        sourceVersion: pkg.source_version,
-        site: t.site,
-        dp: t.dp,
-        state: 'Install Pending',
-        error: null,
-        updatedAt: now,
-      });
+  const { changed, unchanged } = await changeDps(
+    ctx,
+    id,
+    targets,
+    'redistributed to',
+    async (trx, t, status) => {
+      if (!(await isAssigned(trx, id, t.dp))) return false;
+      await status('Install Pending');
       const child = t.site === ctx.config.code ? null : await nextHop(trx, ctx.config.code, t.site);
       if (child) {
         await trx
@@ -141,18 +151,10 @@ export async function redistributePackage(
           .where('package_id', '=', id)
           .execute();
       }
-    }
-    if (redistributed.length) {
-      await postMessage(trx, ctx.sink, now, {
-        severity: 'info',
-        component: 'distmgr',
-        text: `package ${id} redistributed to ${redistributed.join(', ')}`,
-        package: id,
-      });
-    }
-  });
-  ctx.wake.notify('distmgr');
-  return { package: id, redistributed, notAssigned };
+      return true;
+    },
+  );
+  return { package: id, redistributed: changed, notAssigned: unchanged };
 }
 
 /** `dp unassign`: takes a package off DPs; each goes Removal Pending until its site has removed it. */
@@ -162,45 +164,24 @@ export async function unassignPackage(
   dps: string[],
 ): Promise<{ package: string; unassigned: string[]; notAssigned: string[] }> {
   const targets = dps.map((d) => parseDpName(d));
-  const pkg = await assertOrigin(ctx, id);
-  const now = ctx.clock.now();
-  const unassigned: string[] = [];
-  const notAssigned: string[] = [];
-  await ctx.db.transaction().execute(async (trx) => {
-    for (const t of targets) {
+  const { changed, unchanged } = await changeDps(
+    ctx,
+    id,
+    targets,
+    'unassigned from',
+    async (trx, t, status) => {
       const result = await trx
         .deleteFrom('assignments')
         .where('package_id', '=', id)
         .where('dp', '=', t.dp)
         .executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) {
-        notAssigned.push(t.dp);
-        continue;
-      }
-      unassigned.push(t.dp);
-      if (t.site !== ctx.config.code) {
-        await setPackageStatus(trx, ctx.sink, {
-          package: id,
-          sourceVersion: pkg.source_version,
-          site: t.site,
-          dp: t.dp,
-          state: 'Removal Pending',
-          error: null,
-          updatedAt: now,
-        });
-      }
-    }
-    if (unassigned.length) {
-      await postMessage(trx, ctx.sink, now, {
-        severity: 'info',
-        component: 'distmgr',
-        text: `package ${id} unassigned from ${unassigned.join(', ')}`,
-        package: id,
-      });
-    }
-  });
-  ctx.wake.notify('distmgr');
-  return { package: id, unassigned, notAssigned };
+      if (Number(result.numDeletedRows) === 0) return false;
+      // This site's own DP is removed by distmgr at once; a DP below reports its own removal.
+      if (t.site !== ctx.config.code) await status('Removal Pending');
+      return true;
+    },
+  );
+  return { package: id, unassigned: changed, notAssigned: unchanged };
 }
 
 /** `dp list`: the DPs this site knows (one default DP per active site) with their package counts. */
