@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/tempdirs.js';
 import { chunkFile, MAX_CHUNK, MIN_CHUNK } from './chunker.js';
 
 async function chunksOfFile(data: Buffer): Promise<string[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'outpost-chunk-'));
+  const dir = tempDir('chunk');
   writeFileSync(join(dir, 'f'), data);
   const out: string[] = [];
   for await (const c of chunkFile(join(dir, 'f'))) {

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/tempdirs.js';
 import { importSource } from './manifest.js';
 import { FileContentStore } from './store.js';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 function freshStore() {
-  const root = mkdtempSync(join(tmpdir(), 'outpost-store-'));
+  const root = tempDir('store');
   return { root, store: new FileContentStore(join(root, 'chunks')) };
 }
 

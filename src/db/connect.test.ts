@@ -1,15 +1,14 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/tempdirs.js';
 import { type DatabaseConfig, openDatabase } from './connect.js';
 
 const PG_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `t_${process.pid}_${Date.now()}`;
 
 const configs: [string, DatabaseConfig][] = [
-  ['sqlite', { kind: 'sqlite', file: join(mkdtempSync(join(tmpdir(), 'outpost-db-')), 'site.db') }],
+  ['sqlite', { kind: 'sqlite', file: join(tempDir('db'), 'site.db') }],
   ['postgres', { kind: 'postgres', url: PG_URL, schema }],
 ];
 

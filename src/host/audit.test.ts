@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/tempdirs.js';
 import { auditHost, purgeHost } from './audit.js';
 import { installLocations, recordFootprint } from './footprint.js';
 
-const freshRoot = () => mkdtempSync(join(tmpdir(), 'outpost-host-'));
+const freshRoot = () => tempDir('host');
 
 describe('host audit and purge', () => {
   it('a clean host is clean', async () => {

@@ -1,7 +1,6 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/tempdirs.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
 import type { PackageStatus, Report } from './model.js';
 import { listMessages, listPackageStatus, rollup } from './queries.js';
@@ -14,7 +13,7 @@ describe('status outbox', () => {
   beforeEach(async () => {
     site = await openDatabase({
       kind: 'sqlite',
-      file: join(mkdtempSync(join(tmpdir(), 'outpost-status-')), 'db'),
+      file: join(tempDir('status'), 'db'),
     });
   });
   afterEach(async () => {

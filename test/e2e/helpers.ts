@@ -1,10 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
 import { AdminClient } from '../../src/cli/client.js';
 import { type HierarchySite, startHierarchy } from '../../src/demo/hierarchy.js';
 import { freePort, OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
@@ -15,18 +12,7 @@ import { TestProxy } from './proxy.js';
 
 export const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-const created: string[] = [];
-
-/** A new temporary folder, removed when the test file is done. */
-export function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `outpost-${prefix}-`));
-  created.push(dir);
-  return dir;
-}
-
-afterAll(async () => {
-  await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+export { tempDir } from '../tempdirs.js';
 
 /** Runs the real `outpost` CLI and returns its exit code and output. */
 export function cli(
