@@ -12,16 +12,12 @@ import { connect } from 'node:net';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Hierarchy, type SiteSpec, startHierarchy } from '../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/hierarchy.js';
 import { freePort } from '../src/demo/processes.js';
 
 const MiB = 1024 * 1024;
 const POLL_MS = 50;
 const TOOLS = ['rsync', 'nginx', 'curl'];
-const TWO_SITES: SiteSpec[] = [
-  { code: 'C01', type: 'central' },
-  { code: 'S02', type: 'secondary', parent: 'C01' },
-];
 
 /** Best-of-N result for one tool. */
 export interface ToolResult {
@@ -90,7 +86,7 @@ class Servers {
   /** Runs `fn` with a fresh C01→S02 hierarchy in `dir`, then stops it and deletes `dir`. */
   async withHierarchy<T>(dir: string, fn: (h: Hierarchy) => Promise<T>): Promise<T> {
     if (this.stopping) throw new Error('stopping');
-    const starting = startHierarchy(dir, TWO_SITES, ['--heartbeat', '1s']);
+    const starting = startHierarchy(dir, TWO_LEVELS, ['--heartbeat', '1s']);
     this.hierarchies.add(starting);
     try {
       return await fn(await starting);

@@ -74,6 +74,12 @@ export async function startHierarchy(
   return hierarchy;
 }
 
+/** A central site and one secondary under it: C01 → S02. */
+export const TWO_LEVELS: SiteSpec[] = [
+  { code: 'C01', type: 'central' },
+  { code: 'S02', type: 'secondary', parent: 'C01' },
+];
+
 /** The three-level hierarchy of the demo and the end-to-end tests: C01 → P01 → S02. */
 export const THREE_LEVELS: SiteSpec[] = [
   { code: 'C01', type: 'central' },

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/index.js';
-import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
 import { OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { JobView } from '../../src/replication/index.js';
@@ -24,10 +24,7 @@ describe('the sender honours the address', () => {
   }
 
   beforeAll(async () => {
-    h = await startHierarchy(base, [
-      { code: 'C01', type: 'central' },
-      { code: 'S02', type: 'secondary', parent: 'C01' },
-    ]);
+    h = await startHierarchy(base, TWO_LEVELS);
   });
 
   afterAll(async () => {

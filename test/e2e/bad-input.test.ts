@@ -1,14 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/index.js';
-import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
-import type { SiteConfig } from '../../src/host/datadir.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { generateSiteKeys, loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
 import type { AddSiteResult, SiteView } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
-import { cli, tempDir } from './helpers.js';
+import { cli, identityOf, tempDir } from './helpers.js';
 
 /** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
 async function signedPost(
@@ -37,10 +36,7 @@ describe('bad input gets a clear error and changes nothing', () => {
   let data: string[];
 
   beforeAll(async () => {
-    h = await startHierarchy(base, [
-      { code: 'C01', type: 'central' },
-      { code: 'S02', type: 'secondary', parent: 'C01' },
-    ]);
+    h = await startHierarchy(base, TWO_LEVELS);
     data = ['--data', h.sites.C01.dataDir];
   });
 
@@ -121,12 +117,7 @@ describe('bad input gets a clear error and changes nothing', () => {
   });
 
   it('a parent offering `..` or absolute paths is refused by the child, and nothing is written', async () => {
-    const c01 = JSON.parse(readFileSync(join(h.sites.C01.dataDir, 'site.json'), 'utf8')) as SiteConfig;
-    const from = {
-      site: 'C01',
-      generation: c01.generation,
-      privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8'),
-    };
+    const from = identityOf(h.sites.C01.dataDir);
     const chunk = 'a'.repeat(64);
     for (const path of ['../../escape.txt', '/etc/cron.d/evil', 'ok/../../x']) {
       const manifest = {
@@ -145,12 +136,8 @@ describe('bad input gets a clear error and changes nothing', () => {
   });
 
   it('a wrong signature or an old generation is refused with 401 and a status message at the receiver', async () => {
-    const c01 = JSON.parse(readFileSync(join(h.sites.C01.dataDir, 'site.json'), 'utf8')) as SiteConfig;
-    const forged = {
-      site: 'C01',
-      generation: c01.generation,
-      privateKeyPem: generateSiteKeys().privateKeyPem,
-    };
+    const c01 = identityOf(h.sites.C01.dataDir);
+    const forged = { ...c01, privateKeyPem: generateSiteKeys().privateKeyPem };
     const res = await signedPost(
       h.sites.S02.url,
       '/s2s/v1/packages/assignments',
@@ -159,11 +146,7 @@ describe('bad input gets a clear error and changes nothing', () => {
     );
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_BAD_SIGNATURE');
-    const oldGeneration = {
-      site: 'C01',
-      generation: '00000000-dead-beef',
-      privateKeyPem: readFileSync(join(h.sites.C01.dataDir, 'keys', 'site.key'), 'utf8'),
-    };
+    const oldGeneration = { ...c01, generation: '00000000-dead-beef' };
     const res2 = await signedPost(
       h.sites.S02.url,
       '/s2s/v1/packages/assignments',
@@ -185,12 +168,7 @@ describe('bad input gets a clear error and changes nothing', () => {
   });
 
   it('a malformed status report from a child is dropped with a warning, and the rest of its batch applied', async () => {
-    const s02 = JSON.parse(readFileSync(join(h.sites.S02.dataDir, 'site.json'), 'utf8')) as SiteConfig;
-    const from = {
-      site: 'S02',
-      generation: s02.generation,
-      privateKeyPem: readFileSync(join(h.sites.S02.dataDir, 'keys', 'site.key'), 'utf8'),
-    };
+    const from = identityOf(h.sites.S02.dataDir);
     const good = {
       kind: 'message',
       message: {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
 import { waitFor } from '../../src/demo/processes.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { metric, sha256, tempDir, waitForPackageState } from './helpers.js';
@@ -13,10 +13,7 @@ describe('delta replication', () => {
   const source = join(base, 'src');
 
   beforeAll(async () => {
-    h = await startHierarchy(base, [
-      { code: 'C01', type: 'central' },
-      { code: 'S02', type: 'secondary', parent: 'C01' },
-    ]);
+    h = await startHierarchy(base, TWO_LEVELS);
   });
 
   afterAll(async () => {

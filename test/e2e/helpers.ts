@@ -14,6 +14,19 @@ export const sha256 = (data: Buffer | string) => createHash('sha256').update(dat
 
 export { tempDir } from '../tempdirs.js';
 
+/** A site's signing identity, read from its data directory, to send requests as that site would. */
+export function identityOf(dataDir: string): { site: string; generation: string; privateKeyPem: string } {
+  const config = JSON.parse(readFileSync(join(dataDir, 'site.json'), 'utf8')) as {
+    code: string;
+    generation: string;
+  };
+  return {
+    site: config.code,
+    generation: config.generation,
+    privateKeyPem: readFileSync(join(dataDir, 'keys', 'site.key'), 'utf8'),
+  };
+}
+
 /** Runs the real `outpost` CLI and returns its exit code and output. */
 export function cli(
   args: string[],

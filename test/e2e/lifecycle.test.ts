@@ -1,16 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
 import { freePort, type SiteProcess, spawnSite, waitFor } from '../../src/demo/processes.js';
-import type { SiteConfig } from '../../src/host/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { JobView } from '../../src/replication/index.js';
 import { loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
 import type { AddSiteResult, DeleteSummary, SitePhase, SiteView } from '../../src/sites/index.js';
 import { joinSite } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
-import { cli, tempDir, waitForPackageState } from './helpers.js';
+import { cli, identityOf, tempDir, waitForPackageState } from './helpers.js';
 import { TestProxy } from './proxy.js';
 
 type SiteShow = SiteView & { phases: SitePhase[] };
@@ -142,9 +141,8 @@ describe('secondary site lifecycle (the seed scenario)', () => {
   });
 
   it('delete cancels its jobs and sends nothing more; audit shows the leftovers; purge cleans them', async () => {
-    const oldKey = readFileSync(join(dataDir, 'keys', 'site.key'), 'utf8');
-    const oldGeneration = (JSON.parse(readFileSync(join(dataDir, 'site.json'), 'utf8')) as SiteConfig)
-      .generation;
+    const old = identityOf(dataDir);
+    const oldGeneration = old.generation;
     proxy.blackhole = false;
     const r = await cli(['site', 'delete', 'S03', '--json', '--data', P01().dataDir]);
     expect(r.code, r.stderr).toBe(0);
@@ -202,7 +200,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
     const before = await P01().admin.get<SiteView>('/sites/S03');
     const body = JSON.stringify({ time: Date.now() });
     const headers = signRequest(
-      loadSiteKeys(oldKey),
+      loadSiteKeys(old.privateKeyPem),
       { site: 'S03', generation: oldGeneration },
       { method: 'POST', path: '/s2s/v1/heartbeat', bodySha: sha256Hex(body) },
       Date.now(),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
 import { spawnSite, waitFor } from '../../src/demo/processes.js';
 import type { SiteView } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
@@ -10,14 +10,7 @@ describe('heartbeats', () => {
   const args = ['--heartbeat', '300ms', '--unreachable-after', '2s'];
 
   beforeAll(async () => {
-    h = await startHierarchy(
-      tempDir('e2e-unreachable'),
-      [
-        { code: 'C01', type: 'central' },
-        { code: 'S02', type: 'secondary', parent: 'C01' },
-      ],
-      args,
-    );
+    h = await startHierarchy(tempDir('e2e-unreachable'), TWO_LEVELS, args);
   });
 
   afterAll(async () => {
