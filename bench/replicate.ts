@@ -12,8 +12,7 @@ import { connect } from 'node:net';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/hierarchy.js';
-import { freePort } from '../src/demo/processes.js';
+import { freePort, type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/index.js';
 
 const MiB = 1024 * 1024;
 const POLL_MS = 50;

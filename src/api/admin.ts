@@ -3,8 +3,10 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Selectable } from 'kysely';
 import { parseDuration } from '../common/index.js';
+import type { SiteContext } from '../core/index.js';
 import type { AddressesTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
+import { assertJobState, deleteJobs, listJobs } from '../jobs/index.js';
 import { assertComponent, readLog } from '../logs/index.js';
 import {
   assertPackageId,
@@ -14,16 +16,12 @@ import {
   updatePackage,
 } from '../packages/index.js';
 import {
-  assertJobState,
   assignPackage,
-  deleteJobs,
   listDps,
-  listJobs,
   parseSchedule,
   redistributePackage,
   unassignPackage,
 } from '../replication/index.js';
-import type { SiteContext } from '../server/context.js';
 import { addSite, assertSiteCode, deleteSite, listSites, purgeSite, showSite } from '../sites/index.js';
 import { listMessages, listPackageStatus, postMessage } from '../status/index.js';
 

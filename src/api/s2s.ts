@@ -1,10 +1,10 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Value } from 'typebox/value';
+import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { acceptAssignments, acceptBlock, acceptOffer, parseBlockList } from '../replication/index.js';
 import { type KnownPeer, NonceCache, sha256Hex, verifyRequest } from '../s2s/index.js';
-import type { SiteContext } from '../server/context.js';
 import {
   acceptEarlyPhase,
   acceptHeartbeat,

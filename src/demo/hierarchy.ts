@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { AdminClient } from '../cli/client.js';
+import { AdminClient } from '../apiclient/index.js';
 import type { AddSiteResult, SiteView } from '../sites/index.js';
 import { initCentral, joinSite } from '../sites/index.js';
 import { freePort, type SiteProcess, spawnSite, waitFor } from './processes.js';

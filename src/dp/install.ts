@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { ContentStore, ManifestFile } from '../content/index.js';
+import type { SiteContext } from '../core/index.js';
 import { getPackageRow, manifestFiles } from '../packages/index.js';
-import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 
 /** The version of `pkg` this site's DP serves, if it is fully installed. */
-export async function installedVersion(ctx: SiteContext, pkg: string): Promise<number | null> {
+export async function installedVersion(
+  ctx: Pick<SiteContext, 'config' | 'db'>,
+  pkg: string,
+): Promise<number | null> {
   const row = await ctx.db
     .selectFrom('package_status')
     .select(['source_version', 'state'])
@@ -33,7 +36,7 @@ async function verifyFiles(store: ContentStore, files: readonly ManifestFile[]):
 
 /** The DP's verdict on one package version: its status (sent up) and a status message, together. */
 async function recordOutcome(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink'>,
   pkg: string,
   version: number,
   state: 'Installed' | 'Install Failed',
@@ -66,7 +69,10 @@ async function recordOutcome(
  * from the content library, whose chunks were each verified and synced on arrival; before the
  * package counts as Installed, every file is read back and its whole-file SHA-256 checked here.
  */
-export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> {
+export async function installOnDp(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
+  pkg: string,
+): Promise<void> {
   const row = await getPackageRow(ctx.db, pkg);
   const version = row.source_version;
   if ((await installedVersion(ctx, pkg)) === version) return;
@@ -101,7 +107,10 @@ export async function installOnDp(ctx: SiteContext, pkg: string): Promise<void> 
  * Removes a package from this site's DP: Removal Pending, then the status row goes; the content
  * library frees the chunks no other package needs.
  */
-export async function removeFromDp(ctx: SiteContext, pkg: string): Promise<void> {
+export async function removeFromDp(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink'>,
+  pkg: string,
+): Promise<void> {
   const self = ctx.config.code;
   const current = await ctx.db
     .selectFrom('package_status')

@@ -3,9 +3,9 @@ import send from '@fastify/send';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import parseRange from 'range-parser';
 import { assertPackagePath, type ContentStore } from '../content/index.js';
+import type { SiteContext } from '../core/index.js';
 import { OutpostError, toErrorBody } from '../errors/index.js';
 import { assertPackageId } from '../packages/index.js';
-import type { SiteContext } from '../server/context.js';
 import { installedVersion } from './install.js';
 
 function etagMatches(header: string | undefined, etag: string): boolean {

@@ -2,9 +2,9 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Kysely } from 'kysely';
 import { importSource, type ManifestFile } from '../content/index.js';
+import type { SiteContext } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
-import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { assertPackageId, formatPackageId } from './ids.js';
 
@@ -63,7 +63,7 @@ async function tracked<T>(work: () => Promise<T>): Promise<T> {
 
 /** `package create`: reads the source folder into the content library as version 1 of a new package. */
 export function createPackage(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
   input: { name: string; source: string },
 ): Promise<PackageView> {
   return tracked(() => createPackageNow(ctx, input));
@@ -71,7 +71,7 @@ export function createPackage(
 
 /** `package update`: a new source version from the source folder; assigned DPs go back to Install Pending. */
 export function updatePackage(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'store' | 'wake'>,
   id: string,
   input: { source?: string },
 ): Promise<PackageView> {
@@ -113,7 +113,7 @@ async function insertFiles(
 }
 
 async function createPackageNow(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
   input: { name: string; source: string },
 ): Promise<PackageView> {
   const name = input.name.trim();
@@ -150,7 +150,7 @@ async function createPackageNow(
 }
 
 async function updatePackageNow(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'store' | 'wake'>,
   id: string,
   input: { source?: string },
 ): Promise<PackageView> {

@@ -1,10 +1,13 @@
+import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { getPackageRow } from '../packages/index.js';
-import type { SiteContext } from '../server/context.js';
 import { nextHop, parseDpName } from '../sites/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 
-async function resolveDps(ctx: SiteContext, dps: string[]): Promise<{ dp: string; site: string }[]> {
+async function resolveDps(
+  ctx: Pick<SiteContext, 'config' | 'db'>,
+  dps: string[],
+): Promise<{ dp: string; site: string }[]> {
   if (dps.length === 0) throw new OutpostError('OUTPOST_BAD_INPUT', 'name at least one DP with --dp');
   const out: { dp: string; site: string }[] = [];
   for (const text of dps) {
@@ -27,7 +30,7 @@ async function resolveDps(ctx: SiteContext, dps: string[]): Promise<{ dp: string
   return out;
 }
 
-async function assertOrigin(ctx: SiteContext, id: string) {
+async function assertOrigin(ctx: Pick<SiteContext, 'config' | 'db'>, id: string) {
   const pkg = await getPackageRow(ctx.db, id);
   if (pkg.origin_site !== ctx.config.code) {
     throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, {
@@ -46,7 +49,7 @@ type Target = { dp: string; site: string };
  * DPs changed, and distmgr woken to carry the change down.
  */
 async function changeDps(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>,
   id: string,
   targets: Target[],
   verb: string,
@@ -98,7 +101,7 @@ const isAssigned = async (trx: Db, id: string, dp: string) =>
 
 /** `dp assign`: distributes a package to DPs; each goes to Install Pending until its site reports Installed. */
 export async function assignPackage(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>,
   id: string,
   dps: string[],
 ): Promise<{ package: string; assigned: string[]; already: string[] }> {
@@ -124,7 +127,7 @@ export async function assignPackage(
  * chunks it lacks.
  */
 export async function redistributePackage(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>,
   id: string,
   dps: string[],
 ): Promise<{ package: string; redistributed: string[]; notAssigned: string[] }> {
@@ -159,7 +162,7 @@ export async function redistributePackage(
 
 /** `dp unassign`: takes a package off DPs; each goes Removal Pending until its site has removed it. */
 export async function unassignPackage(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>,
   id: string,
   dps: string[],
 ): Promise<{ package: string; unassigned: string[]; notAssigned: string[] }> {
@@ -185,7 +188,7 @@ export async function unassignPackage(
 }
 
 /** `dp list`: the DPs this site knows (one default DP per active site) with their package counts. */
-export async function listDps(ctx: SiteContext, site?: string) {
+export async function listDps(ctx: Pick<SiteContext, 'db'>, site?: string) {
   let q = ctx.db
     .selectFrom('sites')
     .select(['code', 'state', 'url', 'relation'])

@@ -1,4 +1,5 @@
 import { assertPackagePath, assertSha256, chunksOf, MAX_CHUNK } from '../content/index.js';
+import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import {
   assertPackageId,
@@ -6,7 +7,6 @@ import {
   type PackageManifest,
   storeOfferedManifest,
 } from '../packages/index.js';
-import type { SiteContext } from '../server/context.js';
 import { assertSiteCode, nextHop, parseDpName } from '../sites/index.js';
 import { postMessage } from '../status/index.js';
 
@@ -44,7 +44,7 @@ function assertManifest(m: PackageManifest): void {
  * preloaded copy — is never asked for again.
  */
 export async function acceptOffer(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'store'>,
   body: { job: string; manifest: PackageManifest },
 ): Promise<{ missing: string[] }> {
   assertManifest(body.manifest);
@@ -94,7 +94,7 @@ export function parseBlockList(header: string): { sha: string; size: number }[] 
  * again. A body longer or shorter than its list is refused whole.
  */
 export async function acceptBlock(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'metrics' | 'sink' | 'store'>,
   list: { sha: string; size: number }[],
   body: AsyncIterable<Uint8Array>,
 ): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
@@ -149,7 +149,7 @@ export async function acceptBlock(
  * on its own DP and passes it on to its children.
  */
 export async function acceptAssignments(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'store' | 'wake'>,
   body: { job: string; package: string; sourceVersion: number | null; dps: string[] },
 ): Promise<{ ok: true }> {
   const pkg = assertPackageId(body.package);

@@ -1,8 +1,8 @@
+import type { SiteContext } from '../core/index.js';
 import { installOnDp, removeFromDp } from '../dp/index.js';
+import { cancelJobs, createJob, OPEN_STATES } from '../jobs/index.js';
 import { importsInProgress } from '../packages/index.js';
-import type { SiteContext } from '../server/context.js';
 import { nextHop } from '../sites/index.js';
-import { cancelJobs, createJob, OPEN_STATES } from './jobs.js';
 
 interface Target {
   version: number;
@@ -18,7 +18,9 @@ const same = (a: Target | undefined, b: Target | undefined) =>
  * also installs or removes packages on this site's own DP and frees content nothing needs.
  * Level-triggered: running it again with nothing changed does nothing.
  */
-export async function reconcile(ctx: SiteContext): Promise<void> {
+export async function reconcile(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store' | 'transfers' | 'wake'>,
+): Promise<void> {
   const self = ctx.config.code;
   const log = ctx.log('distmgr');
   const now = ctx.clock.now();
@@ -158,7 +160,7 @@ export async function reconcile(ctx: SiteContext): Promise<void> {
  * A package that this site only carried for others (not its origin, no longer assigned anywhere
  * below it) is forgotten, once no job still needs it.
  */
-async function retireUnneeded(ctx: SiteContext, assigned: string[]): Promise<boolean> {
+async function retireUnneeded(ctx: Pick<SiteContext, 'config' | 'db'>, assigned: string[]): Promise<boolean> {
   const keep = new Set(assigned);
   const rows = await ctx.db
     .selectFrom('packages')
@@ -186,7 +188,7 @@ async function retireUnneeded(ctx: SiteContext, assigned: string[]): Promise<boo
 }
 
 /** Deletes every chunk no package version held here refers to. Returns how many went. */
-export async function collectGarbage(ctx: SiteContext): Promise<number> {
+export async function collectGarbage(ctx: Pick<SiteContext, 'db' | 'store'>): Promise<number> {
   // A package being imported has chunks stored but no manifest yet; wait for the next round.
   if (importsInProgress()) return 0;
   // List first, then read the manifests: a chunk that exists was offered (its manifest stored)

@@ -1,15 +1,5 @@
 export { assignPackage, listDps, redistributePackage, unassignPackage } from './assign.js';
 export { acceptAssignments, acceptBlock, acceptOffer, parseBlockList, TRANSFER_BLOCK } from './despooler.js';
 export { collectGarbage, reconcile } from './distmgr.js';
-export {
-  assertJobState,
-  cancelJobs,
-  createJob,
-  deleteJobs,
-  type JobView,
-  listJobs,
-  OPEN_STATES,
-} from './jobs.js';
 export { JobSender } from './sender.js';
 export { parseSchedule } from './throttle.js';
-export { TransferRegistry } from './transfers.js';

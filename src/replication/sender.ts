@@ -2,16 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
 import { chunksOf } from '../content/index.js';
+import type { SiteContext, TransferRegistry } from '../core/index.js';
 import type { AddressesTable, JobsTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
+import { claimJob, reclaimExpired } from '../jobs/index.js';
 import { packageManifest } from '../packages/index.js';
 import { s2sJson, s2sPutBlock } from '../s2s/index.js';
-import type { SiteContext } from '../server/context.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { TRANSFER_BLOCK } from './despooler.js';
-import { claimJob, reclaimExpired } from './jobs.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
-import type { TransferRegistry } from './transfers.js';
 
 const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
@@ -52,7 +51,12 @@ export class JobSender {
 
   private readonly transfers: TransferRegistry;
 
-  constructor(private readonly ctx: SiteContext) {
+  constructor(
+    private readonly ctx: Pick<
+      SiteContext,
+      'clock' | 'db' | 'identity' | 'log' | 'metrics' | 'sink' | 'store' | 'transfers' | 'wake'
+    >,
+  ) {
     this.transfers = ctx.transfers;
   }
 

@@ -2,8 +2,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { adminRoutes } from '../api/admin.js';
 import { installErrorHandling } from '../api/errors.js';
 import { s2sRoutes } from '../api/s2s.js';
+import type { SiteContext } from '../core/index.js';
 import { dpRoutes } from '../dp/index.js';
-import type { SiteContext } from './context.js';
 
 /** The site server's HTTP surface: admin API, site-to-site API, DP content and metrics. */
 export async function buildApp(ctx: SiteContext, adminToken: string): Promise<FastifyInstance> {

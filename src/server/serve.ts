@@ -2,10 +2,19 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { systemClock } from '../common/index.js';
 import { FileContentStore } from '../content/index.js';
+import {
+  createMetrics,
+  DEFAULT_SETTINGS,
+  runLoop,
+  type ServerSettings,
+  type SiteContext,
+  TransferRegistry,
+  Wake,
+} from '../core/index.js';
 import { openDatabase } from '../db/index.js';
 import { databaseConfigOf, dataPaths, purgeHost, readAdminToken, readSiteConfig } from '../host/index.js';
 import { createLoggers } from '../logs/index.js';
-import { JobSender, reconcile, TransferRegistry } from '../replication/index.js';
+import { JobSender, reconcile } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
 import {
   assertListen,
@@ -16,8 +25,6 @@ import {
 } from '../sites/index.js';
 import { forwardReports } from '../status/index.js';
 import { buildApp } from './app.js';
-import { DEFAULT_SETTINGS, runLoop, type ServerSettings, type SiteContext, Wake } from './context.js';
-import { createMetrics } from './metrics.js';
 
 export interface RunningSite {
   ctx: SiteContext;

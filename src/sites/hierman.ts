@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { formatDuration } from '../common/index.js';
+import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import type { KnownPeer } from '../s2s/index.js';
 import { s2sJson } from '../s2s/index.js';
-import type { SiteContext } from '../server/context.js';
 import { postMessage, reportSite } from '../status/index.js';
 import { assertSiteCode, assertSiteType } from './codes.js';
 import { hashToken } from './phases.js';
@@ -46,7 +46,10 @@ function assertUrl(url: string, what: string): string {
  * Is `code` free in the whole hierarchy? Checked here and then asked of each ancestor, so the
  * central site, which knows every site, has the last word.
  */
-export async function isCodeFree(ctx: SiteContext, code: string): Promise<boolean> {
+export async function isCodeFree(
+  ctx: Pick<SiteContext, 'config' | 'db' | 'identity'>,
+  code: string,
+): Promise<boolean> {
   const row = await ctx.db.selectFrom('sites').select('state').where('code', '=', code).executeTakeFirst();
   if (row && row.state !== 'deleted') return false;
   const parent = ctx.config.parent;
@@ -58,7 +61,10 @@ export async function isCodeFree(ctx: SiteContext, code: string): Promise<boolea
 }
 
 /** `site add`: a new child of this site, pending until it joins with the one-time token returned. */
-export async function addSite(ctx: SiteContext, input: AddSiteInput): Promise<AddSiteResult> {
+export async function addSite(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'identity' | 'log' | 'sink'>,
+  input: AddSiteInput,
+): Promise<AddSiteResult> {
   const self = ctx.config;
   const code = assertSiteCode(input.code);
   const type = assertSiteType(input.type);
@@ -143,14 +149,14 @@ export async function addSite(ctx: SiteContext, input: AddSiteInput): Promise<Ad
 }
 
 /** Sends this site's heartbeat to its parent. */
-export async function sendHeartbeat(ctx: SiteContext): Promise<void> {
+export async function sendHeartbeat(ctx: Pick<SiteContext, 'clock' | 'config' | 'identity'>): Promise<void> {
   const parent = ctx.config.parent;
   if (!parent) return;
   await s2sJson(ctx.identity, parent.url, 'POST', '/s2s/v1/heartbeat', { time: ctx.clock.now() });
 }
 
 /** The peers this site accepts signed requests from: its parent and its children, at their current generation. */
-export async function findPeer(ctx: SiteContext, code: string): Promise<KnownPeer | undefined> {
+export async function findPeer(ctx: Pick<SiteContext, 'db'>, code: string): Promise<KnownPeer | undefined> {
   const row = await ctx.db
     .selectFrom('sites')
     .select(['code', 'generation', 'public_key', 'relation', 'state'])

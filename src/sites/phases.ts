@@ -2,10 +2,10 @@ import { createHash, createPublicKey } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { request } from 'undici';
 import { formatDuration } from '../common/index.js';
+import type { SiteContext } from '../core/index.js';
 import type { Database, SiteState, SitesTable, SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { s2sJson } from '../s2s/index.js';
-import type { SiteContext } from '../server/context.js';
 import { postMessage, reportSite } from '../status/index.js';
 import { getSiteRow, recordPhase, siteRecordOf } from './records.js';
 
@@ -30,7 +30,7 @@ export const hashToken = (token: string) => createHash('sha256').update(token).d
 
 /** Changes a child's state: the row, the record sent up, a status message and a log line. */
 async function setChildState(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'log' | 'sink'>,
   trx: Db,
   row: SiteRow,
   state: SiteState,
@@ -50,7 +50,11 @@ async function setChildState(
 }
 
 /** The pending child a join token is for; refuses a malformed, wrong, expired or used token. */
-async function siteForToken(ctx: SiteContext, trx: Db, token: string): Promise<SiteRow> {
+async function siteForToken(
+  ctx: Pick<SiteContext, 'clock' | 'config'>,
+  trx: Db,
+  token: string,
+): Promise<SiteRow> {
   const code = token.split('.')[0] ?? '';
   const invalid = (why: string) => new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', `join token ${why}`);
   if (!/^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(token)) throw invalid('is malformed');
@@ -95,7 +99,10 @@ export interface JoinCheck {
 }
 
 /** Preflight at the parent: is the token good, and what will the new site need? Changes nothing. */
-export async function checkJoin(ctx: SiteContext, token: string): Promise<JoinCheck> {
+export async function checkJoin(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db'>,
+  token: string,
+): Promise<JoinCheck> {
   const row = await siteForToken(ctx, ctx.db, token);
   const assigned = await ctx.db
     .selectFrom('assignments')
@@ -134,7 +141,7 @@ async function probe(url: string, expect: (body: string) => boolean): Promise<st
 
 /** Preflight at the parent: can it reach back to the URL the new site will be reached at? */
 export async function probeJoiningSite(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db'>,
   token: string,
   nonce: string,
 ): Promise<{ reachable: true; url: string }> {
@@ -153,7 +160,7 @@ export async function probeJoiningSite(
 }
 
 async function progress(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'log' | 'sink'>,
   trx: Db,
   row: SiteRow,
   phase: InstallPhase,
@@ -185,7 +192,7 @@ async function progress(
 
 /** A phase report from a site that has not registered yet (it has no key here): the token vouches for it. */
 export async function acceptEarlyPhase(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink'>,
   body: { token: string; phase: string; state: PhaseState; error?: string },
 ): Promise<{ ok: true }> {
   const phase = body.phase as InstallPhase;
@@ -215,7 +222,10 @@ export interface JoinAnswer {
 }
 
 /** Registration: checks the one-time token and records the child's key and generation. */
-export async function acceptJoin(ctx: SiteContext, req: JoinRequest): Promise<JoinAnswer> {
+export async function acceptJoin(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'keys' | 'sink'>,
+  req: JoinRequest,
+): Promise<JoinAnswer> {
   if (!/^[0-9a-f-]{8,64}$/.test(req.generation))
     throw new OutpostError('OUTPOST_BAD_INPUT', 'generation is malformed');
   try {
@@ -264,7 +274,7 @@ export async function acceptJoin(ctx: SiteContext, req: JoinRequest): Promise<Jo
  * reported as such when the deadline passes, not as a hang.
  */
 export async function acceptLatePhase(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'wake'>,
   child: string,
   body: { phase: string; state: PhaseState; error?: string },
 ): Promise<{ phase: string; state: PhaseState; siteState: SiteState }> {
@@ -306,7 +316,10 @@ export async function acceptLatePhase(
 }
 
 /** A heartbeat from a child: last contact now; an unreachable site is active again. */
-export async function acceptHeartbeat(ctx: SiteContext, child: string): Promise<{ time: number }> {
+export async function acceptHeartbeat(
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'sink' | 'wake'>,
+  child: string,
+): Promise<{ time: number }> {
   const now = ctx.clock.now();
   await ctx.db.transaction().execute(async (trx) => {
     const row = await getSiteRow(trx, child);
@@ -323,7 +336,9 @@ export async function acceptHeartbeat(ctx: SiteContext, child: string): Promise<
  * deadline fails the site, naming the phase and the last reason seen; an active site silent for
  * longer than the configured time becomes unreachable.
  */
-export async function watchChildren(ctx: SiteContext): Promise<void> {
+export async function watchChildren(
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'settings' | 'sink'>,
+): Promise<void> {
   const now = ctx.clock.now();
   const children = await ctx.db.selectFrom('sites').selectAll().where('relation', '=', 'child').execute();
   for (const row of children) {
@@ -374,7 +389,9 @@ export async function watchChildren(ctx: SiteContext): Promise<void> {
  * The child's side of the last install phases, run with every heartbeat until the parent says the
  * site is active: components started, then DP ready (which the parent confirms by reaching it).
  */
-export async function reportInstallProgress(ctx: SiteContext): Promise<void> {
+export async function reportInstallProgress(
+  ctx: Pick<SiteContext, 'config' | 'db' | 'identity' | 'log'>,
+): Promise<void> {
   const parent = ctx.config.parent;
   if (!parent) return;
   const key = 'install.progress';

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
+import type { SiteContext } from '../core/index.js';
 import { type Database, dropSiteContent, forgetSite, type RemovedRows, totalRemoved } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
-import { cancelJobs, createJob, OPEN_STATES } from '../replication/jobs.js';
+import { cancelJobs, createJob, OPEN_STATES } from '../jobs/index.js';
 import { s2sJson } from '../s2s/index.js';
-import type { SiteContext } from '../server/context.js';
 import { postMessage, reportPurge, reportSite } from '../status/index.js';
 import { assertSiteCode } from './codes.js';
 import { getSiteRow, nextHop, siteRecordOf } from './records.js';
@@ -47,7 +47,7 @@ async function descendantsOf(db: Db, code: string): Promise<string[]> {
  * one more byte is sent to it. A reachable site is told to stop and deinstall.
  */
 export async function deleteSite(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'identity' | 'log' | 'sink' | 'transfers' | 'wake'>,
   input: { code: string; recursive?: boolean; dryRun?: boolean },
 ): Promise<DeleteSummary> {
   const code = assertSiteCode(input.code);
@@ -156,7 +156,9 @@ export async function deleteSite(
  * with children was recursive), each told before this site stops. Best effort: a child that cannot
  * be reached is left to its own watch.
  */
-export async function deinstallChildren(ctx: SiteContext): Promise<string[]> {
+export async function deinstallChildren(
+  ctx: Pick<SiteContext, 'db' | 'identity' | 'log'>,
+): Promise<string[]> {
   const children = await ctx.db
     .selectFrom('sites')
     .select(['code', 'url'])
@@ -202,7 +204,10 @@ export interface PurgeSummary {
  * row naming `code` in whatever state, aborts its transfers, and queues the same purge at the
  * ancestors and at the child it lies under. Running it again removes nothing and queues nothing.
  */
-export async function purgeSite(ctx: SiteContext, input: { code: string }): Promise<PurgeSummary> {
+export async function purgeSite(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'transfers' | 'wake'>,
+  input: { code: string },
+): Promise<PurgeSummary> {
   const code = assertSiteCode(input.code);
   if (code === ctx.config.code || code === ctx.config.parent?.code) {
     throw new OutpostError(

@@ -1,5 +1,6 @@
-import { s2sJson } from '../s2s/index.js';
-import type { SiteContext } from '../server/context.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/index.js';
+import { type Sender, s2sJson } from '../s2s/index.js';
 import { acknowledgeReports, pendingReports } from './store.js';
 
 const BATCH = 500;
@@ -9,7 +10,11 @@ const BATCH = 500;
  * after the parent has applied it, and the parent applies each once, so a lost connection delays
  * status but never loses or doubles it.
  */
-export async function forwardReports(ctx: SiteContext): Promise<number> {
+export async function forwardReports(ctx: {
+  db: Kysely<Database>;
+  identity: Sender;
+  config: { parent: { url: string } | null };
+}): Promise<number> {
   const parent = ctx.config.parent;
   if (!parent) return 0;
   let forwarded = 0;

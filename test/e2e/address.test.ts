@@ -4,10 +4,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/index.js';
-import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
-import { OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
+import {
+  type Hierarchy,
+  OUTPOST_BIN,
+  spawnSite,
+  startHierarchy,
+  TWO_LEVELS,
+  waitFor,
+} from '../../src/demo/index.js';
+import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import type { JobView } from '../../src/replication/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
 import { cli, metric, tempDir, waitForPackageState } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/index.js';
-import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { generateSiteKeys, loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
 import type { AddSiteResult, SiteView } from '../../src/sites/index.js';

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSite, waitFor } from '../../src/demo/processes.js';
+import { spawnSite, waitFor } from '../../src/demo/index.js';
+import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import type { JobView } from '../../src/replication/index.js';
 import { TRANSFER_BLOCK } from '../../src/replication/index.js';
 import {
   libraryIsSound,

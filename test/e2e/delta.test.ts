@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
-import { waitFor } from '../../src/demo/processes.js';
+import { type Hierarchy, startHierarchy, TWO_LEVELS, waitFor } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { metric, sha256, tempDir, waitForPackageState } from './helpers.js';
 

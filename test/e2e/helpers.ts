@@ -2,9 +2,15 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdminClient } from '../../src/cli/client.js';
-import { type HierarchySite, startHierarchy } from '../../src/demo/hierarchy.js';
-import { freePort, OUTPOST_BIN, spawnSite, waitFor } from '../../src/demo/processes.js';
+import { AdminClient } from '../../src/apiclient/index.js';
+import {
+  freePort,
+  type HierarchySite,
+  OUTPOST_BIN,
+  spawnSite,
+  startHierarchy,
+  waitFor,
+} from '../../src/demo/index.js';
 import type { AddSiteResult } from '../../src/sites/index.js';
 import { joinSite } from '../../src/sites/index.js';
 import type { PackageStatus } from '../../src/status/index.js';

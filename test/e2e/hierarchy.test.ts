@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy, THREE_LEVELS } from '../../src/demo/hierarchy.js';
+import { type Hierarchy, startHierarchy, THREE_LEVELS } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
 import { cli, sha256, tempDir, waitForPackageState } from './helpers.js';

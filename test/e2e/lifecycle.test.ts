@@ -1,10 +1,16 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
-import { freePort, type SiteProcess, spawnSite, waitFor } from '../../src/demo/processes.js';
+import {
+  freePort,
+  type Hierarchy,
+  type SiteProcess,
+  spawnSite,
+  startHierarchy,
+  waitFor,
+} from '../../src/demo/index.js';
+import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import type { JobView } from '../../src/replication/index.js';
 import { loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
 import type { AddSiteResult, DeleteSummary, SitePhase, SiteView } from '../../src/sites/index.js';
 import { joinSite } from '../../src/sites/index.js';

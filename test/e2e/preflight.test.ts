@@ -2,8 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy } from '../../src/demo/hierarchy.js';
-import { freePort } from '../../src/demo/processes.js';
+import { freePort, type Hierarchy, startHierarchy } from '../../src/demo/index.js';
 import type { AddSiteResult, PreflightResult, SitePhase, SiteView } from '../../src/sites/index.js';
 import { cli, tempDir } from './helpers.js';
 

@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy, THREE_LEVELS } from '../../src/demo/hierarchy.js';
-import { waitFor } from '../../src/demo/processes.js';
+import { type Hierarchy, startHierarchy, THREE_LEVELS, waitFor } from '../../src/demo/index.js';
 import type { PurgeSummary, SiteView } from '../../src/sites/index.js';
 import { cli, tempDir } from './helpers.js';
 

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/hierarchy.js';
-import { spawnSite, waitFor } from '../../src/demo/processes.js';
+import { type Hierarchy, spawnSite, startHierarchy, TWO_LEVELS, waitFor } from '../../src/demo/index.js';
 import type { SiteView } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
 import { tempDir } from './helpers.js';

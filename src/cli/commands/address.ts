@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { AdminClient } from '../client.js';
+import { AdminClient } from '../../apiclient/index.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
 import { printJson, printObject, printRows } from '../output.js';
 

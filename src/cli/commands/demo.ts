@@ -12,7 +12,7 @@ export function registerDemoCommand(program: Command): void {
     .action(async (o: { once?: boolean; dir?: string; json?: boolean }) => {
       const out = o.json ? process.stderr : process.stdout;
       const say = (line: string) => out.write(`${line}\n`);
-      const { runDemo } = await import('../../demo/run.js');
+      const { runDemo } = await import('../../demo/index.js');
       const { hierarchy, packageId, baseDir } = await runDemo({
         once: !!o.once,
         dir: o.dir,

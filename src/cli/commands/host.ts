@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { parseSize } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
 import type { AuditResult, Leftover, PurgeResult } from '../../host/index.js';
-import { assertSiteCode } from '../../sites/codes.js';
 import type { PreflightCheck } from '../../sites/index.js';
+import { assertSiteCode } from '../../sites/index.js';
 import { printJson, printRows } from '../output.js';
 
 function leftoverRows(rows: Leftover[]): void {

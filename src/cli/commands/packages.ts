@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { AdminClient } from '../../apiclient/index.js';
 import type { PackageView } from '../../packages/index.js';
-import { AdminClient } from '../client.js';
 import { type CommonOptions, collect, serverOptions } from '../options.js';
 import { colourState, formatBytes, printJson, printObject, printRows } from '../output.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import { AdminClient } from '../../apiclient/index.js';
 import { parseDuration, parseSize } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
-import { assertSiteCode } from '../../sites/codes.js';
 import type {
   AddSiteResult,
   DeleteSummary,
@@ -10,7 +10,7 @@ import type {
   SitePhase,
   SiteView,
 } from '../../sites/index.js';
-import { AdminClient } from '../client.js';
+import { assertSiteCode } from '../../sites/index.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import { colourState, formatBytes, formatTime, printJson, printObject, printRows } from '../output.js';
 import { printPreflight } from './host.js';

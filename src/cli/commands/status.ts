@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
+import { AdminClient } from '../../apiclient/index.js';
 import { parseDuration, sleep } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
-import type { JobView } from '../../replication/index.js';
+import type { JobView } from '../../jobs/index.js';
 import type { PackageStatus, StatusMessage } from '../../status/index.js';
-import { AdminClient } from '../client.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
 import { colourState, formatBytes, formatTime, printJson, printRows } from '../output.js';
 

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { type ErrorCode, isErrorCode, OutpostError } from '../errors/index.js';
-import { readAdminToken, readSiteConfig } from '../host/datadir.js';
+import { readAdminToken, readSiteConfig } from '../host/index.js';
 
 export interface ServerOptions {
   server?: string;

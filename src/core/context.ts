@@ -4,12 +4,12 @@ import type { Logger } from 'pino';
 import { type Clock, sleep } from '../common/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { Database } from '../db/index.js';
-import type { DataPaths, SiteConfig } from '../host/datadir.js';
+import type { DataPaths, SiteConfig } from '../host/index.js';
 import type { Component, Loggers } from '../logs/index.js';
-import type { TransferRegistry } from '../replication/transfers.js';
 import type { Sender, SiteKeys } from '../s2s/index.js';
 import type { ReportSink } from '../status/index.js';
 import type { Metrics } from './metrics.js';
+import type { TransferRegistry } from './transfers.js';
 
 /** Server settings an administrator (or an impatient test) can change. */
 export interface ServerSettings {

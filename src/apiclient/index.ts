@@ -1,0 +1,1 @@
+export { AdminClient, type ServerOptions } from './client.js';
