@@ -59,10 +59,12 @@ export async function startHierarchy(
       const process = await spawnSite(dataDir, url, serveArgs);
       const admin = await AdminClient.from({ data: dataDir });
       sites[spec.code] = { code: spec.code, dataDir, url, admin, process };
-      if (spec.parent) {
-        const parent = sites[spec.parent];
-        await waitFor(`${spec.code} to be active at ${spec.parent}`, 30_000, async () => {
-          const list = await parent.admin.get<SiteView[]>('/sites');
+      // A site is used from every site above it (the demo assigns at the central site), and its
+      // record reaches a grandparent only after the parent's status has gone up: wait for each.
+      for (const ancestor of ancestorsOf(spec, specs)) {
+        const at = sites[ancestor];
+        await waitFor(`${spec.code} to be active at ${ancestor}`, 30_000, async () => {
+          const list = await at.admin.get<SiteView[]>('/sites');
           return list.some((s) => s.code === spec.code && s.state === 'active');
         });
       }
@@ -72,6 +74,16 @@ export async function startHierarchy(
     throw err;
   }
   return hierarchy;
+}
+
+/** The sites above `spec`, nearest first. */
+function ancestorsOf(spec: SiteSpec, specs: readonly SiteSpec[]): string[] {
+  const out: string[] = [];
+  for (let code = spec.parent; code !== undefined; code = specs.find((s) => s.code === code)?.parent) {
+    if (out.includes(code)) break;
+    out.push(code);
+  }
+  return out;
 }
 
 /** A central site and one secondary under it: C01 → S02. */

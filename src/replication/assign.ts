@@ -18,10 +18,21 @@ async function resolveDps(
         .select('state')
         .where('code', '=', site)
         .executeTakeFirst();
-      if (!row || row.state === 'deleted' || !(await nextHop(ctx.db, ctx.config.code, site))) {
+      if (!row) {
+        // A site that has just joined further down is known here only once its parent's status
+        // report has arrived: say so, rather than call a real site unknown.
         throw new OutpostError(
           'OUTPOST_SITE_NOT_FOUND',
-          `DP ${text}: site ${site} is not at or below ${ctx.config.code}`,
+          `DP ${text}: site ${site} is not known at ${ctx.config.code}`,
+          {
+            hint: `a site that has just joined below a child site appears here within seconds; check outpost site list`,
+          },
+        );
+      }
+      if (row.state === 'deleted' || !(await nextHop(ctx.db, ctx.config.code, site))) {
+        throw new OutpostError(
+          'OUTPOST_SITE_NOT_FOUND',
+          `DP ${text}: site ${site} is ${row.state === 'deleted' ? 'deleted' : `not at or below ${ctx.config.code}`}`,
         );
       }
     }

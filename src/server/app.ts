@@ -1,7 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { adminRoutes } from '../api/admin.js';
-import { installErrorHandling } from '../api/errors.js';
-import { s2sRoutes } from '../api/s2s.js';
+import { adminRoutes, installErrorHandling, s2sRoutes } from '../api/index.js';
 import type { SiteContext } from '../core/index.js';
 import { dpRoutes } from '../dp/index.js';
 

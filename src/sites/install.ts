@@ -11,7 +11,7 @@ import {
   dataPaths,
   type SiteConfig,
   writeSiteConfig,
-} from '../host/datadir.js';
+} from '../host/index.js';
 import { generateSiteKeys } from '../s2s/index.js';
 import { assertSiteCode } from './codes.js';
 import type { JoinAnswer } from './phases.js';

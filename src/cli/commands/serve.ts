@@ -22,7 +22,7 @@ export function registerServeCommand(program: Command): void {
           heartbeatMs: parseDuration(o.heartbeat, '--heartbeat'),
           unreachableAfterMs: parseDuration(o.unreachableAfter, '--unreachable-after'),
         };
-        const { startSite } = await import('../../server/serve.js');
+        const { startSite } = await import('../../server/index.js');
         const site = await startSite(o.data, { listen: o.listen, settings });
         const { code, type, generation } = site.ctx.config;
         process.stdout.write(

@@ -1,0 +1,61 @@
+/**
+ * The layering rule, checked by `npm test` (`npm run lint`): folders import each other only through
+ * their index.ts, only downwards, and never in a circle. LAYERS lists the lowest first: a folder
+ * may import its own layer and those before it, never one after it.
+ */
+const LAYERS = [
+  ['errors'],
+  ['common'],
+  ['db', 'logs', 'content', 's2s'],
+  ['host', 'status'],
+  ['core'],
+  ['jobs', 'packages'],
+  ['sites', 'dp'],
+  ['replication'],
+  ['api', 'apiclient'],
+  ['server', 'demo'],
+  ['cli'],
+];
+
+const folders = (list) => `^src/(${list.join('|')})/`;
+
+const layerRules = LAYERS.slice(0, -1).map((layer, i) => ({
+  name: `layer-${layer.join('-')}`,
+  comment: `${layer.join(', ')} must not import a higher layer (${LAYERS.slice(i + 1).flat().join(', ')})`,
+  severity: 'error',
+  from: { path: folders(layer) },
+  to: { path: folders(LAYERS.slice(i + 1).flat()) },
+}));
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'modules must not import each other in a circle',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'through-index',
+      comment: 'another folder is imported only through its index.ts',
+      severity: 'error',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'tests-through-index',
+      comment: 'tests and benchmarks outside src import folders only through their index.ts',
+      severity: 'error',
+      from: { path: '^(test|bench)/' },
+      to: { path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$' },
+    },
+    ...layerRules,
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};

@@ -1,0 +1,1 @@
+export { type RunningSite, startSite } from './serve.js';
