@@ -38,7 +38,8 @@ export class Wake {
 
   /** Waits for a nudge on `topic`, at most `ms`, or until `signal` aborts. */
   async wait(topic: WakeTopic, ms: number, signal: AbortSignal): Promise<void> {
-    if (this.pending.delete(topic)) return;
+    // A loop stopped during its round must not then sleep a whole interval (up to the heartbeat).
+    if (this.pending.delete(topic) || signal.aborted) return;
     const nudged = new AbortController();
     const onNudge = () => nudged.abort();
     this.events.once(topic, onNudge);
@@ -80,7 +81,7 @@ export interface SiteContext {
  * A failing tick is logged and retried on the next round; it never stops the loop.
  */
 export async function runLoop(
-  ctx: SiteContext,
+  ctx: Pick<SiteContext, 'log' | 'wake'>,
   component: Component,
   topic: WakeTopic,
   intervalMs: number,
