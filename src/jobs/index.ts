@@ -1,12 +1,12 @@
+export { assertJobState, type Job, type JobView, jobView, listJobs, OPEN_STATES } from './jobs.js';
 export {
-  assertJobState,
   cancelJobs,
   claimJob,
+  completeJob,
   createJob,
   deleteJobs,
-  type JobView,
-  jobView,
-  listJobs,
-  OPEN_STATES,
+  failJob,
+  holdsJob,
+  progressJob,
   reclaimExpired,
-} from './jobs.js';
+} from './lifecycle.js';
