@@ -170,7 +170,13 @@ export async function cancelJobs(
 ): Promise<string[]> {
   let q = db
     .updateTable('jobs')
-    .set({ state: 'cancelled', last_error: reason, lease_owner: null, lease_expires_at: null, updated_at: now })
+    .set({
+      state: 'cancelled',
+      last_error: reason,
+      lease_owner: null,
+      lease_expires_at: null,
+      updated_at: now,
+    })
     .where('site_code', '=', where.site)
     .where('state', 'in', OPEN_STATES);
   if (where.package) q = q.where('package_id', '=', where.package);

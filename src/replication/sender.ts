@@ -3,9 +3,17 @@ import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
 import { chunksOf } from '../content/index.js';
 import type { SiteContext, TransferRegistry } from '../core/index.js';
-import type { AddressesTable, JobsTable } from '../db/index.js';
-import { OutpostError } from '../errors/index.js';
-import { claimJob, reclaimExpired } from '../jobs/index.js';
+import type { AddressesTable, JobKind } from '../db/index.js';
+import { type ErrorKind, OutpostError } from '../errors/index.js';
+import {
+  claimJob,
+  completeJob,
+  failJob,
+  holdsJob,
+  type Job,
+  progressJob,
+  reclaimExpired,
+} from '../jobs/index.js';
 import { packageManifest } from '../packages/index.js';
 import { s2sJson, s2sPutBlock } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
@@ -16,8 +24,21 @@ const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
 /** How often a running job's progress (and lease) is written: not once per block. */
 const PROGRESS_EVERY_MS = 500;
+/** Errors that another attempt cannot cure: the job fails at once instead of using up its retries. */
+const PERMANENT: ReadonlySet<ErrorKind> = new Set(['bad-input', 'not-found', 'conflict']);
 
+type Db = SiteContext['db'];
+type Address = Selectable<AddressesTable>;
 type Block = { sha: string; size: number }[];
+
+/** What one kind of job does, and what its completion or failure writes besides the job row. */
+interface JobKindHandler {
+  send(job: Job, address: Address, signal: AbortSignal): Promise<void>;
+  /** Runs in the transaction that completes the job. */
+  completed?(trx: Db, job: Job, now: number): Promise<void>;
+  /** Runs in the transaction that fails (or retries) the job; `job` is the row as it now stands. */
+  failed?(trx: Db, job: Job, now: number): Promise<void>;
+}
 
 /** Groups chunks into transfer blocks of at most TRANSFER_BLOCK bytes (a lone larger chunk is its own block). */
 function planBlocks(chunks: Block): Block[] {
@@ -43,11 +64,26 @@ class Cancelled extends Error {}
  * sender: runs due jobs to child sites, honouring each address's schedule, concurrency, rate
  * limit, retries and retry delay. A package job is a conversation about hashes: offer the manifest,
  * send only the chunks the child lacks (each verified there), then hand over the assignments.
+ * Every change to a job's row goes through the jobs module, guarded by this sender's lease.
  */
 export class JobSender {
   private readonly owner = `sender-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly inflight = new Set<Promise<void>>();
+  private readonly kinds: Record<JobKind, JobKindHandler> = {
+    package: {
+      send: (job, address, signal) => this.sendPackage(job, address, signal),
+      completed: recordDelivery,
+      failed: (trx, job, now) => this.markDpsFailed(trx, job, now),
+    },
+    unassign: {
+      send: (job, address, signal) => this.sendAssignments(job, address, [], signal),
+      completed: forgetDelivery,
+    },
+    purge: {
+      send: (job, address, signal) => this.sendPurge(job, address, signal),
+    },
+  };
 
   private readonly transfers: TransferRegistry;
 
@@ -64,13 +100,16 @@ export class JobSender {
   async tick(): Promise<void> {
     const { db, clock } = this.ctx;
     const now = clock.now();
-    await reclaimExpired(db, now);
+    await db.transaction().execute(async (trx) => {
+      for (const job of await reclaimExpired(trx, now)) await this.reportFailure(trx, job, now);
+    });
     const due = await db
       .selectFrom('jobs')
       .innerJoin('sites', 'sites.code', 'jobs.site_code')
       .innerJoin('addresses', 'addresses.site_code', 'jobs.site_code')
-      .selectAll('jobs')
       .select([
+        'jobs.id',
+        'jobs.site_code',
         'sites.state as site_state',
         'addresses.schedule',
         'addresses.concurrency',
@@ -83,19 +122,20 @@ export class JobSender {
       .where('jobs.next_attempt_at', '<=', now)
       .orderBy('jobs.created_at')
       .execute();
-    for (const job of due) {
-      if (job.site_state !== 'active' && job.site_state !== 'unreachable') continue;
-      if (!inSchedule(job.schedule, now)) continue;
-      if (this.transfers.countFor(job.site_code) >= job.concurrency) continue;
-      if (!(await claimJob(db, job.id, this.owner, LEASE_MS, now))) continue;
-      const address: Selectable<AddressesTable> = {
-        site_code: job.site_code,
-        url: job.address_url,
-        rate_limit_kbps: job.rate_limit_kbps,
-        schedule: job.schedule,
-        concurrency: job.concurrency,
-        retries: job.retries,
-        retry_delay_ms: job.retry_delay_ms,
+    for (const row of due) {
+      if (row.site_state !== 'active' && row.site_state !== 'unreachable') continue;
+      if (!inSchedule(row.schedule, now)) continue;
+      if (this.transfers.countFor(row.site_code) >= row.concurrency) continue;
+      const job = await claimJob(db, row.id, this.owner, LEASE_MS, now);
+      if (!job) continue;
+      const address: Address = {
+        site_code: row.site_code,
+        url: row.address_url,
+        rate_limit_kbps: row.rate_limit_kbps,
+        schedule: row.schedule,
+        concurrency: row.concurrency,
+        retries: row.retries,
+        retry_delay_ms: row.retry_delay_ms,
         updated_at: now,
       };
       const run = this.run(job, address).finally(() => this.inflight.delete(run));
@@ -108,7 +148,7 @@ export class JobSender {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private limiterFor(address: Selectable<AddressesTable>): RateLimiter | null {
+  private limiterFor(address: Address): RateLimiter | null {
     if (!address.rate_limit_kbps) return null;
     const rate = address.rate_limit_kbps * 1024;
     let limiter = this.limiters.get(address.site_code);
@@ -120,55 +160,25 @@ export class JobSender {
     return limiter;
   }
 
-  private async run(job: Selectable<JobsTable>, address: Selectable<AddressesTable>): Promise<void> {
+  private async run(job: Job, address: Address): Promise<void> {
     const { ctx } = this;
     const controller = this.transfers.start(job.id, job.site_code);
     const log = ctx.log('sender').child({ job: job.id, site: job.site_code, package: job.package_id });
+    const kind = this.kinds[job.kind];
     try {
-      if (job.kind === 'package') await this.sendPackage(job, address, controller.signal);
-      else if (job.kind === 'unassign') await this.sendAssignments(job, address, [], controller.signal);
-      else
-        await s2sJson(
-          ctx.identity,
-          address.url,
-          'POST',
-          '/s2s/v1/sites/purge',
-          { code: job.subject },
-          controller.signal,
-        );
-      const done = await this.finishIf(job.id, async (trx, now) => {
-        await trx
-          .updateTable('jobs')
-          .set({
-            state: 'completed',
-            last_error: null,
-            lease_owner: null,
-            lease_expires_at: null,
-            updated_at: now,
-          })
-          .where('id', '=', job.id)
-          .execute();
-        if (job.kind === 'package') {
-          const delivery = { source_version: job.source_version ?? 0, dps: job.dps, updated_at: now };
-          await trx
-            .insertInto('deliveries')
-            .values({ site_code: job.site_code, package_id: job.package_id ?? '', ...delivery })
-            .onConflict((oc) => oc.columns(['site_code', 'package_id']).doUpdateSet(delivery))
-            .execute();
-        } else if (job.kind === 'unassign') {
-          await trx
-            .deleteFrom('deliveries')
-            .where('site_code', '=', job.site_code)
-            .where('package_id', '=', job.package_id ?? '')
-            .execute();
-        }
+      await kind.send(job, address, controller.signal);
+      const done = await ctx.db.transaction().execute(async (trx) => {
+        const now = ctx.clock.now();
+        if (!(await completeJob(trx, job.id, this.owner, now))) return false;
+        await kind.completed?.(trx, job, now);
+        return true;
       });
       if (done) log.info('job completed');
     } catch (err) {
       if (err instanceof Cancelled || controller.signal.aborted) {
         log.info('job stopped: cancelled');
       } else {
-        await this.failAttempt(job, address, err as Error);
+        await this.failAttempt(job, address, err);
       }
     } finally {
       this.transfers.finish(job.id);
@@ -176,37 +186,17 @@ export class JobSender {
     }
   }
 
-  /** Runs `fn` in a transaction only if the job is still ours and active (not cancelled meanwhile). */
-  private async finishIf(
-    id: string,
-    fn: (trx: SiteContext['db'], now: number) => Promise<void>,
-  ): Promise<boolean> {
-    return this.ctx.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('jobs')
-        .select(['state', 'lease_owner'])
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (row?.state !== 'active' || row.lease_owner !== this.owner) return false;
-      await fn(trx, this.ctx.clock.now());
-      return true;
-    });
+  /** Throws Cancelled once this sender no longer holds the job (cancelled, deleted or reclaimed). */
+  private async assertStillHeld(id: string): Promise<void> {
+    if (!(await holdsJob(this.ctx.db, id, this.owner))) throw new Cancelled();
   }
 
-  private async assertStillActive(id: string): Promise<void> {
-    const row = await this.ctx.db
-      .selectFrom('jobs')
-      .select(['state', 'lease_owner'])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (row?.state !== 'active' || row.lease_owner !== this.owner) throw new Cancelled();
+  private async progress(id: string, sent: number, now: number, total?: number): Promise<void> {
+    if (!(await progressJob(this.ctx.db, id, this.owner, { sent, total }, LEASE_MS, now)))
+      throw new Cancelled();
   }
 
-  private async sendPackage(
-    job: Selectable<JobsTable>,
-    address: Selectable<AddressesTable>,
-    signal: AbortSignal,
-  ): Promise<void> {
+  private async sendPackage(job: Job, address: Address, signal: AbortSignal): Promise<void> {
     const { ctx } = this;
     const manifest = await packageManifest(ctx.db, job.package_id ?? '');
     if (manifest.sourceVersion !== job.source_version) throw new Cancelled();
@@ -221,11 +211,7 @@ export class JobSender {
     const sizes = chunksOf(manifest.files);
     const missing = offer.missing.filter((sha) => sizes.has(sha));
     const total = missing.reduce((sum, sha) => sum + (sizes.get(sha) ?? 0), 0);
-    await ctx.db
-      .updateTable('jobs')
-      .set({ bytes_total: total, bytes_sent: 0, updated_at: ctx.clock.now() })
-      .where('id', '=', job.id)
-      .execute();
+    await this.progress(job.id, 0, ctx.clock.now(), total);
     const limiter = this.limiterFor(address);
     const blocks = planBlocks(missing.map((sha) => ({ sha, size: sizes.get(sha) ?? 0 })));
     let sent = 0;
@@ -234,7 +220,7 @@ export class JobSender {
     const read = (block: Block) => Promise.all(block.map((c) => ctx.store.read(c.sha)));
     let next = blocks.length ? read(blocks[0]) : null;
     for (let i = 0; i < blocks.length; i++) {
-      await this.assertStillActive(job.id);
+      await this.assertStillHeld(job.id);
       if (signal.aborted) throw new Cancelled();
       let block = blocks[i];
       let datas = await (next as Promise<Buffer[]>);
@@ -274,20 +260,16 @@ export class JobSender {
       const now = ctx.clock.now();
       if (now - lastProgress >= PROGRESS_EVERY_MS || i === blocks.length - 1) {
         lastProgress = now;
-        await ctx.db
-          .updateTable('jobs')
-          .set({ bytes_sent: sent, lease_expires_at: now + LEASE_MS, updated_at: now })
-          .where('id', '=', job.id)
-          .execute();
+        await this.progress(job.id, sent, now);
       }
     }
-    await this.assertStillActive(job.id);
+    await this.assertStillHeld(job.id);
     await this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);
   }
 
   private async sendAssignments(
-    job: Selectable<JobsTable>,
-    address: Selectable<AddressesTable>,
+    job: Job,
+    address: Address,
     dps: string[],
     signal: AbortSignal,
   ): Promise<void> {
@@ -301,62 +283,98 @@ export class JobSender {
     );
   }
 
-  private async failAttempt(
-    job: Selectable<JobsTable>,
-    address: Selectable<AddressesTable>,
-    err: Error,
-  ): Promise<void> {
+  private async sendPurge(job: Job, address: Address, signal: AbortSignal): Promise<void> {
+    await s2sJson(
+      this.ctx.identity,
+      address.url,
+      'POST',
+      '/s2s/v1/sites/purge',
+      { code: job.subject },
+      signal,
+    );
+  }
+
+  /** Ends this attempt: retrying, or failed when the error is permanent or no retries are left. */
+  private async failAttempt(job: Job, address: Address, err: unknown): Promise<void> {
     const { ctx } = this;
-    const attempts = job.attempts + 1;
-    const final = attempts > address.retries;
-    const reason = err.message;
-    const dps = JSON.parse(job.dps) as string[];
-    await this.finishIf(job.id, async (trx, now) => {
-      await trx
-        .updateTable('jobs')
-        .set({
-          state: final ? 'failed' : 'retrying',
-          attempts,
-          last_error: reason,
-          lease_owner: null,
-          lease_expires_at: null,
-          next_attempt_at: now + address.retry_delay_ms,
-          updated_at: now,
-        })
-        .where('id', '=', job.id)
-        .execute();
-      if (job.kind === 'package' && job.package_id) {
-        for (const dp of dps) {
-          const current = await trx
-            .selectFrom('package_status')
-            .select(['state', 'source_version'])
-            .where('package_id', '=', job.package_id)
-            .where('dp', '=', dp)
-            .executeTakeFirst();
-          if (current?.state === 'Installed' && current.source_version === job.source_version) continue;
-          await setPackageStatus(trx, ctx.sink, {
-            package: job.package_id,
-            sourceVersion: job.source_version ?? 0,
-            site: dp.split('/')[0],
-            dp,
-            state: final ? 'Install Failed' : 'Install Retrying',
-            error: reason,
-            updatedAt: now,
-          });
-        }
-      }
-      await postMessage(trx, ctx.sink, now, {
-        severity: final ? 'error' : 'warning',
-        component: 'sender',
-        text: final
-          ? `job to ${job.site_code} failed after ${attempts} attempts: ${reason}`
-          : `job to ${job.site_code} attempt ${attempts} failed, retrying: ${reason}`,
-        package: job.package_id,
-        job: job.id,
-      });
+    const reason = err instanceof Error ? err.message : String(err);
+    const permanent = err instanceof OutpostError && PERMANENT.has(err.kind);
+    const after = await ctx.db.transaction().execute(async (trx) => {
+      const now = ctx.clock.now();
+      const failure = {
+        error: reason,
+        permanent,
+        retries: address.retries,
+        retryDelayMs: address.retry_delay_ms,
+      };
+      const row = await failJob(trx, job.id, this.owner, failure, now);
+      if (row) await this.reportFailure(trx, row, now);
+      return row;
     });
+    if (!after) return;
     ctx
       .log('sender')
-      .warn({ job: job.id, site: job.site_code, attempts, final, err: reason }, 'job attempt failed');
+      .warn(
+        { job: job.id, site: job.site_code, attempts: after.attempts, state: after.state, err: reason },
+        'job attempt failed',
+      );
   }
+
+  /** Status for a job that just failed or went back to retrying, in the transaction that did it. */
+  private async reportFailure(trx: Db, job: Job, now: number): Promise<void> {
+    await this.kinds[job.kind].failed?.(trx, job, now);
+    const final = job.state === 'failed';
+    const attempts = `${job.attempts} attempt${job.attempts === 1 ? '' : 's'}`;
+    await postMessage(trx, this.ctx.sink, now, {
+      severity: final ? 'error' : 'warning',
+      component: 'sender',
+      text: final
+        ? `job to ${job.site_code} failed after ${attempts}: ${job.last_error}`
+        : `job to ${job.site_code} attempt ${job.attempts} failed, retrying: ${job.last_error}`,
+      package: job.package_id,
+      job: job.id,
+    });
+  }
+
+  /** Install Retrying or Install Failed on each DP the job was for, unless it already holds this version. */
+  private async markDpsFailed(trx: Db, job: Job, now: number): Promise<void> {
+    if (!job.package_id) return;
+    for (const dp of JSON.parse(job.dps) as string[]) {
+      const current = await trx
+        .selectFrom('package_status')
+        .select(['state', 'source_version'])
+        .where('package_id', '=', job.package_id)
+        .where('dp', '=', dp)
+        .executeTakeFirst();
+      if (current?.state === 'Installed' && current.source_version === job.source_version) continue;
+      await setPackageStatus(trx, this.ctx.sink, {
+        package: job.package_id,
+        sourceVersion: job.source_version ?? 0,
+        site: dp.split('/')[0],
+        dp,
+        state: job.state === 'failed' ? 'Install Failed' : 'Install Retrying',
+        error: job.last_error,
+        updatedAt: now,
+      });
+    }
+  }
+}
+
+/** A package job's completion: the child now holds this version for these DPs. */
+async function recordDelivery(trx: Db, job: Job, now: number): Promise<void> {
+  const delivery = { source_version: job.source_version ?? 0, dps: job.dps, updated_at: now };
+  await trx
+    .insertInto('deliveries')
+    .values({ site_code: job.site_code, package_id: job.package_id ?? '', ...delivery })
+    .onConflict((oc) => oc.columns(['site_code', 'package_id']).doUpdateSet(delivery))
+    .execute();
+}
+
+/** An unassign job's completion: the child holds nothing of the package for anyone. */
+async function forgetDelivery(trx: Db, job: Job): Promise<void> {
+  await trx
+    .deleteFrom('deliveries')
+    .where('site_code', '=', job.site_code)
+    .where('package_id', '=', job.package_id ?? '')
+    .execute();
 }
