@@ -1,5 +1,6 @@
 export { assignPackage, listDps, redistributePackage, unassignPackage } from './assign.js';
 export { acceptAssignments, acceptBlock, acceptOffer, parseBlockList, TRANSFER_BLOCK } from './despooler.js';
-export { collectGarbage, reconcile } from './distmgr.js';
+export { reconcile } from './distmgr.js';
+export { collectGarbage } from './gc.js';
 export { JobSender } from './sender.js';
 export { parseSchedule } from './throttle.js';

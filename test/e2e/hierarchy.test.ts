@@ -119,7 +119,7 @@ describe('a three-level hierarchy of real site servers', () => {
         kind: 'package',
         state: 'completed',
         bytesTotal: big.length + 15,
-        attempts: 0,
+        attempts: 1,
         lastError: null,
       }),
     );

@@ -1,0 +1,58 @@
+import type { SiteContext } from '../core/index.js';
+import { OPEN_STATES } from '../jobs/index.js';
+import { importsInProgress } from '../packages/index.js';
+
+/**
+ * A package that this site only carried for others (not its origin, no longer assigned anywhere
+ * below it) is forgotten, once no job still needs it.
+ */
+export async function retireUnneeded(
+  ctx: Pick<SiteContext, 'config' | 'db'>,
+  assigned: string[],
+): Promise<boolean> {
+  const keep = new Set(assigned);
+  const rows = await ctx.db
+    .selectFrom('packages')
+    .select(['id', 'complete_version'])
+    .where('origin_site', '!=', ctx.config.code)
+    .execute();
+  let retired = false;
+  for (const row of rows) {
+    if (keep.has(row.id) || row.complete_version === null) continue;
+    const openJob = await ctx.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('package_id', '=', row.id)
+      .where('state', 'in', OPEN_STATES)
+      .where('kind', '=', 'package')
+      .executeTakeFirst();
+    if (openJob) continue;
+    await ctx.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('package_files').where('package_id', '=', row.id).execute();
+      await trx.deleteFrom('packages').where('id', '=', row.id).execute();
+    });
+    retired = true;
+  }
+  return retired;
+}
+
+/** Deletes every chunk no package version held here refers to. Returns how many went. */
+export async function collectGarbage(ctx: Pick<SiteContext, 'db' | 'store'>): Promise<number> {
+  // A package being imported has chunks stored but no manifest yet; wait for the next round.
+  if (importsInProgress()) return 0;
+  // List first, then read the manifests: a chunk that exists was offered (its manifest stored)
+  // before it arrived, so it cannot be missed by the manifests read after the listing.
+  const stored: string[] = [];
+  for await (const sha of ctx.store.list()) stored.push(sha);
+  const referenced = new Set<string>();
+  const rows = await ctx.db.selectFrom('package_files').select('chunks').execute();
+  for (const r of rows) for (const [sha] of JSON.parse(r.chunks) as [string, number][]) referenced.add(sha);
+  let freed = 0;
+  for (const sha of stored) {
+    if (!referenced.has(sha)) {
+      await ctx.store.delete(sha);
+      freed++;
+    }
+  }
+  return freed;
+}

@@ -1,0 +1,68 @@
+import type { SiteContext } from '../core/index.js';
+import { cancelJobs, createJob, type Job, OPEN_STATES } from '../jobs/index.js';
+import { type ChildAction, diffChild, type JobTarget, type Target } from './diff.js';
+
+const jobTarget = (j: Pick<Job, 'package_id' | 'source_version' | 'dps'>): JobTarget => ({
+  package: j.package_id,
+  sourceVersion: j.source_version,
+  dps: JSON.parse(j.dps) as string[],
+});
+
+/**
+ * The scheduler for one child: reads what it was given and its jobs, diffs that against `want`,
+ * and applies each action in its own transaction, aborting transfers it supersedes.
+ */
+export async function scheduleChild(
+  ctx: Pick<SiteContext, 'db' | 'log' | 'transfers'>,
+  child: string,
+  want: Map<string, Target>,
+  now: number,
+): Promise<void> {
+  const delivered = new Map(
+    (await ctx.db.selectFrom('deliveries').selectAll().where('site_code', '=', child).execute()).map((d) => [
+      d.package_id,
+      { version: d.source_version, dps: JSON.parse(d.dps) as string[] },
+    ]),
+  );
+  const jobs = await ctx.db
+    .selectFrom('jobs')
+    .select(['package_id', 'source_version', 'dps', 'state'])
+    .where('site_code', '=', child)
+    .where('state', 'in', [...OPEN_STATES, 'failed'])
+    .execute();
+  const actions = diffChild({
+    want,
+    delivered,
+    open: jobs.filter((j) => j.state !== 'failed').map(jobTarget),
+    failed: jobs.filter((j) => j.state === 'failed').map(jobTarget),
+  });
+  for (const action of actions) await applyAction(ctx, child, action, now);
+}
+
+async function applyAction(
+  ctx: Pick<SiteContext, 'db' | 'log' | 'transfers'>,
+  child: string,
+  action: ChildAction,
+  now: number,
+): Promise<void> {
+  await ctx.db.transaction().execute(async (trx) => {
+    const cancelled = action.cancelOpen
+      ? await cancelJobs(
+          trx,
+          { site: child, package: action.package },
+          'superseded by a newer assignment',
+          now,
+        )
+      : [];
+    for (const id of cancelled) ctx.transfers.abort(id, 'superseded');
+    if (!action.create) return;
+    const { kind, sourceVersion, dps } = action.create;
+    const id = await createJob(trx, { site: child, kind, package: action.package, sourceVersion, dps }, now);
+    ctx
+      .log('scheduler')
+      .info(
+        { job: id, site: child, package: action.package, kind },
+        `job ${kind} ${action.package} to ${child}`,
+      );
+  });
+}
