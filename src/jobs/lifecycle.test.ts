@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/tempdirs.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
-import { listJobs } from './jobs.js';
 import {
   cancelJobs,
   claimJob,
@@ -11,9 +10,10 @@ import {
   deleteJobs,
   failJob,
   holdsJob,
+  listJobs,
   progressJob,
   reclaimExpired,
-} from './lifecycle.js';
+} from './index.js';
 
 const LEASE = 60_000;
 
