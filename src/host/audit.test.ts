@@ -52,7 +52,10 @@ describe('host audit and purge', () => {
       await new Promise((done) => setTimeout(done, 300));
       const audit = await auditHost({ code: 'S07', dataDir, root });
       expect(audit.leftovers.map((l) => l.kind).sort()).toEqual(['directory', 'process']);
-      expect(audit.leftovers.find((l) => l.kind === 'process')?.name).toBe(`pid ${fake.pid}`);
+      expect(audit.leftovers.find((l) => l.kind === 'process')).toMatchObject({
+        name: `pid ${fake.pid}`,
+        pid: fake.pid,
+      });
       expect(audit.leftovers.find((l) => l.kind === 'directory')?.detail).toContain('never completed');
       const purged = await purgeHost({ code: 'S07', dataDir, root });
       expect(purged.remaining).toEqual([]);
@@ -78,5 +81,17 @@ describe('host audit and purge', () => {
     expect(registration?.detail).toContain('cannot ask the parent');
     const purged = await purgeHost({ code: 'S08', dataDir, root });
     expect(purged.remaining.map((l) => l.kind)).toEqual(['registration']);
+  });
+
+  it('leaves a database it could not check, and says so', async () => {
+    const root = freshRoot();
+    const dataDir = join(root, 'S09');
+    mkdirSync(dataDir);
+    const name = 'postgres://outpost@127.0.0.1:9/outpost#outpost_s09_0123abcd';
+    await recordFootprint(dataDir, 'S09', { kind: 'database', name, detail: 'schema' });
+    const audit = await auditHost({ code: 'S09', dataDir, root });
+    expect(audit.leftovers.find((l) => l.kind === 'database')).toMatchObject({ name, checked: false });
+    const purged = await purgeHost({ code: 'S09', dataDir, root });
+    expect(purged.remaining).toEqual([expect.objectContaining({ kind: 'database', checked: false })]);
   });
 });

@@ -7,6 +7,7 @@ import type { Database, SiteState, SitesTable, SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
+import { parseJoinToken } from './codes.js';
 import { getSiteRow, recordPhase, siteRecordOf } from './records.js';
 
 /** The phases of a site install, in order, as the parent records them. */
@@ -49,15 +50,25 @@ async function setChildState(
   ctx.log('hierman')[severity === 'info' ? 'info' : 'warn']({ site: row.code, state, error }, text);
 }
 
+/** The install phase a failed child failed in, as recorded in its phase timeline. */
+async function failedPhase(db: Db, code: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('site_phases')
+    .select('name')
+    .where('site_code', '=', code)
+    .where('state', '=', 'failed')
+    .executeTakeFirst();
+  return row?.name;
+}
+
 /** The pending child a join token is for; refuses a malformed, wrong, expired or used token. */
 async function siteForToken(
   ctx: Pick<SiteContext, 'clock' | 'config'>,
   trx: Db,
   token: string,
 ): Promise<SiteRow> {
-  const code = token.split('.')[0] ?? '';
+  const { code } = parseJoinToken(token);
   const invalid = (why: string) => new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', `join token ${why}`);
-  if (!/^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(token)) throw invalid('is malformed');
   const row = await trx.selectFrom('sites').selectAll().where('code', '=', code).executeTakeFirst();
   if (row?.relation !== 'child') throw invalid(`is not for a site of ${ctx.config.code}`);
   if (row.state === 'active' || row.state === 'installing' || row.state === 'unreachable') {
@@ -70,7 +81,7 @@ async function siteForToken(
     throw invalid(`for ${code} is not valid`);
   // A failed preflight changed nothing on the new host: the administrator may fix the cause and
   // run the join again with the same token, within its deadline.
-  const retryable = row.state === 'failed' && (row.error ?? '').startsWith('preflight:');
+  const retryable = row.state === 'failed' && (await failedPhase(trx, code)) === 'preflight';
   if ((row.state === 'failed' && !retryable) || (row.join_expires_at ?? 0) < ctx.clock.now()) {
     const failed = row.state === 'failed' ? `; the install failed (${row.error})` : '';
     throw new OutpostError(

@@ -56,14 +56,11 @@ describe('secondary site lifecycle (the seed scenario)', () => {
   });
 
   const { P01 } = { P01: () => h.sites.P01 };
-  const proxyUrl = () =>
-    `http://127.0.0.1:${(proxy as unknown as { server: { address(): { port: number } } }).server.address().port}`;
-
   async function addS03(deadline: string): Promise<AddSiteResult> {
     return P01().admin.post<AddSiteResult>('/sites', {
       code: 'S03',
       type: 'secondary',
-      url: proxyUrl(),
+      url: proxy.url,
       joinDeadline: deadline,
     });
   }
@@ -191,7 +188,8 @@ describe('secondary site lifecycle (the seed scenario)', () => {
       return s.state === 'active' ? s : null;
     });
     expect(active.generation).not.toBe(oldGeneration);
-    expect(bytesAtDelete).toBe(proxy.bytesToTarget - (proxy.bytesToTarget - bytesAtDelete));
+    // The parent confirmed the new install's DP through the same address as the old one's.
+    expect(proxy.bytesToTarget).toBeGreaterThan(bytesAtDelete);
 
     // Its DP assignments went with the delete; assigned again, the package reaches the new install.
     await waitFor('S03 active at C01', 10_000, async () =>
