@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/tempdirs.js';
+import { waitFor } from '../demo/index.js';
 import { auditHost, purgeHost } from './audit.js';
 import { installLocations, recordFootprint } from './footprint.js';
 
@@ -48,9 +49,13 @@ describe('host audit and purge', () => {
     const fake = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'serve', '--data', dataDir], {
       stdio: 'ignore',
     });
+    const exited = new Promise((done) => fake.once('exit', done));
     try {
-      await new Promise((done) => setTimeout(done, 300));
-      const audit = await auditHost({ code: 'S07', dataDir, root });
+      // Until the child has exec'd, /proc shows the test runner's command line under its pid.
+      const audit = await waitFor('the fake server in /proc', 10_000, async () => {
+        const found = await auditHost({ code: 'S07', dataDir, root });
+        return found.leftovers.some((l) => l.kind === 'process') && found;
+      });
       expect(audit.leftovers.map((l) => l.kind).sort()).toEqual(['directory', 'process']);
       expect(audit.leftovers.find((l) => l.kind === 'process')).toMatchObject({
         name: `pid ${fake.pid}`,
@@ -60,8 +65,8 @@ describe('host audit and purge', () => {
       const purged = await purgeHost({ code: 'S07', dataDir, root });
       expect(purged.remaining).toEqual([]);
       expect(existsSync(dataDir)).toBe(false);
-      await new Promise((done) => setTimeout(done, 100));
-      expect(fake.exitCode !== null || fake.signalCode !== null).toBe(true);
+      // purgeHost returns once the pid is gone; the exit event follows.
+      await exited;
     } finally {
       fake.kill('SIGKILL');
     }

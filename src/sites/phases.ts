@@ -170,6 +170,26 @@ export async function probeJoiningSite(
   return { reachable: true, url: row.url ?? '' };
 }
 
+/** Fails a child in `phase`: its phase timeline, its row, the record sent up and a status message. */
+async function failChild(
+  ctx: Pick<SiteContext, 'clock' | 'log' | 'sink'>,
+  trx: Db,
+  row: SiteRow,
+  phase: InstallPhase,
+  reason: string,
+  now: number,
+): Promise<void> {
+  await recordPhase(trx, row.code, phase, 'failed', now, reason);
+  await setChildState(
+    ctx,
+    trx,
+    row,
+    'failed',
+    `${phase}: ${reason}`,
+    `site ${row.code} failed to install in phase ${phase}: ${reason}`,
+  );
+}
+
 async function progress(
   ctx: Pick<SiteContext, 'clock' | 'log' | 'sink'>,
   trx: Db,
@@ -179,18 +199,8 @@ async function progress(
   error: string | null,
 ): Promise<void> {
   const now = ctx.clock.now();
+  if (state === 'failed') return failChild(ctx, trx, row, phase, error ?? 'no reason given', now);
   await recordPhase(trx, row.code, phase, state, now, error);
-  if (state === 'failed') {
-    await setChildState(
-      ctx,
-      trx,
-      row,
-      'failed',
-      `${phase}: ${error}`,
-      `site ${row.code} failed to install in phase ${phase}: ${error}`,
-    );
-    return;
-  }
   // A finished phase restarts the clock: every phase has the whole deadline. A phase that is still
   // running (and perhaps retrying) does not.
   const deadline = state === 'done' ? { join_expires_at: now + (row.join_deadline_ms ?? 0) } : {};
@@ -374,17 +384,7 @@ export async function watchChildren(
         (stuck === 'registration' && !phases.length
           ? `no join arrived within ${waited}`
           : `stalled: no progress within ${waited}`);
-      await ctx.db.transaction().execute(async (trx) => {
-        await recordPhase(trx, row.code, stuck, 'failed', now, reason);
-        await setChildState(
-          ctx,
-          trx,
-          row,
-          'failed',
-          `${stuck}: ${reason}`,
-          `site ${row.code} failed to install in phase ${stuck}: ${reason}`,
-        );
-      });
+      await ctx.db.transaction().execute((trx) => failChild(ctx, trx, row, stuck, reason, now));
     } else if (row.state === 'active' && (row.last_contact ?? 0) < now - ctx.settings.unreachableAfterMs) {
       const error = `no heartbeat for ${formatDuration(now - (row.last_contact ?? now))}`;
       await ctx.db

@@ -56,6 +56,9 @@ describe('secondary site lifecycle (the seed scenario)', () => {
   });
 
   const { P01 } = { P01: () => h.sites.P01 };
+  const joinS03 = (token: string, service?: 'systemd') =>
+    joinSite({ dataDir, parentUrl: P01().url, token, listen: `127.0.0.1:${childPort}`, root, service });
+
   async function addS03(deadline: string): Promise<AddSiteResult> {
     return P01().admin.post<AddSiteResult>('/sites', {
       code: 'S03',
@@ -101,14 +104,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
       async () => (await P01().admin.get<JobView[]>('/jobs', { site: 'S03' })).length > 0,
     );
 
-    await joinSite({
-      dataDir,
-      parentUrl: P01().url,
-      token: added.joinToken,
-      listen: `127.0.0.1:${childPort}`,
-      root,
-      service: 'systemd',
-    });
+    await joinS03(added.joinToken, 'systemd');
     // The link to the new site goes dead, then its server is killed mid-install.
     proxy.blackhole = true;
     child = await spawnSite(dataDir, `http://127.0.0.1:${childPort}`, ['--heartbeat', '500ms']);
@@ -175,13 +171,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
 
     // The same site code again: a new install with a new generation.
     const added = await addS03('30s');
-    await joinSite({
-      dataDir,
-      parentUrl: P01().url,
-      token: added.joinToken,
-      listen: `127.0.0.1:${childPort}`,
-      root,
-    });
+    await joinS03(added.joinToken);
     child = await spawnSite(dataDir, `http://127.0.0.1:${childPort}`, ['--heartbeat', '500ms']);
     const active = await waitFor('the new S03 active at P01', 20_000, async () => {
       const s = await P01().admin.get<SiteShow>('/sites/S03');
