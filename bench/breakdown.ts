@@ -1,15 +1,18 @@
 /**
- * Where Outpost's replication time goes: each step of the per-chunk pipeline that the sender and
- * the despooler run one after another, timed on its own with Outpost's own code, per 1 MiB chunk.
+ * Where Outpost's replication time goes: each step of the pipeline that the sender and the
+ * despooler run for a package, timed on its own with Outpost's own code.
  *
  *   npm run build && node dist/bench/breakdown.js [--size-mib N]
  *
- * The steps (src/replication/sender.ts, src/content/store.ts, src/content/manifest.ts):
- *   sender    store.get: read the chunk and re-hash it; PUT it in 64 KiB pieces; one job-row update
- *             (a SQLite commit with synchronous=FULL) before the next chunk.
- *   receiver  store.putStream: hash, 16 awaited writes, fsync, rename, fsync of the folder.
+ * The steps (src/replication/sender.ts, src/replication/despooler.ts, src/content/store.ts,
+ * src/dp/install.ts), per transfer block of chunks (up to TRANSFER_BLOCK bytes):
+ *   sender    store.read: read the block's chunks without re-hashing them (the child checks each).
+ *   network   one PUT per block, its chunks back to back in one body.
+ *   receiver  store.putMany: hash and write each chunk as it arrives, then sync all of them, rename
+ *             them into place and fsync their folders once for the block.
  *   DP        install: read every chunk back and check the whole-file SHA-256 (no second copy).
- * Only one chunk is in flight at a time, so the per-chunk costs add up.
+ * The sender reads the next block while one is on the wire, and writes the job's progress at most
+ * twice a second, so those costs mostly hide; receiving and writing overlap inside putMany.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
@@ -17,10 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import SqliteDatabase from 'better-sqlite3';
 import Fastify from 'fastify';
 import { Agent, request } from 'undici';
 import { FileContentStore, importSource } from '../src/content/index.js';
+import { TRANSFER_BLOCK } from '../src/replication/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,9 +34,21 @@ async function timeEach<T>(items: readonly T[], fn: (item: T) => Promise<unknown
   return performance.now() - t0;
 }
 
-/** The same 64 KiB pieces the sender's `throttled()` yields. */
-function* pieces(data: Buffer): Generator<Buffer> {
-  for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
+/** Chunks grouped into transfer blocks as the sender groups them. */
+function inBlocks<T extends { size: number }>(chunks: readonly T[]): T[][] {
+  const blocks: T[][] = [];
+  let bytes = 0;
+  for (const c of chunks) {
+    const last = blocks.at(-1);
+    if (last && bytes + c.size <= TRANSFER_BLOCK) {
+      last.push(c);
+      bytes += c.size;
+    } else {
+      blocks.push([c]);
+      bytes = c.size;
+    }
+  }
+  return blocks;
 }
 
 /** Measures every step over `sizeMiB` of random data and prints ms per MiB and the MB/s each alone allows. */
@@ -56,61 +71,55 @@ async function main(): Promise<void> {
 
     const sender = new FileContentStore(join(tmp, 'sender'));
     const files = await importSource(src, sender);
-    const chunks = files.flatMap((f) => f.chunks.map(([sha]) => sha));
+    const chunks = files.flatMap((f) => f.chunks.map(([sha, size]) => ({ sha, size })));
+    const blocks = inBlocks(chunks);
     const rows: [string, number][] = [];
 
-    const t = await timeEach(chunks, (sha) => sender.get(sha));
-    rows.push(['sender: store.get (read + SHA-256 verify)', t]);
+    rows.push([
+      'sender: store.read of each block (no verify)',
+      await timeEach(blocks, (block) => Promise.all(block.map((c) => sender.read(c.sha)))),
+    ]);
 
-    const datas = await Promise.all(chunks.map((sha) => sender.get(sha)));
+    const datas = await Promise.all(blocks.map((block) => Promise.all(block.map((c) => sender.read(c.sha)))));
     const receiver = new FileContentStore(join(tmp, 'receiver'));
     let i = 0;
     rows.push([
-      'receiver: store.putMany, one chunk at a time (hash, write, fsync, rename, fsync dir)',
-      await timeEach(datas, (d) => receiver.putMany([{ sha: chunks[i++], data: d }])),
+      'receiver: store.putMany per block (hash, write, one sync, rename, fsync dirs)',
+      await timeEach(datas, (d) => {
+        const block = blocks[i++];
+        return receiver.putMany(d.map((data, k) => ({ sha: block[k].sha, data })));
+      }),
     ]);
     // The same writes with no hash and no fsync: what is left is the cost of durability and hashing.
     let n = 0;
     rows.push([
-      '  compare: the same 64 KiB writes to new files, no hash, no fsync',
+      '  compare: the same chunk files written whole, no hash, no fsync',
       await timeEach(datas, async (d) => {
-        const h = await open(join(tmp, `plain-${n++}`), 'w');
-        for (const p of pieces(d)) await h.write(p);
-        await h.close();
+        for (const data of d) {
+          const h = await open(join(tmp, `plain-${n++}`), 'w');
+          await h.writeFile(data);
+          await h.close();
+        }
       }),
     ]);
 
-    // One job-row update per chunk, as the sender does: WAL + synchronous=FULL, like src/db/connect.ts.
-    const db = new SqliteDatabase(join(tmp, 'jobs.db'));
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.exec('create table jobs (id text primary key, bytes_sent integer, updated_at integer)');
-    db.prepare("insert into jobs values ('j', 0, 0)").run();
-    const update = db.prepare("update jobs set bytes_sent = ?, updated_at = ? where id = 'j'");
-    rows.push([
-      'sender: job-row update (SQLite commit, synchronous=FULL)',
-      await timeEach(datas, async (d) => update.run(d.length, Date.now())),
-    ]);
-    db.close();
-
-    // HTTP PUT of each chunk over loopback, streamed in 64 KiB pieces, to a server that only drains it.
+    // HTTP PUT of each block over loopback, its chunks back to back, to a server that only drains it.
     app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     app.put('/c', async (req) => {
       for await (const _ of req.body as AsyncIterable<Buffer>);
       return { ok: true };
     });
     const url = `${await app.listen({ port: 0, host: '127.0.0.1' })}/c`;
-    const put = async (d: Buffer) => {
-      const headers = { 'content-type': 'application/octet-stream', 'content-length': String(d.length) };
-      const res = await request(url, {
-        method: 'PUT',
-        headers,
-        body: Readable.from(pieces(d)),
-        dispatcher: agent,
-      });
+    const put = async (d: Buffer[]) => {
+      const length = d.reduce((sum, data) => sum + data.length, 0);
+      const headers = { 'content-type': 'application/octet-stream', 'content-length': String(length) };
+      const res = await request(url, { method: 'PUT', headers, body: Readable.from(d), dispatcher: agent });
       await res.body.dump();
     };
-    rows.push(['network: HTTP PUT on loopback (no signing, no storing)', await timeEach(datas, put)]);
+    rows.push([
+      'network: HTTP PUT of each block on loopback (no signing, no storing)',
+      await timeEach(datas, put),
+    ]);
 
     // What installOnDp does: read every chunk back and check each whole file's SHA-256.
     const t0 = performance.now();
@@ -123,7 +132,7 @@ async function main(): Promise<void> {
 
     const mb = (sizeMiB * MiB) / 1e6;
     console.log(
-      `${sizeMiB} MiB in ${chunks.length} chunks (avg ${(sizeMiB / chunks.length).toFixed(2)} MiB)\n`,
+      `${sizeMiB} MiB in ${chunks.length} chunks (avg ${(sizeMiB / chunks.length).toFixed(2)} MiB), ${blocks.length} blocks\n`,
     );
     console.log('| step | ms per MiB | MB/s if it ran alone |\n| --- | ---: | ---: |');
     for (const [name, ms] of rows)

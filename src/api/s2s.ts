@@ -14,6 +14,7 @@ import {
   checkJoin,
   findPeer,
   isCodeFree,
+  isSiteCode,
   probeJoiningSite,
   purgeSite,
 } from '../sites/index.js';
@@ -109,7 +110,7 @@ export function s2sRoutes(ctx: SiteContext) {
   async function authenticate(request: FastifyRequest, bodySha: string): Promise<void> {
     const claimed = request.headers['x-outpost-site'];
     const peer =
-      typeof claimed === 'string' && /^[A-Z0-9]{3}$/.test(claimed) ? await findPeer(ctx, claimed) : undefined;
+      typeof claimed === 'string' && isSiteCode(claimed) ? await findPeer(ctx, claimed) : undefined;
     try {
       const path = request.url.split('?')[0];
       senders.set(

@@ -4,8 +4,9 @@ import { open } from 'node:fs/promises';
 /**
  * Content-defined chunking (a gear rolling hash with FastCDC's normalised cut points), so an edit in
  * the middle of a large file moves only the chunk boundaries around it and delta replication sends
- * just the changed chunks. The largest chunk is the transfer block: the most a resumed transfer
- * ever re-sends.
+ * just the changed chunks. A chunk is the unit that is stored, deduplicated and verified; chunks
+ * average a little over 1 MiB and never exceed MAX_CHUNK. The sender packs several chunks into
+ * each transfer block of up to 8 MiB; a block, not a chunk, is the most a resumed transfer re-sends.
  */
 export const MIN_CHUNK = 256 * 1024;
 export const NORMAL_CHUNK = 1024 * 1024;

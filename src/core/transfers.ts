@@ -42,22 +42,9 @@ export class TransferRegistry {
     await Promise.race([Promise.all(stopping), sleep(timeoutMs)]);
   }
 
-  /** Aborts every transfer to `site` and waits (at most `timeoutMs`) until they have stopped. */
-  async abortSite(site: string, reason: string, timeoutMs = 1000): Promise<void> {
-    await this.abortJobs(
-      [...this.running].filter(([, t]) => t.site === site).map(([id]) => id),
-      reason,
-      timeoutMs,
-    );
-  }
-
   countFor(site: string): number {
     let n = 0;
     for (const t of this.running.values()) if (t.site === site) n++;
     return n;
-  }
-
-  get size(): number {
-    return this.running.size;
   }
 }

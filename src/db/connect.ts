@@ -1,6 +1,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { OutpostError } from '../errors/index.js';
 import { type Dialect, migrate } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -30,7 +31,11 @@ export async function openDatabase(config: DatabaseConfig): Promise<SiteDb> {
     await migrate(db as Kysely<unknown>, 'sqlite');
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
-  if (!/^[a-z_][a-z0-9_]*$/.test(config.schema)) throw new Error(`bad schema name ${config.schema}`);
+  if (!/^[a-z_][a-z0-9_]*$/.test(config.schema)) {
+    throw new OutpostError('OUTPOST_BAD_INPUT', `PostgreSQL schema name '${config.schema}' is not valid`, {
+      hint: 'a schema name is lower-case letters, digits and _, not starting with a digit',
+    });
+  }
   const admin = new pg.Client({ connectionString: config.url });
   await admin.connect();
   try {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { AdminClient } from '../apiclient/index.js';
+import { OutpostError } from '../errors/index.js';
 import type { AddSiteResult, SiteView } from '../sites/index.js';
 import { initCentral, joinSite } from '../sites/index.js';
 import { freePort, type SiteProcess, spawnSite, waitFor } from './processes.js';
@@ -48,7 +49,11 @@ export async function startHierarchy(
         await initCentral({ dataDir, code: spec.code, listen: `127.0.0.1:${port}` });
       } else {
         const parent = sites[spec.parent ?? ''];
-        if (!parent) throw new Error(`parent ${spec.parent} of ${spec.code} must come first`);
+        if (!parent)
+          throw new OutpostError(
+            'OUTPOST_BAD_INPUT',
+            `parent ${spec.parent} of ${spec.code} must come first`,
+          );
         const added = await parent.admin.post<AddSiteResult>('/sites', {
           code: spec.code,
           type: spec.type,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ContentStore, ManifestFile } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
+import { OutpostError } from '../errors/index.js';
 import { getPackageRow, manifestFiles } from '../packages/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 
@@ -29,7 +30,7 @@ async function verifyFiles(store: ContentStore, files: readonly ManifestFile[]):
       size += data.length;
     }
     if (size !== file.size || hash.digest('hex') !== file.sha256) {
-      throw new Error(`'${file.path}' does not match its manifest hash`);
+      throw new OutpostError('OUTPOST_HASH_MISMATCH', `'${file.path}' does not match its manifest hash`);
     }
   }
 }

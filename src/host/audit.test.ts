@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/tempdirs.js';
+import { waitFor } from '../demo/index.js';
 import { auditHost, purgeHost } from './audit.js';
 import { installLocations, recordFootprint } from './footprint.js';
 
@@ -48,17 +49,24 @@ describe('host audit and purge', () => {
     const fake = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'serve', '--data', dataDir], {
       stdio: 'ignore',
     });
+    const exited = new Promise((done) => fake.once('exit', done));
     try {
-      await new Promise((done) => setTimeout(done, 300));
-      const audit = await auditHost({ code: 'S07', dataDir, root });
+      // Until the child has exec'd, /proc shows the test runner's command line under its pid.
+      const audit = await waitFor('the fake server in /proc', 10_000, async () => {
+        const found = await auditHost({ code: 'S07', dataDir, root });
+        return found.leftovers.some((l) => l.kind === 'process') && found;
+      });
       expect(audit.leftovers.map((l) => l.kind).sort()).toEqual(['directory', 'process']);
-      expect(audit.leftovers.find((l) => l.kind === 'process')?.name).toBe(`pid ${fake.pid}`);
+      expect(audit.leftovers.find((l) => l.kind === 'process')).toMatchObject({
+        name: `pid ${fake.pid}`,
+        pid: fake.pid,
+      });
       expect(audit.leftovers.find((l) => l.kind === 'directory')?.detail).toContain('never completed');
       const purged = await purgeHost({ code: 'S07', dataDir, root });
       expect(purged.remaining).toEqual([]);
       expect(existsSync(dataDir)).toBe(false);
-      await new Promise((done) => setTimeout(done, 100));
-      expect(fake.exitCode !== null || fake.signalCode !== null).toBe(true);
+      // purgeHost returns once the pid is gone; the exit event follows.
+      await exited;
     } finally {
       fake.kill('SIGKILL');
     }
@@ -78,5 +86,17 @@ describe('host audit and purge', () => {
     expect(registration?.detail).toContain('cannot ask the parent');
     const purged = await purgeHost({ code: 'S08', dataDir, root });
     expect(purged.remaining.map((l) => l.kind)).toEqual(['registration']);
+  });
+
+  it('leaves a database it could not check, and says so', async () => {
+    const root = freshRoot();
+    const dataDir = join(root, 'S09');
+    mkdirSync(dataDir);
+    const name = 'postgres://outpost@127.0.0.1:9/outpost#outpost_s09_0123abcd';
+    await recordFootprint(dataDir, 'S09', { kind: 'database', name, detail: 'schema' });
+    const audit = await auditHost({ code: 'S09', dataDir, root });
+    expect(audit.leftovers.find((l) => l.kind === 'database')).toMatchObject({ name, checked: false });
+    const purged = await purgeHost({ code: 'S09', dataDir, root });
+    expect(purged.remaining).toEqual([expect.objectContaining({ kind: 'database', checked: false })]);
   });
 });

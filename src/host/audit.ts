@@ -7,6 +7,7 @@ import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 import { readSiteConfig } from './datadir.js';
 import { type FootprintItem, installLocations, readFootprint } from './footprint.js';
+import { type ListenAddress, parseListen } from './listen.js';
 
 /** Something an install of a site code left on this host (the `host audit --json` shape). */
 export interface Leftover {
@@ -14,6 +15,10 @@ export interface Leftover {
   path?: string;
   name?: string;
   detail: string;
+  /** The process id, for a process. */
+  pid?: number;
+  /** Present (false) when whether it is still there could not be checked: nothing may remove it then. */
+  checked?: false;
 }
 
 export interface AuditResult {
@@ -29,10 +34,7 @@ export interface AuditOptions {
   root?: string;
 }
 
-function isListening(listen: string): Promise<boolean> {
-  const at = listen.lastIndexOf(':');
-  const host = listen.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(listen.slice(at + 1));
+function isListening({ host, port }: ListenAddress): Promise<boolean> {
   return new Promise((done) => {
     const socket = createConnection({ host, port });
     socket.setTimeout(1000);
@@ -91,6 +93,7 @@ async function schemaLeftover(name: string): Promise<Leftover | null> {
       kind: 'database',
       name,
       detail: `cannot check PostgreSQL schema ${schema}: ${(err as Error).message}`,
+      checked: false,
     };
   } finally {
     await client.end().catch(() => undefined);
@@ -129,6 +132,7 @@ async function registrationAtParent(parentUrl: string, code: string): Promise<Le
       kind: 'registration',
       name: parentUrl,
       detail: `cannot ask the parent at ${parentUrl} whether it still knows ${code}: ${(err as Error).message}`,
+      checked: false,
     };
   }
 }
@@ -179,10 +183,11 @@ export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
     leftovers.push({
       kind: 'process',
       name: `pid ${p.pid}`,
+      pid: p.pid,
       detail: `site server still running: ${p.cmdline}`,
     });
   const listen = config?.listen ?? recorded.find((i) => i.kind === 'port')?.name;
-  if (listen && processes.length === 0 && (await isListening(listen))) {
+  if (listen && processes.length === 0 && (await isListening(parseListen(listen)))) {
     leftovers.push({ kind: 'port', name: listen, detail: `something still listens on ${listen}` });
   }
   const parentUrl = config?.parent?.url ?? recorded.find((i) => i.kind === 'registration')?.name;
@@ -208,11 +213,10 @@ export async function purgeHost(opts: AuditOptions): Promise<PurgeResult> {
     (a, b) => Number(b.kind === 'process') - Number(a.kind === 'process'),
   );
   for (const item of ordered) {
-    if (item.kind === 'process') {
-      const pid = Number(item.name?.replace('pid ', ''));
-      if (await stopProcess(pid)) removed.push(item);
+    if (item.kind === 'process' && item.pid !== undefined) {
+      if (await stopProcess(item.pid)) removed.push(item);
       else remaining.push({ ...item, detail: `${item.detail} (would not stop)` });
-    } else if (item.kind === 'database' && item.name && !item.detail.startsWith('cannot check')) {
+    } else if (item.kind === 'database' && item.name && item.checked !== false) {
       await dropSchema(item.name);
       removed.push(item);
     } else if ((item.kind === 'directory' || item.kind === 'service' || item.kind === 'file') && item.path) {

@@ -17,3 +17,4 @@ export {
   readFootprint,
   recordFootprint,
 } from './footprint.js';
+export { formatListen, type ListenAddress, parseListen } from './listen.js';

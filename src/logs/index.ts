@@ -12,7 +12,6 @@ export const COMPONENTS = [
   'despooler',
   'hierman',
   'statmgr',
-  'mp',
   'dp',
   'api',
 ] as const;

@@ -12,7 +12,14 @@ import {
   Wake,
 } from '../core/index.js';
 import { openDatabase } from '../db/index.js';
-import { databaseConfigOf, dataPaths, purgeHost, readAdminToken, readSiteConfig } from '../host/index.js';
+import {
+  databaseConfigOf,
+  dataPaths,
+  parseListen,
+  purgeHost,
+  readAdminToken,
+  readSiteConfig,
+} from '../host/index.js';
 import { createLoggers } from '../logs/index.js';
 import { JobSender, reconcile } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
@@ -83,8 +90,7 @@ export async function startSite(
     },
   };
   const app = await buildApp(ctx, await readAdminToken(dataDir));
-  const at = listen.lastIndexOf(':');
-  await app.listen({ host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) });
+  await app.listen(parseListen(listen));
 
   const sender = new JobSender(ctx);
   const loops = [

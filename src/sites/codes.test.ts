@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { assertSiteCode, assertSiteType, parseDpName } from './codes.js';
+import {
+  assertSiteCode,
+  assertSiteType,
+  isJoinToken,
+  isSiteCode,
+  parseDpName,
+  parseJoinToken,
+} from './codes.js';
 
 describe('site codes', () => {
   it('accepts three upper-case letters or digits', () => {
@@ -8,6 +15,21 @@ describe('site codes', () => {
   it('refuses anything else with the reason', () => {
     for (const code of ['c01', 'C1', 'C001', 'C-1', '', 'C0 ', 'ÄB1']) {
       expect(() => assertSiteCode(code)).toThrow(/site code '.*' is not valid/);
+    }
+  });
+  it('answers whether a text is a site code without throwing', () => {
+    expect(isSiteCode('S02')).toBe(true);
+    expect(isSiteCode('s02')).toBe(false);
+  });
+  it('splits a join token into its site code and secret', () => {
+    const secret = 'Ab3_-'.repeat(5);
+    expect(isJoinToken(`S02.${secret}`)).toBe(true);
+    expect(parseJoinToken(`S02.${secret}`)).toEqual({ code: 'S02', secret });
+    for (const token of ['S02', `s02.${secret}`, 'S02.short', `S02.${secret}.x`, `S02.${secret}=`]) {
+      expect(isJoinToken(token)).toBe(false);
+      expect(() => parseJoinToken(token)).toThrow(
+        expect.objectContaining({ code: 'OUTPOST_JOIN_TOKEN_INVALID' }),
+      );
     }
   });
   it('knows the site types', () => {

@@ -2,15 +2,37 @@ import type { SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 
 const SITE_CODE = /^[A-Z0-9]{3}$/;
+const JOIN_TOKEN = /^([A-Z0-9]{3})\.([A-Za-z0-9_-]{20,})$/;
+
+/** Whether `code` is a site code: exactly three characters A–Z or 0–9. */
+export function isSiteCode(code: string): boolean {
+  return SITE_CODE.test(code);
+}
 
 /** Throws unless `code` is a site code: exactly three characters A–Z or 0–9. */
 export function assertSiteCode(code: string, what = 'site code'): string {
-  if (!SITE_CODE.test(code)) {
+  if (!isSiteCode(code)) {
     throw new OutpostError('OUTPOST_BAD_SITE_CODE', `${what} '${code}' is not valid`, {
       hint: 'a site code is exactly 3 characters A-Z or 0-9, e.g. C01',
     });
   }
   return code;
+}
+
+/** Whether `token` has the shape of a join token: the site code, a dot and the secret. */
+export function isJoinToken(token: string): boolean {
+  return JOIN_TOKEN.test(token);
+}
+
+/** Splits a join token into the code of the site it is for and its secret; throws unless well-formed. */
+export function parseJoinToken(token: string): { code: string; secret: string } {
+  const m = JOIN_TOKEN.exec(token);
+  if (!m) {
+    throw new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', 'join token is malformed', {
+      hint: 'use the token printed by site add',
+    });
+  }
+  return { code: m[1], secret: m[2] };
 }
 
 const SITE_TYPES: readonly SiteType[] = ['central', 'primary', 'secondary'];
@@ -32,12 +54,7 @@ export function assertSiteType(type: string): SiteType {
 export function parseDpName(text: string): { site: string; dp: string } {
   const [site, name, ...rest] = text.split('/');
   if (rest.length > 0 || name !== undefined) {
-    if (
-      name !== undefined &&
-      rest.length === 0 &&
-      SITE_CODE.test(site) &&
-      /^[A-Za-z0-9_-]{1,32}$/.test(name)
-    ) {
+    if (name !== undefined && rest.length === 0 && isSiteCode(site) && /^[A-Za-z0-9_-]{1,32}$/.test(name)) {
       throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}': named DPs are not supported yet`, {
         hint: `use the site's default DP: ${site}`,
       });

@@ -1,4 +1,11 @@
-export { assertSiteCode, assertSiteType, parseDpName } from './codes.js';
+export {
+  assertSiteCode,
+  assertSiteType,
+  isJoinToken,
+  isSiteCode,
+  parseDpName,
+  parseJoinToken,
+} from './codes.js';
 export {
   type AddSiteInput,
   type AddSiteResult,

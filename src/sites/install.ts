@@ -9,6 +9,7 @@ import {
   createDataDir,
   databaseConfigOf,
   dataPaths,
+  parseListen,
   type SiteConfig,
   writeSiteConfig,
 } from '../host/index.js';
@@ -20,10 +21,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:8470';
 
 /** Checks HOST:PORT. */
 export function assertListen(listen: string): string {
-  const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(listen);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-    throw new OutpostError('OUTPOST_BAD_INPUT', `--listen '${listen}' is not HOST:PORT`);
-  }
+  parseListen(listen);
   return listen;
 }
 

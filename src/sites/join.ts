@@ -6,9 +6,10 @@ import type { SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { createDataDir, dataPaths, installLocations, recordFootprint } from '../host/index.js';
 import { generateSiteKeys, s2sJson } from '../s2s/index.js';
+import { parseJoinToken } from './codes.js';
 import { assertListen, databaseFor, type InstalledSite, writeIdentity } from './install.js';
 import type { InstallPhase, JoinAnswer, PhaseState } from './phases.js';
-import { type PreflightResult, preflightFailed, runPreflight } from './preflight.js';
+import { type PreflightResult, preflightFailed, preflightFailures, runPreflight } from './preflight.js';
 
 export interface JoinOptions {
   dataDir: string;
@@ -48,13 +49,8 @@ function serviceUnit(code: string, dataDir: string): string {
  * recorded in the footprint manifest. A join that fails before registration removes what it made.
  */
 export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { preflight: PreflightResult }> {
-  if (!/^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(opts.token)) {
-    throw new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', 'join token is malformed', {
-      hint: 'use the token printed by site add',
-    });
-  }
+  const { code } = parseJoinToken(opts.token);
   if (opts.listen) assertListen(opts.listen);
-  const code = opts.token.split('.')[0];
   const generation = randomUUID();
   const database = databaseFor(opts.database, code, generation);
   const report = async (phase: InstallPhase, state: PhaseState, error?: string) => {
@@ -80,9 +76,8 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
   opts.onPreflight?.(preflight);
   if (!preflight.ok) {
     if (tokenError instanceof OutpostError && tokenError.kind !== 'unavailable') throw tokenError;
-    const err = preflightFailed(preflight);
-    if (tokenOk) await report('preflight', 'failed', err.message.replace(/^preflight failed: /, ''));
-    throw err;
+    if (tokenOk) await report('preflight', 'failed', preflightFailures(preflight));
+    throw preflightFailed(preflight);
   }
   await report('preflight', 'done');
   const join = preflight.join;

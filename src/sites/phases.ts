@@ -7,6 +7,7 @@ import type { Database, SiteState, SitesTable, SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
+import { parseJoinToken } from './codes.js';
 import { getSiteRow, recordPhase, siteRecordOf } from './records.js';
 
 /** The phases of a site install, in order, as the parent records them. */
@@ -49,15 +50,25 @@ async function setChildState(
   ctx.log('hierman')[severity === 'info' ? 'info' : 'warn']({ site: row.code, state, error }, text);
 }
 
+/** The install phase a failed child failed in, as recorded in its phase timeline. */
+async function failedPhase(db: Db, code: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('site_phases')
+    .select('name')
+    .where('site_code', '=', code)
+    .where('state', '=', 'failed')
+    .executeTakeFirst();
+  return row?.name;
+}
+
 /** The pending child a join token is for; refuses a malformed, wrong, expired or used token. */
 async function siteForToken(
   ctx: Pick<SiteContext, 'clock' | 'config'>,
   trx: Db,
   token: string,
 ): Promise<SiteRow> {
-  const code = token.split('.')[0] ?? '';
+  const { code } = parseJoinToken(token);
   const invalid = (why: string) => new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', `join token ${why}`);
-  if (!/^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(token)) throw invalid('is malformed');
   const row = await trx.selectFrom('sites').selectAll().where('code', '=', code).executeTakeFirst();
   if (row?.relation !== 'child') throw invalid(`is not for a site of ${ctx.config.code}`);
   if (row.state === 'active' || row.state === 'installing' || row.state === 'unreachable') {
@@ -70,7 +81,7 @@ async function siteForToken(
     throw invalid(`for ${code} is not valid`);
   // A failed preflight changed nothing on the new host: the administrator may fix the cause and
   // run the join again with the same token, within its deadline.
-  const retryable = row.state === 'failed' && (row.error ?? '').startsWith('preflight:');
+  const retryable = row.state === 'failed' && (await failedPhase(trx, code)) === 'preflight';
   if ((row.state === 'failed' && !retryable) || (row.join_expires_at ?? 0) < ctx.clock.now()) {
     const failed = row.state === 'failed' ? `; the install failed (${row.error})` : '';
     throw new OutpostError(
@@ -159,6 +170,26 @@ export async function probeJoiningSite(
   return { reachable: true, url: row.url ?? '' };
 }
 
+/** Fails a child in `phase`: its phase timeline, its row, the record sent up and a status message. */
+async function failChild(
+  ctx: Pick<SiteContext, 'clock' | 'log' | 'sink'>,
+  trx: Db,
+  row: SiteRow,
+  phase: InstallPhase,
+  reason: string,
+  now: number,
+): Promise<void> {
+  await recordPhase(trx, row.code, phase, 'failed', now, reason);
+  await setChildState(
+    ctx,
+    trx,
+    row,
+    'failed',
+    `${phase}: ${reason}`,
+    `site ${row.code} failed to install in phase ${phase}: ${reason}`,
+  );
+}
+
 async function progress(
   ctx: Pick<SiteContext, 'clock' | 'log' | 'sink'>,
   trx: Db,
@@ -168,18 +199,8 @@ async function progress(
   error: string | null,
 ): Promise<void> {
   const now = ctx.clock.now();
+  if (state === 'failed') return failChild(ctx, trx, row, phase, error ?? 'no reason given', now);
   await recordPhase(trx, row.code, phase, state, now, error);
-  if (state === 'failed') {
-    await setChildState(
-      ctx,
-      trx,
-      row,
-      'failed',
-      `${phase}: ${error}`,
-      `site ${row.code} failed to install in phase ${phase}: ${error}`,
-    );
-    return;
-  }
   // A finished phase restarts the clock: every phase has the whole deadline. A phase that is still
   // running (and perhaps retrying) does not.
   const deadline = state === 'done' ? { join_expires_at: now + (row.join_deadline_ms ?? 0) } : {};
@@ -363,17 +384,7 @@ export async function watchChildren(
         (stuck === 'registration' && !phases.length
           ? `no join arrived within ${waited}`
           : `stalled: no progress within ${waited}`);
-      await ctx.db.transaction().execute(async (trx) => {
-        await recordPhase(trx, row.code, stuck, 'failed', now, reason);
-        await setChildState(
-          ctx,
-          trx,
-          row,
-          'failed',
-          `${stuck}: ${reason}`,
-          `site ${row.code} failed to install in phase ${stuck}: ${reason}`,
-        );
-      });
+      await ctx.db.transaction().execute((trx) => failChild(ctx, trx, row, stuck, reason, now));
     } else if (row.state === 'active' && (row.last_contact ?? 0) < now - ctx.settings.unreachableAfterMs) {
       const error = `no heartbeat for ${formatDuration(now - (row.last_contact ?? now))}`;
       await ctx.db

@@ -4,8 +4,9 @@ import { statfs } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { dirname, resolve } from 'node:path';
 import { OutpostError } from '../errors/index.js';
-import { auditHost } from '../host/index.js';
+import { auditHost, formatListen, parseListen } from '../host/index.js';
 import { s2sJson } from '../s2s/index.js';
+import { isJoinToken, parseJoinToken } from './codes.js';
 import type { JoinCheck } from './phases.js';
 
 /** One line of the preflight table. */
@@ -36,21 +37,23 @@ export interface PreflightResult {
 export const DEFAULT_RESERVE_BYTES = 256 * 1024 * 1024;
 const MAX_SKEW_MS = 60_000;
 
+/** The address a server reached at `url` listens on, when no other is given. */
 function listenOf(url: string): string {
   const u = new URL(url);
-  return `${u.hostname.includes(':') ? `[${u.hostname}]` : u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  return formatListen({ host: u.hostname.replace(/^\[|\]$/g, ''), port });
 }
 
 /** Listens on `listen` for a moment, answering /healthz with `nonce`, while `during` runs. */
 async function withProbeServer<T>(listen: string, nonce: string, during: () => Promise<T>): Promise<T> {
-  const at = listen.lastIndexOf(':');
+  const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ preflight: nonce }));
   });
   await new Promise<void>((done, fail) => {
     server.once('error', fail);
-    server.listen(Number(listen.slice(at + 1)), listen.slice(0, at).replace(/^\[|\]$/g, ''), () => done());
+    server.listen(port, host, () => done());
   });
   try {
     return await during();
@@ -73,10 +76,9 @@ function formatBytes(n: number): string {
 export async function runPreflight(opts: PreflightOptions): Promise<PreflightResult> {
   const checks: PreflightCheck[] = [];
   const add = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
-  const code = opts.token.split('.')[0] ?? '';
-  const tokenShape = /^[A-Z0-9]{3}\.[A-Za-z0-9_-]{20,}$/.test(opts.token);
+  const code = isJoinToken(opts.token) ? parseJoinToken(opts.token).code : null;
   let join: JoinCheck | null = null;
-  if (!tokenShape) {
+  if (!code) {
     add('token valid', false, 'the join token is malformed; use the one printed by site add');
   } else {
     const started = Date.now();
@@ -138,7 +140,7 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
     free >= needed,
     `${formatBytes(free)} free at ${probeDir}; needs ${formatBytes(needed)} (${formatBytes(join?.bytesAssigned ?? 0)} assigned + ${formatBytes(reserve)} reserve)`,
   );
-  if (/^[A-Z0-9]{3}$/.test(code)) {
+  if (code) {
     const audit = await auditHost({ code, dataDir: opts.dataDir, root: opts.root });
     // The registration we are about to make is not a leftover; every other one is.
     const leftovers = audit.leftovers.filter((l) => !(l.kind === 'registration' && join));
@@ -153,11 +155,15 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
   return { ok: checks.every((c) => c.ok), checks, join, listen };
 }
 
+/** The failed checks in one line: the reason a join stops, as reported to the parent. */
+export function preflightFailures(result: PreflightResult): string {
+  return result.checks
+    .filter((c) => !c.ok)
+    .map((c) => `${c.name} (${c.detail})`)
+    .join('; ');
+}
+
 /** The error `site join` stops with when a preflight check fails. */
 export function preflightFailed(result: PreflightResult): OutpostError {
-  const failed = result.checks.filter((c) => !c.ok);
-  return new OutpostError(
-    'OUTPOST_PREFLIGHT_FAILED',
-    `preflight failed: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
-  );
+  return new OutpostError('OUTPOST_PREFLIGHT_FAILED', `preflight failed: ${preflightFailures(result)}`);
 }

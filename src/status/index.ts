@@ -4,7 +4,6 @@ export {
   listPackageStatus,
   type MessageFilter,
   type PackageStatusFilter,
-  rollup,
 } from './queries.js';
 export { forwardReports } from './statmgr.js';
 export {

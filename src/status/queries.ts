@@ -63,10 +63,3 @@ export async function listPackageStatus(db: Db, f: PackageStatusFilter): Promise
     updatedAt: r.updated_at,
   }));
 }
-
-/** Counts per state, for summaries (the demo, `package show`). */
-export function rollup(statuses: readonly PackageStatus[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const s of statuses) counts[s.state] = (counts[s.state] ?? 0) + 1;
-  return counts;
-}

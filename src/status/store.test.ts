@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/tempdirs.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
 import type { PackageStatus, Report } from './model.js';
-import { listMessages, listPackageStatus, rollup } from './queries.js';
+import { listMessages, listPackageStatus } from './queries.js';
 import { acknowledgeReports, applyReports, pendingReports, postMessage, setPackageStatus } from './store.js';
 
 describe('status outbox', () => {
@@ -79,12 +79,5 @@ describe('status outbox', () => {
     await acknowledgeReports(site.db, first.upTo);
     const rest = await pendingReports(site.db, 10);
     expect(rest.reports.map((r) => (r.kind === 'message' ? r.message.text : ''))).toEqual(['m3', 'm4']);
-  });
-
-  it('rolls status up per state', () => {
-    expect(rollup([status(1), status(2), status(3, 'Install Retrying')])).toEqual({
-      Installed: 2,
-      'Install Retrying': 1,
-    });
   });
 });

@@ -13,8 +13,19 @@ export class TestProxy {
   private flipAt: number | null = null;
   private readonly sockets = new Set<Socket>();
   private server: Server | null = null;
+  private listeningOn = 0;
 
   constructor(private readonly targetPort: number) {}
+
+  /** The port the proxy listens on (0 before listen). */
+  get port(): number {
+    return this.listeningOn;
+  }
+
+  /** The URL that reaches the target through the proxy. */
+  get url(): string {
+    return `http://127.0.0.1:${this.listeningOn}`;
+  }
 
   /** Flips one byte once, `offset` bytes from now, in the parent→child direction. */
   corruptOnce(offset: number): void {
@@ -57,7 +68,8 @@ export class TestProxy {
     return new Promise((resolve) => {
       this.server?.listen(port, '127.0.0.1', () => {
         const address = this.server?.address();
-        resolve(typeof address === 'object' && address ? address.port : 0);
+        this.listeningOn = typeof address === 'object' && address ? address.port : 0;
+        resolve(this.listeningOn);
       });
     });
   }

@@ -3,6 +3,7 @@ import { AdminClient } from '../../apiclient/index.js';
 import { parseDuration, sleep } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
 import type { JobView } from '../../jobs/index.js';
+import { COMPONENTS } from '../../logs/index.js';
 import type { PackageStatus, StatusMessage } from '../../status/index.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
 import { colourState, formatBytes, formatTime, printJson, printRows } from '../output.js';
@@ -146,11 +147,7 @@ export function registerStatusCommands(program: Command): void {
         );
     });
 
-  serverOptions(
-    program
-      .command('logs')
-      .argument('<component>', 'distmgr, scheduler, sender, despooler, hierman, statmgr, dp, mp, api'),
-  )
+  serverOptions(program.command('logs').argument('<component>', COMPONENTS.join(', ')))
     .description("a component's log on this site")
     .option('--follow', 'keep printing until Ctrl-C')
     .option('--site <code>', "the site whose log to read: only the server's own site for now")
