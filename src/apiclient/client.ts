@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { type ErrorCode, isErrorCode, OutpostError } from '../errors/index.js';
+import { errorFromResponse, OutpostError } from '../errors/index.js';
 import { readAdminToken, readSiteConfig } from '../host/index.js';
 
 export interface ServerOptions {
@@ -64,22 +64,15 @@ export class AdminClient {
       );
     }
     const text = await res.body.text();
-    let parsed: unknown;
+    if (res.statusCode >= 400) throw errorFromResponse(res.statusCode, text, url.toString());
     try {
-      parsed = text ? JSON.parse(text) : null;
+      return (text ? JSON.parse(text) : null) as T;
     } catch {
       throw new OutpostError(
         'OUTPOST_UNREACHABLE',
         `${url} answered HTTP ${res.statusCode} with something that is not JSON`,
       );
     }
-    if (res.statusCode >= 400) {
-      const error = (parsed as { error?: { code?: unknown; message?: string; hint?: string } } | null)?.error;
-      if (error && isErrorCode(error.code))
-        throw new OutpostError(error.code as ErrorCode, error.message ?? 'failed', { hint: error.hint });
-      throw new OutpostError('OUTPOST_INTERNAL', `${url} answered HTTP ${res.statusCode}`);
-    }
-    return parsed as T;
   }
 
   get<T>(path: string, query?: Record<string, string | number | boolean | undefined>): Promise<T> {

@@ -112,3 +112,29 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   const message = err instanceof Error ? err.message : String(err);
   return { status: 500, body: { error: { code: 'OUTPOST_INTERNAL', message } } };
 }
+
+/**
+ * Turns the body of a failed HTTP answer from another Outpost server back into the error it sent,
+ * code and hint intact; anything else (a proxy's page, an empty body) becomes OUTPOST_UNREACHABLE
+ * naming the URL, the status and the start of the body.
+ */
+export function errorFromResponse(status: number, text: string, url: string): OutpostError {
+  try {
+    const parsed = JSON.parse(text) as {
+      error?: { code?: unknown; message?: unknown; hint?: unknown };
+    } | null;
+    const error = parsed?.error;
+    if (error && isErrorCode(error.code) && typeof error.message === 'string') {
+      return new OutpostError(error.code, error.message, {
+        hint: typeof error.hint === 'string' ? error.hint : undefined,
+      });
+    }
+  } catch {
+    // not a JSON error body: fall through to the status line
+  }
+  const excerpt = text.trim().slice(0, 200);
+  return new OutpostError(
+    'OUTPOST_UNREACHABLE',
+    `${url} answered HTTP ${status}${excerpt ? `: ${excerpt}` : ''}`,
+  );
+}

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { Clock } from '../common/index.js';
-import { type ErrorCode, isErrorCode, OutpostError } from '../errors/index.js';
+import { errorFromResponse, OutpostError } from '../errors/index.js';
 import { type SiteKeys, sha256Hex, signRequest } from './signing.js';
 
 /** Who is sending: this site's identity and keys. */
@@ -20,27 +20,8 @@ const agent = new Agent({
   bodyTimeout: 120_000,
 });
 
-async function errorFrom(
-  statusCode: number,
-  body: { text(): Promise<string> },
-  url: string,
-): Promise<OutpostError> {
-  const text = await body.text().catch(() => '');
-  try {
-    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; hint?: unknown } };
-    const code = parsed.error?.code;
-    if (isErrorCode(code) && typeof parsed.error?.message === 'string') {
-      return new OutpostError(code as ErrorCode, parsed.error.message, {
-        hint: typeof parsed.error.hint === 'string' ? parsed.error.hint : undefined,
-      });
-    }
-  } catch {
-    // not a JSON error body: fall through to the status line
-  }
-  return new OutpostError(
-    'OUTPOST_UNREACHABLE',
-    `${url} answered HTTP ${statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`,
-  );
+async function errorFrom(statusCode: number, body: { text(): Promise<string> }, url: string) {
+  return errorFromResponse(statusCode, await body.text().catch(() => ''), url);
 }
 
 function unreachable(url: string, err: unknown): OutpostError {
