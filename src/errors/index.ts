@@ -91,8 +91,8 @@ export function exitCodeFor(code: ErrorCode): number {
   return EXIT_CODE[KIND_BY_CODE[code]];
 }
 
-/** Recognises a code received over the wire so a remote error keeps its identity. */
-export function isErrorCode(value: unknown): value is ErrorCode {
+// Recognises a code received over the wire so a remote error keeps its identity.
+function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && value in KIND_BY_CODE;
 }
 
