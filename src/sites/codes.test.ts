@@ -4,6 +4,7 @@ import {
   assertSiteType,
   isJoinToken,
   isSiteCode,
+  newJoinToken,
   parseDpName,
   parseJoinToken,
 } from './codes.js';
@@ -31,6 +32,11 @@ describe('site codes', () => {
         expect.objectContaining({ code: 'OUTPOST_JOIN_TOKEN_INVALID' }),
       );
     }
+  });
+  it('makes new join tokens that parse back to their site, each with its own secret', () => {
+    const a = newJoinToken('S02');
+    expect(parseJoinToken(a).code).toBe('S02');
+    expect(parseJoinToken(newJoinToken('S02')).secret).not.toBe(parseJoinToken(a).secret);
   });
   it('knows the site types', () => {
     expect(assertSiteType('secondary')).toBe('secondary');

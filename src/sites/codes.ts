@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 
@@ -22,6 +23,11 @@ export function assertSiteCode(code: string, what = 'site code'): string {
 /** Whether `token` has the shape of a join token: the site code, a dot and the secret. */
 export function isJoinToken(token: string): boolean {
   return JOIN_TOKEN.test(token);
+}
+
+/** A new one-time join token for site `code`: the code, a dot and 24 random bytes. */
+export function newJoinToken(code: string): string {
+  return `${code}.${randomBytes(24).toString('base64url')}`;
 }
 
 /** Splits a join token into the code of the site it is for and its secret; throws unless well-formed. */

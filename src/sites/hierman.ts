@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { formatDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import type { KnownPeer } from '../s2s/index.js';
 import { s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
-import { assertSiteCode, assertSiteType } from './codes.js';
+import { assertSiteCode, assertSiteType, newJoinToken } from './codes.js';
 import { hashToken } from './phases.js';
 import { siteRecordOf } from './records.js';
 
@@ -90,7 +89,7 @@ export async function addSite(
     });
   }
   const now = ctx.clock.now();
-  const joinToken = `${code}.${randomBytes(24).toString('base64url')}`;
+  const joinToken = newJoinToken(code);
   const row = {
     type,
     relation: 'child' as const,

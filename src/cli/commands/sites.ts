@@ -10,7 +10,7 @@ import type {
   SitePhase,
   SiteView,
 } from '../../sites/index.js';
-import { assertSiteCode } from '../../sites/index.js';
+import { assertSiteCode, DEFAULT_LISTEN } from '../../sites/index.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import { colourState, formatBytes, formatTime, printJson, printObject, printRows } from '../output.js';
 import { printPreflight } from './host.js';
@@ -33,7 +33,7 @@ export function registerSiteCommands(program: Command): void {
     .requiredOption('--code <code>', 'site code, 3 characters A-Z 0-9')
     .requiredOption('--data <dir>', 'data directory to create')
     .option('--name <name>', 'display name')
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
+    .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--database <url>', "keep the site's database in PostgreSQL (its own schema) instead of SQLite")
     .option('--json', 'machine-readable output')
     .action(
