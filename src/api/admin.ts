@@ -104,6 +104,7 @@ export function adminRoutes(ctx: SiteContext, token: string) {
             severity: 'warning',
             component: 'scheduler',
             text: `${removed.length} jobs to ${site} deleted by an administrator`,
+            subject: site,
           });
         }
         return { site, removed };

@@ -48,6 +48,7 @@ const ReportSchema = Type.Union([
       text: Str(4096),
       package: Nullable(Str(16)),
       job: Nullable(Str(64)),
+      subject: Type.Optional(Nullable(Str(8))),
       time: Type.Integer(),
     }),
   }),
@@ -132,6 +133,7 @@ export function s2sRoutes(ctx: SiteContext) {
         severity: 'warning',
         component: 'hierman',
         text: `rejected a site-to-site request to ${request.url.split('?')[0]}: ${reason}`,
+        subject: peer?.code,
       });
       throw err;
     }
@@ -255,6 +257,7 @@ export function s2sRoutes(ctx: SiteContext) {
               severity: 'warning',
               component: 'statmgr',
               text: `dropped ${dropped} malformed status reports from ${child}`,
+              subject: child,
             });
           }
           return applyReports(trx, ctx.sink, reports, ctx.clock.now());

@@ -145,6 +145,8 @@ export interface StatusMessagesTable {
   text: string;
   package_id: string | null;
   job_id: string | null;
+  /** The site the message is about, where that is not the reporting site. */
+  subject_site: string | null;
   time: number;
   seq: Generated<number>;
 }

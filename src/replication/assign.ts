@@ -56,8 +56,8 @@ type Target = { dp: string; site: string };
 
 /**
  * The common shape of assign, redistribute and unassign: at the package's origin, in one
- * transaction, `act` on each DP (true when it changed something), one status message naming the
- * DPs changed, and distmgr woken to carry the change down.
+ * transaction, `act` on each DP (true when it changed something), a status message per site naming
+ * its DPs changed (about that site), and distmgr woken to carry the change down.
  */
 async function changeDps(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>,
@@ -72,7 +72,7 @@ async function changeDps(
 ): Promise<{ changed: string[]; unchanged: string[] }> {
   const pkg = await assertOrigin(ctx, id);
   const now = ctx.clock.now();
-  const changed: string[] = [];
+  const changed: Target[] = [];
   const unchanged: string[] = [];
   await ctx.db.transaction().execute(async (trx) => {
     for (const t of targets) {
@@ -86,20 +86,22 @@ async function changeDps(
           error: null,
           updatedAt: now,
         });
-      if (await act(trx, t, status)) changed.push(t.dp);
+      if (await act(trx, t, status)) changed.push(t);
       else unchanged.push(t.dp);
     }
-    if (changed.length) {
+    for (const site of new Set(changed.map((t) => t.site))) {
+      const dps = changed.filter((t) => t.site === site).map((t) => t.dp);
       await postMessage(trx, ctx.sink, now, {
         severity: 'info',
         component: 'distmgr',
-        text: `package ${id} ${verb} ${changed.join(', ')}`,
+        text: `package ${id} ${verb} ${dps.join(', ')}`,
         package: id,
+        subject: site,
       });
     }
   });
   ctx.wake.notify('distmgr');
-  return { changed, unchanged };
+  return { changed: changed.map((t) => t.dp), unchanged };
 }
 
 const isAssigned = async (trx: Db, id: string, dp: string) =>

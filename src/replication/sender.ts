@@ -333,6 +333,7 @@ export class JobSender {
         : `job to ${job.site_code} attempt ${job.attempts} failed, retrying: ${job.last_error}`,
       package: job.package_id,
       job: job.id,
+      subject: job.site_code,
     });
   }
 

@@ -132,6 +132,7 @@ export async function addSite(
       severity: 'info',
       component: 'hierman',
       text: `site ${code} (${type}) added under ${self.code}; waiting for it to join within ${formatDuration(deadline)}`,
+      subject: code,
     });
   });
   ctx.log('hierman').info({ site: code }, 'site added, waiting for join');

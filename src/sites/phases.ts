@@ -46,7 +46,7 @@ async function setChildState(
     .execute();
   await reportSite(trx, ctx.sink, siteRecordOf({ ...row, state, error, updated_at: now }));
   const severity = state === 'failed' ? 'error' : state === 'unreachable' ? 'warning' : 'info';
-  await postMessage(trx, ctx.sink, now, { severity, component: 'hierman', text });
+  await postMessage(trx, ctx.sink, now, { severity, component: 'hierman', text, subject: row.code });
   ctx.log('hierman')[severity === 'info' ? 'info' : 'warn']({ site: row.code, state, error }, text);
 }
 
@@ -274,6 +274,7 @@ export async function acceptJoin(
       severity: 'info',
       component: 'hierman',
       text: `site ${row.code} registered with generation ${req.generation}`,
+      subject: row.code,
     });
     return {
       site: { code: row.code, type: row.type, url: row.url ?? '' },

@@ -126,6 +126,7 @@ export async function deleteSite(
       severity: 'warning',
       component: 'hierman',
       text: `site ${sites.join(', ')} deleted: ${ids.length} jobs cancelled, ${assignments.length} assignments and ${statuses.length} package statuses removed`,
+      subject: code,
     });
     return ids;
   });
@@ -245,6 +246,7 @@ export async function purgeSite(
           .filter(([, n]) => n > 0)
           .map(([k, n]) => `${n} ${k}`)
           .join(', ')} removed`,
+        subject: code,
       });
     }
     return { site: code, removed, queuedAt };

@@ -11,8 +11,13 @@ export interface StatusMessage {
   text: string;
   package: string | null;
   job: string | null;
+  /** The site the message is about when that is not `site`, the site that reported it. */
+  subject: string | null;
   time: number;
 }
+
+/** A message as it travels up: one from a site that predates `subject` has none, read as null. */
+export type ReportedMessage = Omit<StatusMessage, 'subject'> & { subject?: string | null };
 
 export const PACKAGE_STATES = [
   'Install Pending',
@@ -52,7 +57,7 @@ export interface SiteRecord {
 
 /** What travels up the hierarchy, in order, each applied once. */
 export type Report =
-  | { kind: 'message'; message: StatusMessage }
+  | { kind: 'message'; message: ReportedMessage }
   | { kind: 'package-status'; status: PackageStatus }
   | { kind: 'site'; site: SiteRecord }
   /** A `site purge` at a site below: every ancestor removes every trace of `code` too. */

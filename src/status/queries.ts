@@ -5,6 +5,7 @@ import type { PackageState, PackageStatus, StatusMessage } from './model.js';
 type Db = Kysely<Database>;
 
 export interface MessageFilter {
+  /** Messages this site reported or that are about it. */
   site?: string;
   component?: string;
   package?: string;
@@ -18,7 +19,8 @@ export interface MessageFilter {
 /** Status messages, oldest first, each with the local sequence number to follow from. */
 export async function listMessages(db: Db, f: MessageFilter): Promise<(StatusMessage & { seq: number })[]> {
   let q = db.selectFrom('status_messages').selectAll();
-  if (f.site) q = q.where('site_code', '=', f.site);
+  const site = f.site;
+  if (site) q = q.where((eb) => eb.or([eb('site_code', '=', site), eb('subject_site', '=', site)]));
   if (f.component) q = q.where('component', '=', f.component);
   if (f.package) q = q.where('package_id', '=', f.package);
   if (f.job) q = q.where('job_id', '=', f.job);
@@ -36,6 +38,7 @@ export async function listMessages(db: Db, f: MessageFilter): Promise<(StatusMes
     text: r.text,
     package: r.package_id,
     job: r.job_id,
+    subject: r.subject_site,
     time: r.time,
   }));
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type Database, dropSiteContent, forgetSite } from '../db/index.js';
-import type { PackageStatus, Report, Severity, SiteRecord, StatusMessage } from './model.js';
+import type { PackageStatus, Report, ReportedMessage, Severity, SiteRecord, StatusMessage } from './model.js';
 
 type Db = Kysely<Database>;
 
@@ -19,7 +19,7 @@ async function enqueue(db: Db, sink: ReportSink, report: Report, now: number): P
     .execute();
 }
 
-async function insertMessage(db: Db, m: StatusMessage): Promise<boolean> {
+async function insertMessage(db: Db, m: ReportedMessage): Promise<boolean> {
   const result = await db
     .insertInto('status_messages')
     .values({
@@ -30,6 +30,7 @@ async function insertMessage(db: Db, m: StatusMessage): Promise<boolean> {
       text: m.text,
       package_id: m.package,
       job_id: m.job,
+      subject_site: m.subject ?? null,
       time: m.time,
     })
     .onConflict((oc) => oc.column('id').doNothing())
@@ -37,12 +38,23 @@ async function insertMessage(db: Db, m: StatusMessage): Promise<boolean> {
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
-/** Records a status message of this site's own and queues it for the parent. */
+/**
+ * Records a status message of this site's own and queues it for the parent. `subject` is the other
+ * site the message is about (a child that failed, a site deleted); a message about this site itself
+ * has none.
+ */
 export async function postMessage(
   db: Db,
   sink: ReportSink,
   now: number,
-  m: { severity: Severity; component: string; text: string; package?: string | null; job?: string | null },
+  m: {
+    severity: Severity;
+    component: string;
+    text: string;
+    package?: string | null;
+    job?: string | null;
+    subject?: string | null;
+  },
 ): Promise<StatusMessage> {
   const message: StatusMessage = {
     id: randomUUID(),
@@ -52,6 +64,7 @@ export async function postMessage(
     text: m.text,
     package: m.package ?? null,
     job: m.job ?? null,
+    subject: m.subject === sink.site ? null : (m.subject ?? null),
     time: now,
   };
   await insertMessage(db, message);

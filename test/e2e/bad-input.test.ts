@@ -182,10 +182,12 @@ describe('bad input gets a clear error and changes nothing', () => {
         time: Date.now(),
       },
     };
+    // A child that names what a message is about, next to one too old to (`good` has no subject).
+    const about = { kind: 'message', message: { ...good.message, id: 'report-ok-2', subject: 'S09' } };
     const bad = { kind: 'package-status', status: { package: 'C0100001', state: 42 } };
-    const res = await signedPost(h.sites.C01.url, '/s2s/v1/reports', { reports: [bad, good] }, from);
+    const res = await signedPost(h.sites.C01.url, '/s2s/v1/reports', { reports: [bad, good, about] }, from);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ applied: 1, dropped: 1 });
+    expect(await res.json()).toEqual({ applied: 2, dropped: 1 });
     const messages = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', {
       component: 'statmgr',
     });
@@ -194,7 +196,9 @@ describe('bad input gets a clear error and changes nothing', () => {
       site: 'S02',
       component: 'dp',
     });
-    expect(dp.some((m) => m.id === 'report-ok-1')).toBe(true);
+    expect(dp.find((m) => m.id === 'report-ok-1')?.subject).toBeNull();
+    const s09 = await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', { site: 'S09' });
+    expect(s09.map((m) => [m.id, m.site, m.subject])).toEqual([['report-ok-2', 'S02', 'S09']]);
   });
 
   it('an expired join token is refused and leaves no data directory', async () => {

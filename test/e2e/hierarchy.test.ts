@@ -128,7 +128,7 @@ describe('a three-level hierarchy of real site servers', () => {
       string,
       unknown
     >[];
-    for (const key of ['id', 'severity', 'component', 'site', 'text', 'package', 'job', 'time'])
+    for (const key of ['id', 'severity', 'component', 'site', 'text', 'package', 'job', 'subject', 'time'])
       expect(messages[0]).toHaveProperty(key);
 
     const logs = await cli(['logs', 'dp', '--data', h.sites.S02.dataDir]);

@@ -89,6 +89,25 @@ describe('secondary site lifecycle (the seed scenario)', () => {
         (m) => m.severity === 'error' && m.text.includes('X04 failed to install in phase registration'),
       ),
     ).toBe(true);
+
+    // An administrator looking into X04 finds what its parent said about it, there and at the top.
+    const r = await cli(['status', 'messages', '--site', 'X04', '--json', '--data', P01().dataDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const aboutX04 = JSON.parse(r.stdout) as StatusMessage[];
+    expect(aboutX04).toContainEqual(
+      expect.objectContaining({
+        site: 'P01',
+        subject: 'X04',
+        severity: 'error',
+        text: expect.stringContaining('X04 failed to install in phase registration'),
+      }),
+    );
+    expect(aboutX04.every((m) => m.site === 'X04' || m.subject === 'X04')).toBe(true);
+    await waitFor('the failure of X04 found by its code at C01', 10_000, async () =>
+      (await h.sites.C01.admin.get<StatusMessage[]>('/status/messages', { site: 'X04' })).some(
+        (m) => m.site === 'P01' && m.subject === 'X04' && m.severity === 'error',
+      ),
+    );
   });
 
   it('an install that stalls when its process is killed is failed at the parent, with the phase and why', async () => {

@@ -21,7 +21,9 @@ function parseSince(text: string): number {
 }
 
 function messageLine(m: StatusMessage): string {
-  const ids = [m.package, m.job ? `job ${m.job.slice(0, 8)}` : null].filter(Boolean).join(' ');
+  const ids = [m.subject ? `about ${m.subject}` : null, m.package, m.job ? `job ${m.job.slice(0, 8)}` : null]
+    .filter(Boolean)
+    .join(' ');
   return `${formatTime(m.time)} ${m.site} ${m.severity.padEnd(7)} ${m.component.padEnd(9)} ${m.text}${ids ? ` [${ids}]` : ''}\n`;
 }
 
@@ -58,7 +60,7 @@ export function registerStatusCommands(program: Command): void {
 
   serverOptions(status.command('messages'))
     .description('status messages, oldest first')
-    .option('--site <code>', 'only from this site')
+    .option('--site <code>', 'only from or about this site')
     .option('--component <name>', 'only from this component')
     .option('--package <id>', 'only about this package')
     .option('--job <id>', 'only about this job')
