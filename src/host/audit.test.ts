@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { listTree } from '../../test/listing.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { waitFor } from '../demo/index.js';
 import { auditHost, purgeHost } from './audit.js';
@@ -33,25 +34,6 @@ function installedSite(dataDir: string, code: string): void {
     JSON.stringify({ code, type: 'secondary', generation: 'g1', listen: '127.0.0.1:9', parent: null }),
   );
   writeFileSync(join(dataDir, 'db', 'site.db'), 'rows');
-}
-
-/** Every path under `dir` with its type and, for a file, its content: equal listings mean nothing changed. */
-function listing(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (at: string) => {
-    for (const name of readdirSync(at).sort()) {
-      const path = join(at, name);
-      const stats = lstatSync(path);
-      const rel = relative(dir, path);
-      if (stats.isSymbolicLink()) out.push(`${rel} -> link`);
-      else if (stats.isDirectory()) {
-        out.push(`${rel}/`);
-        walk(path);
-      } else out.push(`${rel} = ${readFileSync(path, 'utf8')}`);
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 /** A process that looks like `outpost serve --data DIR` to anyone reading /proc. */
@@ -105,7 +87,7 @@ describe('host audit and purge', () => {
     mkdirSync(foreign, { recursive: true });
     writeFileSync(join(foreign, 'thesis.tex'), 'years of work');
     installedSite(join(root, 'var', 'lib', 'outpost', 'P01'), 'P01');
-    const before = listing(root);
+    const before = listTree(root);
     const cases: [string, string][] = [
       [foreign, 'it has no site.json'],
       [join(root, 'var', 'lib', 'outpost', 'P01'), 'its site.json is of site P01'],
@@ -117,7 +99,7 @@ describe('host audit and purge', () => {
     }
     await expect(auditHost({ code: 'S03', dataDir: '/', root })).rejects.toThrow('it is the filesystem root');
     await expect(auditHost({ code: 'S03', dataDir: '/home', root })).rejects.toThrow('top-level folder');
-    expect(listing(root)).toEqual(before);
+    expect(listTree(root)).toEqual(before);
   });
 
   it('removes what the install created and leaves, and lists, the files it did not', async () => {
@@ -141,7 +123,7 @@ describe('host audit and purge', () => {
     expect(purged.left).toEqual([join(dataDir, 'backup'), join(dataDir, 'notes.txt')]);
     expect(purged.remaining.map((l) => [l.kind, l.path])).toEqual([['directory', dataDir]]);
     expect(purged.removed.map((l) => l.path)).toContain(join(dataDir, 'spool.bin'));
-    expect(listing(dataDir)).toEqual(['backup/', 'backup/old.db = mine too', 'notes.txt = mine']);
+    expect(listTree(dataDir)).toEqual(['backup/', 'backup/old.db = mine too', 'notes.txt = mine']);
   });
 
   it('removes symlinks in the data directory, never what they point at', async () => {
@@ -162,7 +144,7 @@ describe('host audit and purge', () => {
     const purged = await purgeHost({ code: 'S03', dataDir, root });
     expect(purged.remaining).toEqual([]);
     expect(existsSync(dataDir)).toBe(false);
-    expect(listing(outside)).toEqual(['keep.txt = keep']);
+    expect(listTree(outside)).toEqual(['keep.txt = keep']);
   });
 
   it('stops only servers whose data directory is the install, however their --data was written', async () => {
