@@ -13,8 +13,11 @@ function siteDir(dir: string, code: string): string {
   return dir;
 }
 
-const refused = (why: string) =>
-  expect.objectContaining({ code: 'OUTPOST_NOT_OWNED', message: expect.stringContaining(why) });
+/** Proving `dir` a data directory of S03 must fail with OUTPOST_NOT_OWNED and `why`. */
+const expectRefused = (dir: string, why: string, root = '/') =>
+  expect(proveDataDir(dir, 'S03', root)).rejects.toEqual(
+    expect.objectContaining({ code: 'OUTPOST_NOT_OWNED', message: expect.stringContaining(why) }),
+  );
 
 describe('proof that a folder is a data directory of a site code', () => {
   const savedHome = process.env.HOME;
@@ -42,21 +45,17 @@ describe('proof that a folder is a data directory of a site code', () => {
   it('refuses a folder with no site.json', async () => {
     const dir = tempDir('own');
     writeFileSync(join(dir, 'thesis.tex'), 'years of work');
-    await expect(proveDataDir(dir, 'S03', '/')).rejects.toEqual(
-      refused(`'${dir}' is not a data directory of S03: it has no site.json`),
-    );
+    await expectRefused(dir, `'${dir}' is not a data directory of S03: it has no site.json`);
   });
 
   it('refuses a data directory of another code, by its site.json or its footprint', async () => {
     const base = tempDir('own');
     const other = siteDir(join(base, 'P01'), 'P01');
-    await expect(proveDataDir(other, 'S03', '/')).rejects.toEqual(refused('its site.json is of site P01'));
+    await expectRefused(other, 'its site.json is of site P01');
     const crashed = join(base, 'X09');
     mkdirSync(crashed);
     await recordFootprint(crashed, 'X09', { kind: 'directory', path: crashed, detail: 'data directory' });
-    await expect(proveDataDir(crashed, 'S03', '/')).rejects.toEqual(
-      refused('its footprint.json is of site X09'),
-    );
+    await expectRefused(crashed, 'its footprint.json is of site X09');
   });
 
   it('refuses a site.json that cannot be read or is not a regular file', async () => {
@@ -64,45 +63,37 @@ describe('proof that a folder is a data directory of a site code', () => {
     const garbled = join(base, 'garbled');
     mkdirSync(garbled);
     writeFileSync(join(garbled, 'site.json'), '{"code":');
-    await expect(proveDataDir(garbled, 'S03', '/')).rejects.toEqual(refused('its site.json cannot be read'));
+    await expectRefused(garbled, 'its site.json cannot be read');
     const linked = join(base, 'linked');
     mkdirSync(linked);
     symlinkSync(join(siteDir(join(base, 'real'), 'S03'), 'site.json'), join(linked, 'site.json'));
-    await expect(proveDataDir(linked, 'S03', '/')).rejects.toEqual(
-      refused('its site.json is not a regular file'),
-    );
+    await expectRefused(linked, 'its site.json is not a regular file');
   });
 
   it('refuses the filesystem root, a top-level folder, the --root folder, what holds it and a home folder', async () => {
     const base = tempDir('own');
     const root = join(base, 'host-root');
     mkdirSync(root);
-    await expect(proveDataDir('/', 'S03', '/')).rejects.toEqual(refused('it is the filesystem root'));
-    await expect(proveDataDir('/home', 'S03', '/')).rejects.toEqual(refused('it is a top-level folder'));
-    await expect(proveDataDir(root, 'S03', root)).rejects.toEqual(refused('it is the root given by --root'));
-    await expect(proveDataDir(base, 'S03', root)).rejects.toEqual(
-      refused('it holds the root given by --root'),
-    );
+    await expectRefused('/', 'it is the filesystem root');
+    await expectRefused('/home', 'it is a top-level folder');
+    await expectRefused(root, 'it is the root given by --root', root);
+    await expectRefused(base, 'it holds the root given by --root', root);
     // Whatever the folder holds: a site.json of the code does not make them data directories.
     siteDir(root, 'S03');
-    await expect(proveDataDir(root, 'S03', root)).rejects.toEqual(refused('it is the root given by --root'));
+    await expectRefused(root, 'it is the root given by --root', root);
     process.env.HOME = join(base, 'users', 'ann');
     siteDir(process.env.HOME, 'S03');
-    await expect(proveDataDir(process.env.HOME, 'S03', '/')).rejects.toEqual(refused('home folder'));
-    await expect(proveDataDir(join(base, 'users'), 'S03', '/')).rejects.toEqual(refused('home folder'));
+    await expectRefused(process.env.HOME, 'home folder');
+    await expectRefused(join(base, 'users'), 'home folder');
   });
 
   it('follows a symlinked folder to what it points at, and judges that', async () => {
     const base = tempDir('own');
     symlinkSync('/home', join(base, 'to-home'));
-    await expect(proveDataDir(join(base, 'to-home'), 'S03', '/')).rejects.toEqual(
-      refused('it is a top-level folder'),
-    );
+    await expectRefused(join(base, 'to-home'), 'it is a top-level folder');
     const other = siteDir(join(base, 'P01'), 'P01');
     symlinkSync(other, join(base, 'S03'));
-    await expect(proveDataDir(join(base, 'S03'), 'S03', '/')).rejects.toEqual(
-      refused('its site.json is of site P01'),
-    );
+    await expectRefused(join(base, 'S03'), 'its site.json is of site P01');
     const real = siteDir(join(base, 'disk2', 'S03'), 'S03');
     symlinkSync(real, join(base, 'S03-link'));
     expect((await proveDataDir(join(base, 'S03-link'), 'S03', '/'))?.real).toBe(real);
@@ -128,8 +119,6 @@ describe('proof that a folder is a data directory of a site code', () => {
     const copy = join(base, 'copy');
     mkdirSync(copy);
     await recordFootprint(copy, 'S03', { kind: 'directory', path: dir, detail: 'data directory' });
-    await expect(proveDataDir(copy, 'S03', '/')).rejects.toEqual(
-      refused('its footprint.json is of another folder'),
-    );
+    await expectRefused(copy, 'its footprint.json is of another folder');
   });
 });
