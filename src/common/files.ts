@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+const TEMPORARY_NAME = /^\.[0-9a-f]{12}\.tmp$/;
+
+/** Whether a file name is one writeFileAtomic writes before its rename: a crash may leave it behind. */
+export function isAtomicTemporary(name: string): boolean {
+  return TEMPORARY_NAME.test(name);
+}
+
 /** Writes a file crash-safely: temporary name in the same folder, fsync, rename, fsync the folder. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true });

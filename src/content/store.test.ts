@@ -87,4 +87,21 @@ describe('source import and materialisation', () => {
     writeFileSync(join(src2, 'a\\b'), 'x');
     await expect(importSource(src2, store)).rejects.toThrow(/backslash/);
   });
+
+  it('never deletes through a shard folder that is a symlink out of the library', async () => {
+    const { root, store } = freshStore();
+    await store.put(sha('kept'), Buffer.from('kept'));
+    const outside = join(root, 'outside');
+    const victim = sha('not ours');
+    mkdirSync(outside);
+    writeFileSync(join(outside, victim), 'not ours');
+    symlinkSync(outside, join(root, 'chunks', victim.slice(0, 2)));
+    const listed = [];
+    for await (const s of store.list()) listed.push(s);
+    expect(listed).toEqual([sha('kept')]);
+    await expect(store.delete(victim)).rejects.toThrow(/refusing to delete/);
+    expect(readdirSync(outside)).toEqual([victim]);
+    await store.delete(sha('kept'));
+    expect(await store.has(sha('kept'))).toBe(false);
+  });
 });

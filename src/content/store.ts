@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type Dirent, existsSync } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
@@ -147,18 +147,25 @@ export class FileContentStore implements ContentStore {
   }
 
   async delete(sha: string): Promise<void> {
-    await rm(this.pathOf(sha), { force: true });
+    const path = this.pathOf(sha);
+    // Through a shard folder that is a symlink, the removal would reach outside the library.
+    const shard = await lstat(dirname(path)).catch(() => null);
+    if (!shard) return;
+    if (!shard.isDirectory())
+      throw new OutpostError('OUTPOST_INTERNAL', `refusing to delete through ${dirname(path)}: not a folder`);
+    await rm(path, { force: true });
   }
 
+  /** The chunks stored, by hash; a shard folder that is a symlink is not part of the library. */
   async *list(): AsyncIterable<string> {
-    let prefixes: string[];
+    let shards: Dirent[];
     try {
-      prefixes = await readdir(this.root);
+      shards = await readdir(this.root, { withFileTypes: true });
     } catch {
       return;
     }
-    for (const prefix of prefixes.sort()) {
-      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+    const names = shards.filter((d) => d.isDirectory() && /^[0-9a-f]{2}$/.test(d.name)).map((d) => d.name);
+    for (const prefix of names.sort()) {
       for (const name of (await readdir(join(this.root, prefix))).sort()) {
         if (SHA256.test(name)) yield name;
       }

@@ -19,6 +19,7 @@ const KIND_BY_CODE = {
   OUTPOST_BAD_DURATION: 'bad-input',
   OUTPOST_BAD_DP: 'bad-input',
   OUTPOST_SOURCE_UNREADABLE: 'bad-input',
+  OUTPOST_NOT_OWNED: 'bad-input',
   OUTPOST_UNAUTHORIZED: 'unauthorized',
   OUTPOST_BAD_SIGNATURE: 'unauthorized',
   OUTPOST_WRONG_GENERATION: 'unauthorized',

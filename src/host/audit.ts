@@ -1,13 +1,13 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, rm, rmdir } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import pg from 'pg';
-import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
-import { readSiteConfig } from './datadir.js';
-import { type FootprintItem, installLocations, readFootprint } from './footprint.js';
+import { type FootprintItem, installLocations } from './footprint.js';
 import { type ListenAddress, parseListen } from './listen.js';
+import { proveDataDir, realOrResolved } from './ownership.js';
+import { serverProcesses, stopServer } from './processes.js';
 
 /** Something an install of a site code left on this host (the `host audit --json` shape). */
 export interface Leftover {
@@ -23,8 +23,12 @@ export interface Leftover {
 
 export interface AuditResult {
   code: string;
+  /** The data directory audited, symlinks resolved. */
+  dataDir: string;
   clean: boolean;
   leftovers: Leftover[];
+  /** Files in the data directory that the install did not create: purge leaves them. */
+  left: string[];
 }
 
 export interface AuditOptions {
@@ -48,31 +52,6 @@ function isListening({ host, port }: ListenAddress): Promise<boolean> {
       done(false);
     });
   });
-}
-
-/** Outpost server processes on this host that run from `dataDir`, found in /proc. */
-function serverProcesses(dataDir: string): { pid: number; cmdline: string }[] {
-  const found: { pid: number; cmdline: string }[] = [];
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return found;
-  }
-  for (const pid of pids) {
-    if (Number(pid) === process.pid) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    const data = args.indexOf('--data');
-    if (args.includes('serve') && data >= 0 && args[data + 1] && resolve(args[data + 1]) === dataDir) {
-      found.push({ pid: Number(pid), cmdline: args.join(' ').trim() });
-    }
-  }
-  return found;
 }
 
 /** Whether a PostgreSQL schema an install recorded still exists (`URL#schema`). */
@@ -100,12 +79,17 @@ async function schemaLeftover(name: string): Promise<Leftover | null> {
   }
 }
 
+/** The schema named by `URL#schema` when it is one an install of `code` creates; null otherwise. */
+function schemaOfInstall(code: string, name: string): string | null {
+  const schema = name.slice(name.lastIndexOf('#') + 1);
+  return new RegExp(`^outpost_${code.toLowerCase()}_[0-9a-f]{8}$`).test(schema) ? schema : null;
+}
+
 /** Drops a PostgreSQL schema `host audit` found. */
-async function dropSchema(name: string): Promise<void> {
+async function dropSchema(code: string, name: string): Promise<void> {
   const at = name.lastIndexOf('#');
-  const schema = name.slice(at + 1);
-  if (!/^outpost_[a-z0-9]{3}_[0-9a-f]{8}$/.test(schema))
-    throw new OutpostError('OUTPOST_INTERNAL', `refusing to drop schema ${schema}`);
+  const schema = schemaOfInstall(code, name);
+  if (!schema) throw new OutpostError('OUTPOST_INTERNAL', `refusing to drop schema ${name.slice(at + 1)}`);
   const client = new pg.Client({ connectionString: name.slice(0, at), connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
@@ -137,44 +121,54 @@ async function registrationAtParent(parentUrl: string, code: string): Promise<Le
   }
 }
 
+const notCreated = (count: number) => `${count} file${count === 1 ? '' : 's'} Outpost did not create`;
+
+/** "2 files Outpost did not create: a, b", naming at most ten of them. */
+export function describeLeft(files: string[]): string {
+  const more = files.length > 10 ? ` and ${files.length - 10} more` : '';
+  return `${notCreated(files.length)}: ${files.slice(0, 10).join(', ')}${more}`;
+}
+
 /**
  * `host audit`: every leftover of an install of `code` on this host — what its footprint manifest
  * recorded, and what a crashed install never recorded, found where an install would have put it.
+ * Refuses (OUTPOST_NOT_OWNED) a data directory it cannot prove is one of `code`.
  */
 export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
   const root = opts.root ?? '/';
   const places = installLocations(root, opts.code);
-  const dataDir = resolve(opts.dataDir ?? places.dataDir);
+  const proof = await proveDataDir(opts.dataDir ?? places.dataDir, opts.code, root);
+  const dataDir = proof?.real ?? (await realOrResolved(opts.dataDir ?? places.dataDir));
+  const config = proof?.config ?? null;
+  const footprint = proof?.footprint ?? null;
   const leftovers: Leftover[] = [];
-  const footprint = await readFootprint(dataDir);
-  const config = existsSync(join(dataDir, 'site.json'))
-    ? await readSiteConfig(dataDir).catch(() => null)
-    : null;
 
-  if (existsSync(dataDir) && (await readdir(dataDir)).length > 0) {
+  if (proof) {
     const detail = config
       ? `data directory of site ${config.code} (${config.type}, generation ${config.generation})`
-      : footprint
-        ? `data directory of an install of ${footprint.code} that never completed`
-        : 'data directory with no site in it (a crashed install?)';
-    leftovers.push({ kind: 'directory', path: dataDir, detail });
+      : `data directory of an install of ${opts.code} that never completed`;
+    const kept = proof.foreign.length;
+    leftovers.push({
+      kind: 'directory',
+      path: dataDir,
+      detail: kept ? `${detail}; ${notCreated(kept)} stay in it` : detail,
+    });
   }
   const recorded: FootprintItem[] = footprint?.items ?? [];
+  // Only the unit an install of this code writes: a footprint names nothing else outside its folder.
+  const unitName = basename(places.serviceUnit);
   const services = new Set([
     places.serviceUnit,
-    ...recorded.filter((i) => i.kind === 'service' && i.path).map((i) => i.path as string),
+    ...recorded
+      .filter((i) => i.kind === 'service' && i.path && basename(i.path) === unitName)
+      .map((i) => resolve(i.path as string)),
   ]);
   for (const unit of services) {
     if (existsSync(unit))
       leftovers.push({ kind: 'service', path: unit, detail: 'systemd unit of the site server' });
   }
   for (const item of recorded) {
-    if (item.kind === 'file' && item.path && !item.path.startsWith(`${dataDir}/`) && existsSync(item.path)) {
-      leftovers.push({ kind: 'file', path: item.path, detail: item.detail });
-    }
-  }
-  for (const item of recorded) {
-    if (item.kind !== 'database' || !item.name) continue;
+    if (item.kind !== 'database' || !item.name || !schemaOfInstall(opts.code, item.name)) continue;
     const schema = await schemaLeftover(item.name);
     if (schema) leftovers.push(schema);
   }
@@ -195,58 +189,78 @@ export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
     const registration = await registrationAtParent(parentUrl, opts.code);
     if (registration) leftovers.push(registration);
   }
-  return { code: opts.code, clean: leftovers.length === 0, leftovers };
+  return { code: opts.code, dataDir, clean: leftovers.length === 0, leftovers, left: proof?.foreign ?? [] };
 }
 
 export interface PurgeResult {
   removed: Leftover[];
   remaining: Leftover[];
+  /** Files in the data directory that the install did not create: left where they are. */
+  left: string[];
 }
 
-/** `host purge`: removes what `host audit` found that can be removed from this host. */
+/**
+ * Removes what an install created in its data directory, then the folder itself unless files it did
+ * not create are in it. Symlinks in it are removed, never followed.
+ */
+async function removeDataDir(
+  item: Leftover & { path: string },
+  code: string,
+  root: string,
+): Promise<PurgeResult> {
+  // Proved again now that its servers have stopped: what they wrote last is in it.
+  const proof = await proveDataDir(item.path, code, root);
+  if (!proof) {
+    await rmdir(item.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    return { removed: [item], remaining: [], left: [] };
+  }
+  const entries: Leftover[] = [];
+  for (const path of proof.owned) {
+    const found = await lstat(path);
+    await rm(path, { recursive: true, force: true });
+    entries.push({
+      kind: found.isDirectory() ? 'directory' : 'file',
+      path,
+      detail: 'created by the install',
+    });
+  }
+  if (proof.foreign.length > 0) return { removed: entries, remaining: [item], left: proof.foreign };
+  await rmdir(proof.real);
+  return { removed: [item], remaining: [], left: [] };
+}
+
+/**
+ * `host purge`: removes what `host audit` found that can be removed from this host, after the same
+ * proof that the data directory is one of `code`. Only servers of that data directory are stopped.
+ */
 export async function purgeHost(opts: AuditOptions): Promise<PurgeResult> {
+  const root = opts.root ?? '/';
   const audit = await auditHost(opts);
-  const removed: Leftover[] = [];
-  const remaining: Leftover[] = [];
+  const result: PurgeResult = { removed: [], remaining: [], left: [] };
   // Processes first, so nothing writes into a folder while it is removed.
   const ordered = [...audit.leftovers].sort(
     (a, b) => Number(b.kind === 'process') - Number(a.kind === 'process'),
   );
   for (const item of ordered) {
     if (item.kind === 'process' && item.pid !== undefined) {
-      if (await stopProcess(item.pid)) removed.push(item);
-      else remaining.push({ ...item, detail: `${item.detail} (would not stop)` });
+      if (await stopServer(item.pid, audit.dataDir)) result.removed.push(item);
+      else result.remaining.push({ ...item, detail: `${item.detail} (would not stop)` });
     } else if (item.kind === 'database' && item.name && item.checked !== false) {
-      await dropSchema(item.name);
-      removed.push(item);
-    } else if ((item.kind === 'directory' || item.kind === 'service' || item.kind === 'file') && item.path) {
-      await rm(item.path, { recursive: true, force: true });
-      removed.push(item);
+      await dropSchema(opts.code, item.name);
+      result.removed.push(item);
+    } else if (item.kind === 'directory' && item.path) {
+      const done = await removeDataDir({ ...item, path: item.path }, opts.code, root);
+      result.removed.push(...done.removed);
+      result.remaining.push(...done.remaining);
+      result.left = done.left;
+    } else if (item.kind === 'service' && item.path) {
+      await rm(item.path, { force: true });
+      result.removed.push(item);
     } else {
-      remaining.push(item);
+      result.remaining.push(item);
     }
   }
-  return { removed, remaining };
-}
-
-async function stopProcess(pid: number): Promise<boolean> {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!Number.isInteger(pid) || pid <= 1)
-    throw new OutpostError('OUTPOST_INTERNAL', `refusing to stop pid ${pid}`);
-  for (const [signal, wait] of [
-    ['SIGTERM', 5000],
-    ['SIGKILL', 2000],
-  ] as const) {
-    if (!alive()) return true;
-    process.kill(pid, signal);
-    for (let waited = 0; waited < wait && alive(); waited += 100) await sleep(100);
-  }
-  return !alive();
+  return result;
 }

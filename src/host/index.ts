@@ -1,4 +1,11 @@
-export { type AuditResult, auditHost, type Leftover, type PurgeResult, purgeHost } from './audit.js';
+export {
+  type AuditResult,
+  auditHost,
+  describeLeft,
+  type Leftover,
+  type PurgeResult,
+  purgeHost,
+} from './audit.js';
 export {
   createAdminToken,
   createDataDir,

@@ -141,16 +141,23 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
     `${formatBytes(free)} free at ${probeDir}; needs ${formatBytes(needed)} (${formatBytes(join?.bytesAssigned ?? 0)} assigned + ${formatBytes(reserve)} reserve)`,
   );
   if (code) {
-    const audit = await auditHost({ code, dataDir: opts.dataDir, root: opts.root });
-    // The registration we are about to make is not a leftover; every other one is.
-    const leftovers = audit.leftovers.filter((l) => !(l.kind === 'registration' && join));
-    add(
-      'host clean',
-      leftovers.length === 0,
-      leftovers.length
-        ? leftovers.map((l) => `${l.kind} ${l.path ?? l.name}: ${l.detail}`).join('; ')
-        : `no leftovers of ${code}`,
-    );
+    const audit = await auditHost({ code, dataDir: opts.dataDir, root: opts.root }).catch((err: unknown) => {
+      // A folder that is not a data directory of this code is no leftover, but nothing may go there.
+      if (err instanceof OutpostError && err.code === 'OUTPOST_NOT_OWNED') return err;
+      throw err;
+    });
+    if (audit instanceof OutpostError) add('host clean', false, audit.message);
+    else {
+      // The registration we are about to make is not a leftover; every other one is.
+      const leftovers = audit.leftovers.filter((l) => !(l.kind === 'registration' && join));
+      add(
+        'host clean',
+        leftovers.length === 0,
+        leftovers.length
+          ? leftovers.map((l) => `${l.kind} ${l.path ?? l.name}: ${l.detail}`).join('; ')
+          : `no leftovers of ${code}`,
+      );
+    }
   }
   return { ok: checks.every((c) => c.ok), checks, join, listen };
 }

@@ -153,7 +153,7 @@ describe('preflight before a join changes anything', () => {
     writeFileSync(join(site.dataDir, 'site.db'), 'left over');
     const r = await join_(site);
     expect(r.code).toBe(1);
-    expect(failedCheck(r.stdout, 'host clean')).toContain('data directory with no site in it');
+    expect(failedCheck(r.stdout, 'host clean')).toContain('is not a data directory of');
     // Nothing of the leftover was touched.
     expect(existsSync(join(site.dataDir, 'site.db'))).toBe(true);
   });

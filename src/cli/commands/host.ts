@@ -46,17 +46,18 @@ export function registerHostCommands(program: Command): void {
   scope(host.command('audit'))
     .description('list every leftover of an install of CODE; exit 0 when clean, 1 when not')
     .action(async (o: { code: string; data?: string; root: string; json?: boolean }) => {
-      const { auditHost } = await import('../../host/index.js');
+      const { auditHost, describeLeft } = await import('../../host/index.js');
       const audit: AuditResult = await auditHost({
         code: assertSiteCode(o.code),
         dataDir: o.data,
         root: o.root,
       });
-      if (o.json) printJson({ clean: audit.clean, leftovers: audit.leftovers });
+      if (o.json) printJson({ clean: audit.clean, leftovers: audit.leftovers, left: audit.left });
       else if (audit.clean) process.stdout.write(`host is clean of ${o.code}\n`);
       else {
         process.stdout.write(`leftovers of ${o.code} on this host:\n`);
         leftoverRows(audit.leftovers);
+        if (audit.left.length) process.stdout.write(`purge leaves ${describeLeft(audit.left)}\n`);
       }
       if (!audit.clean) process.exitCode = 1;
     });
@@ -65,7 +66,7 @@ export function registerHostCommands(program: Command): void {
     .description('remove every leftover of an install of CODE from this host')
     .option('--yes', 'do not ask')
     .action(async (o: { code: string; data?: string; root: string; json?: boolean; yes?: boolean }) => {
-      const { auditHost, purgeHost } = await import('../../host/index.js');
+      const { auditHost, describeLeft, purgeHost } = await import('../../host/index.js');
       const code = assertSiteCode(o.code);
       const audit = await auditHost({ code, dataDir: o.data, root: o.root });
       if (!audit.clean && !o.yes) {
@@ -75,6 +76,7 @@ export function registerHostCommands(program: Command): void {
             'host purge removes files and stops processes: pass --yes when not on a terminal',
           );
         leftoverRows(audit.leftovers);
+        if (audit.left.length) process.stdout.write(`purge leaves ${describeLeft(audit.left)}\n`);
         if (!(await confirm(`remove these leftovers of ${code}? [y/N] `))) {
           process.stderr.write('outpost: nothing removed\n');
           process.exitCode = 1;
@@ -87,6 +89,7 @@ export function registerHostCommands(program: Command): void {
         for (const r of result.removed) process.stdout.write(`removed ${r.kind} ${r.path ?? r.name}\n`);
         for (const r of result.remaining)
           process.stdout.write(`left ${r.kind} ${r.path ?? r.name}: ${r.detail}\n`);
+        if (result.left.length) process.stdout.write(`left ${describeLeft(result.left)}\n`);
         if (result.removed.length === 0 && result.remaining.length === 0)
           process.stdout.write(`host is clean of ${code}\n`);
       }
