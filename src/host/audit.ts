@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
+import { type Registration, registrationPath } from '../s2s/index.js';
 import { readSiteConfig } from './datadir.js';
 import { type FootprintItem, installLocations, readFootprint } from './footprint.js';
 import { type ListenAddress, parseListen } from './listen.js';
@@ -117,10 +118,10 @@ async function dropSchema(name: string): Promise<void> {
 
 async function registrationAtParent(parentUrl: string, code: string): Promise<Leftover | null> {
   try {
-    const res = await fetch(`${parentUrl}/s2s/v1/sites/${code}/registration`, {
+    const res = await fetch(new URL(registrationPath(code), parentUrl), {
       signal: AbortSignal.timeout(5000),
     });
-    const body = (await res.json()) as { parent: string; known: boolean; state?: string };
+    const body = (await res.json()) as Registration;
     if (!body.known || body.state === 'deleted') return null;
     return {
       kind: 'registration',

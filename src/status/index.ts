@@ -5,7 +5,7 @@ export {
   type MessageFilter,
   type PackageStatusFilter,
 } from './queries.js';
-export { forwardReports } from './statmgr.js';
+export { acceptReports, forwardReports } from './statmgr.js';
 export {
   acknowledgeReports,
   applyReports,
