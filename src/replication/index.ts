@@ -4,4 +4,3 @@ export { acceptAssignments, acceptBlock, acceptOffer } from './despooler.js';
 export { reconcile } from './distmgr.js';
 export { collectGarbage } from './gc.js';
 export { JobSender } from './sender.js';
-export { parseSchedule } from './throttle.js';

@@ -2,7 +2,6 @@ export { type Sender, s2sJson, s2sPutBlock } from './client.js';
 export {
   AssignmentsBody,
   type BlockChunk,
-  encodeBlockList,
   HEADER,
   isReport,
   JoinBody,
@@ -10,7 +9,6 @@ export {
   JoinPhaseBody,
   JoinProbeBody,
   type JoinRequest,
-  ManifestSchema,
   OfferBody,
   OneSite,
   PACKAGE_STATES,
@@ -23,16 +21,12 @@ export {
   parseBlockList,
   type Registration,
   type Report,
-  ReportSchema,
   ReportsBody,
   registrationPath,
   S2S,
-  type S2SPath,
-  SEVERITIES,
   type Severity,
   type SiteRecord,
   type StatusMessage,
-  StatusMessageSchema,
   TRANSFER_BLOCK,
 } from './protocol.js';
 export {

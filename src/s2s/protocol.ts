@@ -97,11 +97,11 @@ export const PACKAGE_STATES = [
 ] as const;
 export type PackageState = (typeof PACKAGE_STATES)[number];
 
-export const SEVERITIES = ['info', 'warning', 'error'] as const;
+const SEVERITIES = ['info', 'warning', 'error'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 /** An event from a component, as scripts see it (`status messages --json`). */
-export const StatusMessageSchema = Type.Object({
+const StatusMessageSchema = Type.Object({
   id: Str(64),
   severity: Type.Enum(SEVERITIES),
   component: Str(32),
@@ -114,7 +114,7 @@ export const StatusMessageSchema = Type.Object({
 export type StatusMessage = Static<typeof StatusMessageSchema>;
 
 /** Package status per (package, DP). `Removed` is never stored: it deletes the row. */
-export const PackageStatusSchema = Type.Object({
+const PackageStatusSchema = Type.Object({
   package: Str(16),
   sourceVersion: Type.Integer(),
   site: Str(8),
@@ -126,7 +126,7 @@ export const PackageStatusSchema = Type.Object({
 export type PackageStatus = Static<typeof PackageStatusSchema>;
 
 /** A site as its parent sees it; replicated up to the central site. */
-export const SiteRecordSchema = Type.Object({
+const SiteRecordSchema = Type.Object({
   code: Str(8),
   type: Type.Enum(SITE_TYPES),
   parent: Nullable(Str(8)),
@@ -144,7 +144,7 @@ export type SiteRecord = Static<typeof SiteRecordSchema>;
  * What travels up the hierarchy, in order, each applied once. A `purge` is a `site purge` at a site
  * below: every ancestor removes every trace of `code` too.
  */
-export const ReportSchema = Type.Union([
+const ReportSchema = Type.Union([
   Type.Object({ kind: Type.Literal('message'), message: StatusMessageSchema }),
   Type.Object({ kind: Type.Literal('package-status'), status: PackageStatusSchema }),
   Type.Object({ kind: Type.Literal('site'), site: SiteRecordSchema }),
@@ -161,7 +161,7 @@ export function isReport(value: unknown): value is Report {
 export const ReportsBody = Type.Object({ reports: Type.Array(Type.Unknown(), { maxItems: 5000 }) });
 
 /** What travels to a child: the package and its files with their chunks. */
-export const ManifestSchema = Type.Object({
+const ManifestSchema = Type.Object({
   id: Str(16),
   name: Str(200),
   sourceVersion: Type.Integer({ minimum: 1 }),

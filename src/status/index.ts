@@ -8,7 +8,6 @@ export {
 export { acceptReports, forwardReports } from './statmgr.js';
 export {
   acknowledgeReports,
-  applyReports,
   pendingReports,
   postMessage,
   type ReportSink,
