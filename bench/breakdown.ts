@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { Agent, request } from 'undici';
 import { FileContentStore, importSource } from '../src/content/index.js';
-import { TRANSFER_BLOCK } from '../src/replication/index.js';
+import { TRANSFER_BLOCK } from '../src/s2s/index.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,3 +1,5 @@
 export { adminRoutes } from './admin.js';
+export { dpRoutes } from './dp.js';
 export { installErrorHandling } from './errors.js';
+export { opsRoutes } from './ops.js';
 export { s2sRoutes } from './s2s.js';

@@ -18,8 +18,10 @@ export interface Database {
 
 /** Which way a site row relates to the site that holds it. */
 export type SiteRelation = 'self' | 'parent' | 'child' | 'descendant';
-export type SiteType = 'central' | 'primary' | 'secondary';
-export type SiteState = 'pending' | 'installing' | 'active' | 'unreachable' | 'failed' | 'deleted';
+export const SITE_TYPES = ['central', 'primary', 'secondary'] as const;
+export type SiteType = (typeof SITE_TYPES)[number];
+export const SITE_STATES = ['pending', 'installing', 'active', 'unreachable', 'failed', 'deleted'] as const;
+export type SiteState = (typeof SITE_STATES)[number];
 
 export interface SitesTable {
   code: string;

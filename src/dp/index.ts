@@ -1,2 +1,2 @@
 export { installedVersion, installOnDp, removeFromDp } from './install.js';
-export { dpRoutes } from './serve.js';
+export { type ServedFile, servedFile } from './serve.js';

@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { basename, resolve } from 'node:path';
 import pg from 'pg';
 import { OutpostError } from '../errors/index.js';
+import { type Registration, registrationPath } from '../s2s/index.js';
 import { type FootprintItem, installLocations } from './footprint.js';
 import { type ListenAddress, parseListen } from './listen.js';
 import { proveDataDir, realOrResolved } from './ownership.js';
@@ -101,10 +102,10 @@ async function dropSchema(code: string, name: string): Promise<void> {
 
 async function registrationAtParent(parentUrl: string, code: string): Promise<Leftover | null> {
   try {
-    const res = await fetch(`${parentUrl}/s2s/v1/sites/${code}/registration`, {
+    const res = await fetch(new URL(registrationPath(code), parentUrl), {
       signal: AbortSignal.timeout(5000),
     });
-    const body = (await res.json()) as { parent: string; known: boolean; state?: string };
+    const body = (await res.json()) as Registration;
     if (!body.known || body.state === 'deleted') return null;
     return {
       kind: 'registration',

@@ -1,4 +1,12 @@
-export { assertJobState, type Job, type JobView, jobView, listJobs, OPEN_STATES } from './jobs.js';
+export {
+  assertJobState,
+  collectJobMetrics,
+  type Job,
+  type JobView,
+  jobView,
+  listJobs,
+  OPEN_STATES,
+} from './jobs.js';
 export {
   cancelJobs,
   claimJob,
@@ -10,3 +18,4 @@ export {
   progressJob,
   reclaimExpired,
 } from './lifecycle.js';
+export { removeJobs } from './removal.js';

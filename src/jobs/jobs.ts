@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import type { SiteContext } from '../core/index.js';
 import type { Database, JobKind, JobState, JobsTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 
@@ -65,6 +66,17 @@ export async function listJobs(
   if (f.state) q = q.where('state', '=', f.state);
   if (f.package) q = q.where('package_id', '=', f.package);
   return (await q.orderBy('created_at').orderBy('id').execute()).map(jobView);
+}
+
+/** Sets the jobs gauge to the number of jobs in each state now, for a scrape of `/metrics`. */
+export async function collectJobMetrics(ctx: Pick<SiteContext, 'db' | 'metrics'>): Promise<void> {
+  const jobs = await ctx.db
+    .selectFrom('jobs')
+    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('state')
+    .execute();
+  ctx.metrics.jobs.reset();
+  for (const j of jobs) ctx.metrics.jobs.set({ state: j.state }, Number(j.n));
 }
 
 /** A job row as stored. */

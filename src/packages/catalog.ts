@@ -5,6 +5,7 @@ import { importSource, type ManifestFile } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
+import type { PackageManifest } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { assertPackageId, formatPackageId } from './ids.js';
 
@@ -20,15 +21,6 @@ export interface PackageView {
   size: number;
   createdAt: number;
   updatedAt: number;
-}
-
-/** What travels to a child: the package and its files with their chunks. */
-export interface PackageManifest {
-  id: string;
-  name: string;
-  sourceVersion: number;
-  origin: string;
-  files: ManifestFile[];
 }
 
 async function assertSourceDir(source: string): Promise<string> {

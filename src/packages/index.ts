@@ -4,7 +4,6 @@ export {
   importsInProgress,
   listPackages,
   manifestFiles,
-  type PackageManifest,
   type PackageView,
   packageManifest,
   showPackage,

@@ -1,12 +1,8 @@
 import { assertPackagePath, assertSha256, chunksOf, MAX_CHUNK } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
-import {
-  assertPackageId,
-  getPackageRow,
-  type PackageManifest,
-  storeOfferedManifest,
-} from '../packages/index.js';
+import { assertPackageId, getPackageRow, storeOfferedManifest } from '../packages/index.js';
+import type { BlockChunk, PackageManifest } from '../s2s/index.js';
 import { assertSiteCode, nextHop, parseDpName } from '../sites/index.js';
 import { postMessage } from '../status/index.js';
 
@@ -65,28 +61,6 @@ export async function acceptOffer(
   return { missing };
 }
 
-/** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
-export const TRANSFER_BLOCK = 8 * 1024 * 1024;
-
-/** Parses a block's chunk list header: `sha:size,sha:size,…`. */
-export function parseBlockList(header: string): { sha: string; size: number }[] {
-  const list = header.split(',').map((item) => {
-    const [sha, size] = item.split(':');
-    const n = Number(size);
-    assertSha256(sha ?? '');
-    if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK)
-      throw new OutpostError(
-        'OUTPOST_BAD_INPUT',
-        `chunk ${String(sha).slice(0, 12)} has an impossible size ${size}`,
-      );
-    return { sha, size: n };
-  });
-  const total = list.reduce((sum, c) => sum + c.size, 0);
-  if (list.length === 0 || total > TRANSFER_BLOCK + MAX_CHUNK)
-    throw new OutpostError('OUTPOST_TOO_LARGE', `block of ${total} bytes is larger than a transfer block`);
-  return list;
-}
-
 /**
  * despooler: one transfer block from the parent — several chunks back to back, as listed in the
  * (signed) chunk list. Each chunk is checked against its hash; the good ones are synced together
@@ -95,7 +69,7 @@ export function parseBlockList(header: string): { sha: string; size: number }[] 
  */
 export async function acceptBlock(
   ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'metrics' | 'sink' | 'store'>,
-  list: { sha: string; size: number }[],
+  list: readonly BlockChunk[],
   body: AsyncIterable<Uint8Array>,
 ): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
   let arrived = 0;

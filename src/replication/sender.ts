@@ -15,9 +15,8 @@ import {
   reclaimExpired,
 } from '../jobs/index.js';
 import { packageManifest } from '../packages/index.js';
-import { s2sJson, s2sPutBlock } from '../s2s/index.js';
+import { type BlockChunk, S2S, s2sJson, s2sPutBlock, TRANSFER_BLOCK } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
-import { TRANSFER_BLOCK } from './despooler.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
 
 const LEASE_MS = 60_000;
@@ -29,7 +28,7 @@ const PERMANENT: ReadonlySet<ErrorKind> = new Set(['bad-input', 'not-found', 'co
 
 type Db = SiteContext['db'];
 type Address = Selectable<AddressesTable>;
-type Block = { sha: string; size: number }[];
+type Block = BlockChunk[];
 
 /** What one kind of job does, and what its completion or failure writes besides the job row. */
 interface JobKindHandler {
@@ -204,7 +203,7 @@ export class JobSender {
       ctx.identity,
       address.url,
       'POST',
-      '/s2s/v1/packages/offer',
+      S2S.offer,
       { job: job.id, manifest },
       signal,
     );
@@ -277,21 +276,14 @@ export class JobSender {
       this.ctx.identity,
       address.url,
       'POST',
-      '/s2s/v1/packages/assignments',
+      S2S.assignments,
       { job: job.id, package: job.package_id, sourceVersion: job.source_version, dps },
       signal,
     );
   }
 
   private async sendPurge(job: Job, address: Address, signal: AbortSignal): Promise<void> {
-    await s2sJson(
-      this.ctx.identity,
-      address.url,
-      'POST',
-      '/s2s/v1/sites/purge',
-      { code: job.subject },
-      signal,
-    );
+    await s2sJson(this.ctx.identity, address.url, 'POST', S2S.sitePurge, { code: job.subject }, signal);
   }
 
   /** Ends this attempt: retrying, or failed when the error is permanent or no retries are left. */

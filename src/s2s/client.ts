@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { Clock } from '../common/index.js';
 import { errorFromResponse, OutpostError } from '../errors/index.js';
+import { type BlockChunk, encodeBlockList, HEADER, S2S, type S2SPath } from './protocol.js';
 import { type SiteKeys, sha256Hex, signRequest } from './signing.js';
 
 /** Who is sending: this site's identity and keys. */
@@ -39,7 +40,7 @@ export async function s2sJson<T>(
   from: Sender | null,
   baseUrl: string,
   method: 'GET' | 'POST',
-  path: string,
+  path: S2SPath,
   body?: unknown,
   signal?: AbortSignal,
 ): Promise<T> {
@@ -67,23 +68,23 @@ export async function s2sJson<T>(
 }
 
 /**
- * Uploads one transfer block: chunks back to back, listed in the `x-outpost-chunks` header. The
- * signature covers that list; the receiver checks every chunk against its listed hash.
+ * Uploads one transfer block: chunks back to back, listed in the chunk list header. The signature
+ * covers that list; the receiver checks every chunk against its listed hash.
  */
 export async function s2sPutBlock(
   from: Sender,
   baseUrl: string,
-  list: { sha: string; size: number }[],
+  list: readonly BlockChunk[],
   body: Readable,
   signal: AbortSignal,
 ): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
-  const path = '/s2s/v1/blocks';
+  const path = S2S.blocks;
   const url = new URL(path, baseUrl).toString();
-  const chunkList = list.map((c) => `${c.sha}:${c.size}`).join(',');
+  const chunkList = encodeBlockList(list);
   const headers = {
     'content-type': 'application/octet-stream',
     'content-length': String(list.reduce((sum, c) => sum + c.size, 0)),
-    'x-outpost-chunks': chunkList,
+    [HEADER.chunks]: chunkList,
     ...signRequest(from.keys, from, { method: 'PUT', path, bodySha: sha256Hex(chunkList) }, from.clock.now()),
   };
   try {

@@ -9,18 +9,10 @@ import {
   verify,
 } from 'node:crypto';
 import { OutpostError } from '../errors/index.js';
+import { HEADER } from './protocol.js';
 
 /** How far a request's timestamp may be from the receiver's clock. */
 export const SIGNATURE_WINDOW_MS = 5 * 60_000;
-
-export const HEADER = {
-  site: 'x-outpost-site',
-  generation: 'x-outpost-generation',
-  time: 'x-outpost-time',
-  nonce: 'x-outpost-nonce',
-  bodySha: 'x-outpost-body-sha256',
-  signature: 'x-outpost-signature',
-} as const;
 
 export interface SiteKeys {
   privateKey: KeyObject;

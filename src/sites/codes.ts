@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SiteType } from '../db/index.js';
+import { SITE_TYPES, type SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 
 const SITE_CODE = /^[A-Z0-9]{3}$/;
@@ -40,8 +40,6 @@ export function parseJoinToken(token: string): { code: string; secret: string } 
   }
   return { code: m[1], secret: m[2] };
 }
-
-const SITE_TYPES: readonly SiteType[] = ['central', 'primary', 'secondary'];
 
 /** Throws unless `type` names a site type. */
 export function assertSiteType(type: string): SiteType {

@@ -1,8 +1,7 @@
 import { formatDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
-import type { KnownPeer } from '../s2s/index.js';
-import { s2sJson } from '../s2s/index.js';
+import { type KnownPeer, type Registration, S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
 import { assertSiteCode, assertSiteType, newJoinToken } from './codes.js';
 import { hashToken } from './phases.js';
@@ -53,7 +52,7 @@ export async function isCodeFree(
   if (row && row.state !== 'deleted') return false;
   const parent = ctx.config.parent;
   if (!parent) return true;
-  const answer = await s2sJson<{ free: boolean }>(ctx.identity, parent.url, 'POST', '/s2s/v1/sites/check', {
+  const answer = await s2sJson<{ free: boolean }>(ctx.identity, parent.url, 'POST', S2S.siteCheck, {
     code,
   });
   return answer.free;
@@ -152,7 +151,7 @@ export async function addSite(
 export async function sendHeartbeat(ctx: Pick<SiteContext, 'clock' | 'config' | 'identity'>): Promise<void> {
   const parent = ctx.config.parent;
   if (!parent) return;
-  await s2sJson(ctx.identity, parent.url, 'POST', '/s2s/v1/heartbeat', { time: ctx.clock.now() });
+  await s2sJson(ctx.identity, parent.url, 'POST', S2S.heartbeat, { time: ctx.clock.now() });
 }
 
 /** The peers this site accepts signed requests from: its parent and its children, at their current generation. */
@@ -166,4 +165,21 @@ export async function findPeer(ctx: Pick<SiteContext, 'db'>, code: string): Prom
   if (row.relation !== 'parent' && row.relation !== 'child') return undefined;
   if (row.state === 'deleted') return undefined;
   return { code: row.code, generation: row.generation, publicKeyPem: row.public_key };
+}
+
+/**
+ * Whether this site knows `code` as a site below it, and in what state: `host audit` asks before it
+ * calls an install a leftover.
+ */
+export async function registrationOf(
+  ctx: Pick<SiteContext, 'config' | 'db'>,
+  code: string,
+): Promise<Registration> {
+  const row = await ctx.db
+    .selectFrom('sites')
+    .select(['state', 'relation'])
+    .where('code', '=', code)
+    .executeTakeFirst();
+  const known = row?.relation === 'child' || row?.relation === 'descendant';
+  return { parent: ctx.config.code, code, known, ...(known ? { state: row?.state } : {}) };
 }

@@ -13,6 +13,7 @@ export {
   DEFAULT_JOIN_DEADLINE_MS,
   findPeer,
   isCodeFree,
+  registrationOf,
   sendHeartbeat,
 } from './hierman.js';
 export { assertListen, DEFAULT_LISTEN, type InstalledSite, initCentral } from './install.js';
@@ -27,8 +28,6 @@ export {
   type InstallPhase,
   type JoinAnswer,
   type JoinCheck,
-  type JoinRequest,
-  type PhaseState,
   probeJoiningSite,
   reportInstallProgress,
   watchChildren,

@@ -5,10 +5,10 @@ import { writeFileAtomic } from '../common/index.js';
 import type { SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { createDataDir, dataPaths, installLocations, recordFootprint } from '../host/index.js';
-import { generateSiteKeys, s2sJson } from '../s2s/index.js';
+import { generateSiteKeys, type PhaseState, S2S, s2sJson } from '../s2s/index.js';
 import { parseJoinToken } from './codes.js';
 import { assertListen, databaseFor, type InstalledSite, writeIdentity } from './install.js';
-import type { InstallPhase, JoinAnswer, PhaseState } from './phases.js';
+import type { InstallPhase, JoinAnswer } from './phases.js';
 import { type PreflightResult, preflightFailed, preflightFailures, runPreflight } from './preflight.js';
 
 export interface JoinOptions {
@@ -54,7 +54,7 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
   const generation = randomUUID();
   const database = databaseFor(opts.database, code, generation);
   const report = async (phase: InstallPhase, state: PhaseState, error?: string) => {
-    await s2sJson(null, opts.parentUrl, 'POST', '/s2s/v1/join/phase', {
+    await s2sJson(null, opts.parentUrl, 'POST', S2S.joinPhase, {
       token: opts.token,
       phase,
       state,
@@ -64,7 +64,7 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
 
   // A bad token is bad input (exit 2) once the preflight table has shown it; anything else the
   // preflight names as a failed check.
-  const tokenError: unknown = await s2sJson(null, opts.parentUrl, 'POST', '/s2s/v1/join/check', {
+  const tokenError: unknown = await s2sJson(null, opts.parentUrl, 'POST', S2S.joinCheck, {
     token: opts.token,
   }).then(
     () => null,
@@ -112,7 +112,7 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
       name: opts.parentUrl,
       detail: `registration of ${code} at ${join.parent}`,
     });
-    const answer = await s2sJson<JoinAnswer>(null, opts.parentUrl, 'POST', '/s2s/v1/join', {
+    const answer = await s2sJson<JoinAnswer>(null, opts.parentUrl, 'POST', S2S.join, {
       token: opts.token,
       publicKeyPem: keys.publicKeyPem,
       generation,

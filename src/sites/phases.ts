@@ -5,7 +5,7 @@ import { formatDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import type { Database, SiteState, SitesTable, SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
-import { s2sJson } from '../s2s/index.js';
+import { type JoinRequest, type PhaseReport, type PhaseState, S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
 import { parseJoinToken } from './codes.js';
 import { getSiteRow, recordPhase, siteRecordOf } from './records.js';
@@ -22,7 +22,6 @@ export const INSTALL_PHASES = [
 export type InstallPhase = (typeof INSTALL_PHASES)[number];
 const BEFORE_REGISTRATION: readonly InstallPhase[] = ['preflight', 'data directory', 'keys'];
 const AFTER_REGISTRATION: readonly InstallPhase[] = ['components', 'DP ready'];
-export type PhaseState = 'running' | 'done' | 'failed';
 
 type Db = Kysely<Database>;
 type SiteRow = Selectable<SitesTable>;
@@ -214,7 +213,7 @@ async function progress(
 /** A phase report from a site that has not registered yet (it has no key here): the token vouches for it. */
 export async function acceptEarlyPhase(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink'>,
-  body: { token: string; phase: string; state: PhaseState; error?: string },
+  body: PhaseReport & { token: string },
 ): Promise<{ ok: true }> {
   const phase = body.phase as InstallPhase;
   if (!BEFORE_REGISTRATION.includes(phase))
@@ -228,12 +227,6 @@ export async function acceptEarlyPhase(
     await progress(ctx, trx, row, phase, body.state, body.error ?? null);
   });
   return { ok: true };
-}
-
-export interface JoinRequest {
-  token: string;
-  publicKeyPem: string;
-  generation: string;
 }
 
 export interface JoinAnswer {
@@ -298,7 +291,7 @@ export async function acceptJoin(
 export async function acceptLatePhase(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'wake'>,
   child: string,
-  body: { phase: string; state: PhaseState; error?: string },
+  body: PhaseReport,
 ): Promise<{ phase: string; state: PhaseState; siteState: SiteState }> {
   const phase = body.phase as InstallPhase;
   if (!AFTER_REGISTRATION.includes(phase))
@@ -417,7 +410,7 @@ export async function reportInstallProgress(
       .execute();
   type Answer = { phase: string; state: PhaseState; siteState: SiteState };
   const send = (phase: InstallPhase) =>
-    s2sJson<Answer>(ctx.identity, parent.url, 'POST', '/s2s/v1/phases', { phase, state: 'done' });
+    s2sJson<Answer>(ctx.identity, parent.url, 'POST', S2S.phases, { phase, state: 'done' });
   if (row?.value !== 'components') {
     await send('components');
     await remember('components');

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import { dirname, resolve } from 'node:path';
 import { OutpostError } from '../errors/index.js';
 import { auditHost, formatListen, parseListen } from '../host/index.js';
-import { s2sJson } from '../s2s/index.js';
+import { S2S, s2sJson } from '../s2s/index.js';
 import { isJoinToken, parseJoinToken } from './codes.js';
 import type { JoinCheck } from './phases.js';
 
@@ -83,7 +83,7 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
   } else {
     const started = Date.now();
     try {
-      join = await s2sJson<JoinCheck>(null, opts.parentUrl, 'POST', '/s2s/v1/join/check', {
+      join = await s2sJson<JoinCheck>(null, opts.parentUrl, 'POST', S2S.joinCheck, {
         token: opts.token,
       });
       add('parent reachable', true, opts.parentUrl);
@@ -114,7 +114,7 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
       await withProbeServer(listen, nonce, async () => {
         add('listen port free', true, listen);
         try {
-          await s2sJson(null, opts.parentUrl, 'POST', '/s2s/v1/join/probe', { token: opts.token, nonce });
+          await s2sJson(null, opts.parentUrl, 'POST', S2S.joinProbe, { token: opts.token, nonce });
           add('parent reaches this site', true, join?.url ?? '');
         } catch (err) {
           add('parent reaches this site', false, (err as Error).message);

@@ -3,7 +3,7 @@ import type { SiteContext } from '../core/index.js';
 import { type Database, dropSiteContent, forgetSite, type RemovedRows, totalRemoved } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { cancelJobs, createJob, OPEN_STATES } from '../jobs/index.js';
-import { s2sJson } from '../s2s/index.js';
+import { S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportPurge, reportSite } from '../status/index.js';
 import { assertSiteCode } from './codes.js';
 import { getSiteRow, nextHop, siteRecordOf } from './records.js';
@@ -136,14 +136,7 @@ export async function deleteSite(
 
   if (row.state !== 'pending' && row.state !== 'failed' && row.url) {
     try {
-      await s2sJson(
-        ctx.identity,
-        row.url,
-        'POST',
-        '/s2s/v1/deinstall',
-        { site: code },
-        AbortSignal.timeout(3000),
-      );
+      await s2sJson(ctx.identity, row.url, 'POST', S2S.deinstall, { site: code }, AbortSignal.timeout(3000));
       summary.told = 'stopped and deinstalled';
     } catch (err) {
       summary.told = `not reached: ${(err as Error).message}`;
@@ -175,7 +168,7 @@ export async function deinstallChildren(
           ctx.identity,
           child.url,
           'POST',
-          '/s2s/v1/deinstall',
+          S2S.deinstall,
           { site: child.code },
           AbortSignal.timeout(3000),
         );

@@ -5,10 +5,9 @@ export {
   type MessageFilter,
   type PackageStatusFilter,
 } from './queries.js';
-export { forwardReports } from './statmgr.js';
+export { acceptReports, forwardReports } from './statmgr.js';
 export {
   acknowledgeReports,
-  applyReports,
   pendingReports,
   postMessage,
   type ReportSink,

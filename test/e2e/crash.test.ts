@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSite, waitFor } from '../../src/demo/index.js';
 import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import { TRANSFER_BLOCK } from '../../src/replication/index.js';
+import { TRANSFER_BLOCK } from '../../src/s2s/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
 import {
   libraryIsSound,

@@ -1,17 +1,8 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
+import type { AddressView } from '../../replication/index.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
 import { printJson, printObject, printRows } from '../output.js';
-
-interface AddressView {
-  site: string;
-  url: string;
-  rateLimitKbps: number | null;
-  schedule: string | null;
-  concurrency: number;
-  retries: number;
-  retryDelayMs: number;
-}
 
 export function registerAddressCommands(program: Command): void {
   const address = program

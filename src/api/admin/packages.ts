@@ -1,0 +1,71 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { SiteContext } from '../../core/index.js';
+import {
+  assertPackageId,
+  createPackage,
+  listPackages,
+  showPackage,
+  updatePackage,
+} from '../../packages/index.js';
+import { assignPackage, listDps, redistributePackage, unassignPackage } from '../../replication/index.js';
+import { assertSiteCode } from '../../sites/index.js';
+import { Code, optional } from '../schemas.js';
+
+const OnePackage = Type.Object({ id: Code });
+const DpBody = Type.Object(
+  { dps: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000 }) },
+  { additionalProperties: false },
+);
+
+/** Packages and where they go: create, update, list, show, assign to DPs, list DPs. */
+export function packageRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      '/packages',
+      {
+        schema: {
+          body: Type.Object(
+            { name: Type.String({ maxLength: 200 }), source: Type.String({ minLength: 1, maxLength: 4096 }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        reply.code(201);
+        return createPackage(ctx, request.body);
+      },
+    );
+    app.get('/packages', async () => listPackages(ctx.db));
+    app.get('/packages/:id', { schema: { params: OnePackage } }, async (request) =>
+      showPackage(ctx.db, assertPackageId(request.params.id)),
+    );
+    app.post(
+      '/packages/:id/update',
+      {
+        schema: {
+          params: OnePackage,
+          body: Type.Object(
+            { source: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => updatePackage(ctx, assertPackageId(request.params.id), request.body),
+    );
+    const assignments = {
+      assign: assignPackage,
+      redistribute: redistributePackage,
+      unassign: unassignPackage,
+    } as const;
+    for (const [action, apply] of Object.entries(assignments)) {
+      app.post(`/packages/:id/${action}`, { schema: { params: OnePackage, body: DpBody } }, async (request) =>
+        apply(ctx, assertPackageId(request.params.id), request.body.dps),
+      );
+    }
+    app.get(
+      '/dps',
+      { schema: { querystring: Type.Object({ site: Type.Optional(Code) }) } },
+      async (request) => listDps(ctx, optional(request.query.site, assertSiteCode)),
+    );
+  };
+}

@@ -1,0 +1,254 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/tempdirs.js';
+import { freePort, waitFor } from '../demo/index.js';
+import type { ErrorBody } from '../errors/index.js';
+import { readLog } from '../logs/index.js';
+import { generateSiteKeys, loadSiteKeys, S2S, type SiteKeys, sha256Hex, signRequest } from '../s2s/index.js';
+import { type RunningSite, startSite } from '../server/index.js';
+import { initCentral } from '../sites/index.js';
+import type { PackageStatus, StatusMessage } from '../status/index.js';
+
+/** The HTTP surface of one real site server (C01 on a temp data dir), driven in-process by inject(). */
+describe('site server HTTP API', () => {
+  let site: RunningSite;
+  let token: string;
+  const child = { site: 'S02', generation: 'g-s02' };
+  const childPair = generateSiteKeys();
+  const childKeys = loadSiteKeys(childPair.privateKeyPem);
+
+  beforeAll(async () => {
+    const dataDir = join(tempDir('api'), 'C01');
+    ({ token } = await initCentral({ dataDir, code: 'C01', listen: `127.0.0.1:${await freePort()}` }));
+    site = await startSite(dataDir);
+    const now = site.ctx.clock.now();
+    await site.ctx.db
+      .insertInto('sites')
+      .values({
+        code: child.site,
+        type: 'secondary',
+        relation: 'child',
+        parent_code: 'C01',
+        name: child.site,
+        url: 'http://127.0.0.1:9',
+        state: 'active',
+        generation: child.generation,
+        public_key: childPair.publicKeyPem,
+        join_token_hash: null,
+        join_expires_at: null,
+        join_deadline_ms: null,
+        last_contact: now,
+        error: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+  });
+
+  afterAll(async () => {
+    await site?.stop();
+  });
+
+  const admin = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    site.app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${token}` }, payload });
+
+  const errorOf = (res: { json(): unknown }) => (res.json() as ErrorBody).error;
+
+  describe('admin API', () => {
+    it('refuses a request without a token: 401 with a JSON error', async () => {
+      const res = await site.app.inject({ method: 'GET', url: '/api/v1/sites' });
+      expect(res.statusCode).toBe(401);
+      expect(errorOf(res)).toMatchObject({ code: 'OUTPOST_UNAUTHORIZED', message: expect.any(String) });
+    });
+
+    it('refuses a wrong token: 401 with a JSON error', async () => {
+      const res = await site.app.inject({
+        method: 'GET',
+        url: '/api/v1/sites',
+        headers: { authorization: `Bearer ${token.slice(0, -1)}x` },
+      });
+      expect(res.statusCode).toBe(401);
+      expect(errorOf(res).code).toBe('OUTPOST_UNAUTHORIZED');
+    });
+
+    it('answers a body that fails its schema with 400 naming the field', async () => {
+      const res = await admin('POST', '/sites', {
+        code: 'S03',
+        type: 'secondary',
+        url: 'http://127.0.0.1:9',
+        name: 'x'.repeat(201),
+      });
+      expect(res.statusCode).toBe(400);
+      expect(errorOf(res).code).toBe('OUTPOST_BAD_INPUT');
+      expect(errorOf(res).message).toBe('body.name must NOT have more than 200 characters');
+    });
+
+    it('logs a failure of its own (5xx) to the api log', async () => {
+      await sql`alter table jobs rename to jobs_away`.execute(site.ctx.db);
+      try {
+        const res = await admin('GET', '/jobs');
+        expect(res.statusCode).toBe(500);
+        expect(errorOf(res).code).toBe('OUTPOST_INTERNAL');
+      } finally {
+        await sql`alter table jobs_away rename to jobs`.execute(site.ctx.db);
+      }
+      const logged = await waitFor('the failure in the api log', 10_000, async () => {
+        const lines = (await readLog(site.ctx.paths.logs, 'api', 0)).lines;
+        return lines
+          .map((l) => JSON.parse(l) as { msg: string; err?: { message: string } })
+          .find((l) => l.msg === 'request failed');
+      });
+      expect(logged.err?.message).toMatch(/jobs/);
+    });
+
+    it('answers a well-formed but invalid value with 400 from the domain', async () => {
+      const res = await admin('GET', '/jobs?state=sleeping');
+      expect(res.statusCode).toBe(400);
+      expect(errorOf(res)).toMatchObject({
+        code: 'OUTPOST_BAD_INPUT',
+        message: "job state 'sleeping' is not valid",
+      });
+    });
+  });
+
+  describe('site-to-site signatures', () => {
+    function signedHeartbeat(keys: SiteKeys) {
+      const payload = JSON.stringify({ time: site.ctx.clock.now() });
+      const headers = signRequest(
+        keys,
+        child,
+        { method: 'POST', path: S2S.heartbeat, bodySha: sha256Hex(payload) },
+        site.ctx.clock.now(),
+      );
+      return {
+        method: 'POST' as const,
+        url: S2S.heartbeat,
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload,
+      };
+    }
+
+    async function rejections(): Promise<StatusMessage[]> {
+      const res = await admin('GET', '/status/messages?component=hierman');
+      return (res.json() as StatusMessage[]).filter((m) =>
+        m.text.startsWith('rejected a site-to-site request'),
+      );
+    }
+
+    it('accepts a heartbeat signed by the child', async () => {
+      const res = await site.app.inject(signedHeartbeat(childKeys));
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ time: expect.any(Number) });
+    });
+
+    it('refuses a forged signature with 401 and a warning here', async () => {
+      const before = (await rejections()).length;
+      const forger = loadSiteKeys(generateSiteKeys().privateKeyPem);
+      const res = await site.app.inject(signedHeartbeat(forger));
+      expect(res.statusCode).toBe(401);
+      expect(errorOf(res)).toMatchObject({
+        code: 'OUTPOST_BAD_SIGNATURE',
+        message: expect.stringMatching(/does not verify/),
+      });
+      const after = await rejections();
+      expect(after).toHaveLength(before + 1);
+      expect(after.at(-1)).toMatchObject({ severity: 'warning', site: 'C01' });
+    });
+
+    it('refuses a replayed request (same nonce twice) with 401', async () => {
+      const request = signedHeartbeat(childKeys);
+      expect((await site.app.inject(request)).statusCode).toBe(200);
+      const replay = await site.app.inject(request);
+      expect(replay.statusCode).toBe(401);
+      expect(errorOf(replay)).toMatchObject({
+        code: 'OUTPOST_BAD_SIGNATURE',
+        message: expect.stringMatching(/replay/),
+      });
+    });
+
+    it('refuses a child calling a route only the parent may call', async () => {
+      const payload = JSON.stringify({ code: 'S09' });
+      const headers = signRequest(
+        childKeys,
+        child,
+        { method: 'POST', path: S2S.sitePurge, bodySha: sha256Hex(payload) },
+        site.ctx.clock.now(),
+      );
+      const res = await site.app.inject({
+        method: 'POST',
+        url: S2S.sitePurge,
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload,
+      });
+      expect(res.statusCode).toBe(401);
+      expect(errorOf(res)).toMatchObject({
+        code: 'OUTPOST_UNAUTHORIZED',
+        message: 'this request must come from the parent site',
+      });
+    });
+  });
+
+  describe('DP content', () => {
+    const content = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
+    let url: string;
+    let etag: string;
+
+    beforeAll(async () => {
+      const source = tempDir('api-source');
+      mkdirSync(join(source, 'docs'));
+      writeFileSync(join(source, 'docs', 'readme.txt'), content);
+      const created = await admin('POST', '/packages', { name: 'docs', source });
+      expect(created.statusCode).toBe(201);
+      const id = (created.json() as { id: string }).id;
+      expect((await admin('POST', `/packages/${id}/assign`, { dps: ['C01'] })).statusCode).toBe(200);
+      await waitFor('the package Installed on the DP of C01', 30_000, async () => {
+        const rows = (await admin('GET', `/status/packages?package=${id}`)).json() as PackageStatus[];
+        return rows.some((r) => r.dp === 'C01' && r.state === 'Installed');
+      });
+      url = `/dp/${id}/docs/readme.txt`;
+      etag = `"${sha256Hex(content)}"`;
+    });
+
+    it('serves the whole file with its strong ETag', async () => {
+      const res = await site.app.inject({ method: 'GET', url });
+      expect(res.statusCode).toBe(200);
+      expect(res.rawPayload).toEqual(content);
+      expect(res.headers.etag).toBe(etag);
+      expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+    });
+
+    it('answers a Range with 206 and exactly those bytes', async () => {
+      const res = await site.app.inject({ method: 'GET', url, headers: { range: 'bytes=10-15' } });
+      expect(res.statusCode).toBe(206);
+      expect(res.rawPayload.toString()).toBe('abcdef');
+      expect(res.headers['content-range']).toBe(`bytes 10-15/${content.length}`);
+      expect(res.headers['content-length']).toBe('6');
+    });
+
+    it('answers an unsatisfiable Range with 416', async () => {
+      const res = await site.app.inject({
+        method: 'GET',
+        url,
+        headers: { range: `bytes=${content.length}-` },
+      });
+      expect(res.statusCode).toBe(416);
+      expect(res.headers['content-range']).toBe(`bytes */${content.length}`);
+    });
+
+    it('answers If-None-Match with the current ETag with 304 and no body', async () => {
+      const res = await site.app.inject({ method: 'GET', url, headers: { 'if-none-match': etag } });
+      expect(res.statusCode).toBe(304);
+      expect(res.rawPayload.length).toBe(0);
+      const stale = await site.app.inject({ method: 'GET', url, headers: { 'if-none-match': '"other"' } });
+      expect(stale.statusCode).toBe(200);
+    });
+
+    it('answers a file that is not there through the one error mapper: 404 JSON', async () => {
+      const res = await site.app.inject({ method: 'GET', url: url.replace('readme', 'missing') });
+      expect(res.statusCode).toBe(404);
+      expect(errorOf(res).code).toBe('OUTPOST_FILE_NOT_FOUND');
+    });
+  });
+});

@@ -1,0 +1,70 @@
+import { Readable } from 'node:stream';
+import send from '@fastify/send';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import parseRange from 'range-parser';
+import type { SiteContext } from '../core/index.js';
+import { servedFile } from '../dp/index.js';
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => t.trim() === etag || t.trim() === '*');
+}
+
+/**
+ * The byte range to serve: the whole file, one range (206), or unsatisfiable (416). A malformed
+ * Range or several ranges are answered with the whole file, as RFC 9110 allows.
+ */
+function rangeOf(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number; partial: boolean } | 'unsatisfiable' {
+  const whole = { start: 0, end: size - 1, partial: false };
+  if (!header) return whole;
+  const ranges = parseRange(size, header, { combine: true });
+  if (ranges === -1) return 'unsatisfiable';
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return whole;
+  return { start: ranges[0].start, end: ranges[0].end, partial: true };
+}
+
+/**
+ * `GET|HEAD /dp/<PACKAGE ID>/<path>`: the installed version of a file (see `servedFile`), with
+ * Range (one range), If-Range, If-Match, If-None-Match and a strong ETag (its SHA-256).
+ */
+export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 'store'>): FastifyPluginAsync {
+  const answer = (reply: FastifyReply, status: number) => {
+    ctx.metrics.dpRequests.inc({ status: String(status) });
+    return reply.code(status);
+  };
+  return async (app) => {
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: '/dp/:pkg/*',
+      handler: async (request, reply) => {
+        const { pkg, '*': path } = request.params as { pkg: string; '*': string };
+        const file = await servedFile(ctx, pkg, path);
+        const etag = `"${file.sha256}"`;
+        const headers = request.headers;
+        if (headers['if-match'] && !etagMatches(headers['if-match'], etag))
+          return answer(reply, 412).header('etag', etag).send();
+        if (etagMatches(headers['if-none-match'], etag))
+          return answer(reply, 304).header('etag', etag).send();
+        // If-Range: only a matching ETag keeps the Range; anything else gets the whole file.
+        const rangeHeader =
+          headers['if-range'] === undefined || headers['if-range'] === etag ? headers.range : undefined;
+        const range = rangeOf(rangeHeader, file.size);
+        const type = send.mime.getType(file.path) ?? 'application/octet-stream';
+        reply
+          .header('accept-ranges', 'bytes')
+          .header('etag', etag)
+          .header('content-type', type.startsWith('text/') ? `${type}; charset=utf-8` : type);
+        if (range === 'unsatisfiable')
+          return answer(reply, 416).header('content-range', `bytes */${file.size}`).send();
+        const length = file.size === 0 ? 0 : range.end - range.start + 1;
+        answer(reply, range.partial ? 206 : 200).header('content-length', String(length));
+        if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
+        if (request.method === 'HEAD' || length === 0) return reply.send();
+        return reply.send(Readable.from(file.read(range.start, range.end)));
+      },
+    });
+  };
+}

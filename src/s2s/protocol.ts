@@ -1,0 +1,212 @@
+import { type Static, type TSchema, Type } from 'typebox';
+import { Value } from 'typebox/value';
+import { assertSha256, MAX_CHUNK } from '../content/index.js';
+import { SITE_STATES, SITE_TYPES, type SiteState } from '../db/index.js';
+import { OutpostError } from '../errors/index.js';
+
+/**
+ * The site-to-site protocol, version 1: its routes, headers, transfer blocks and bodies. Both ends
+ * use these, the server to route and validate, the client to call, so they cannot drift apart.
+ */
+export const S2S = {
+  join: '/s2s/v1/join',
+  joinCheck: '/s2s/v1/join/check',
+  joinProbe: '/s2s/v1/join/probe',
+  joinPhase: '/s2s/v1/join/phase',
+  registration: '/s2s/v1/sites/:code/registration',
+  phases: '/s2s/v1/phases',
+  heartbeat: '/s2s/v1/heartbeat',
+  siteCheck: '/s2s/v1/sites/check',
+  sitePurge: '/s2s/v1/sites/purge',
+  deinstall: '/s2s/v1/deinstall',
+  reports: '/s2s/v1/reports',
+  offer: '/s2s/v1/packages/offer',
+  blocks: '/s2s/v1/blocks',
+  assignments: '/s2s/v1/packages/assignments',
+} as const;
+export type S2SPath = (typeof S2S)[keyof typeof S2S];
+
+/** The path at which a parent says whether it knows site `code`. */
+export function registrationPath(code: string): string {
+  return S2S.registration.replace(':code', encodeURIComponent(code));
+}
+
+/** What a parent answers at {@link registrationPath}. */
+export interface Registration {
+  parent: string;
+  code: string;
+  known: boolean;
+  state?: SiteState;
+}
+
+export const HEADER = {
+  site: 'x-outpost-site',
+  generation: 'x-outpost-generation',
+  time: 'x-outpost-time',
+  nonce: 'x-outpost-nonce',
+  bodySha: 'x-outpost-body-sha256',
+  signature: 'x-outpost-signature',
+  /** A transfer block's chunk list; the block's signature covers it instead of the body. */
+  chunks: 'x-outpost-chunks',
+} as const;
+
+/** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
+export const TRANSFER_BLOCK = 8 * 1024 * 1024;
+
+/** One chunk of a transfer block, in the order the block's body carries them. */
+export interface BlockChunk {
+  sha: string;
+  size: number;
+}
+
+/** Writes a block's chunk list header: `sha:size,sha:size,…`. */
+export function encodeBlockList(list: readonly BlockChunk[]): string {
+  return list.map((c) => `${c.sha}:${c.size}`).join(',');
+}
+
+/** Parses a block's chunk list header, refusing a bad hash, an impossible size or an oversized block. */
+export function parseBlockList(header: string): BlockChunk[] {
+  const list = header.split(',').map((item) => {
+    const [sha, size] = item.split(':');
+    const n = Number(size);
+    assertSha256(sha ?? '');
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK)
+      throw new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        `chunk ${String(sha).slice(0, 12)} has an impossible size ${size}`,
+      );
+    return { sha, size: n };
+  });
+  const total = list.reduce((sum, c) => sum + c.size, 0);
+  if (list.length === 0 || total > TRANSFER_BLOCK + MAX_CHUNK)
+    throw new OutpostError('OUTPOST_TOO_LARGE', `block of ${total} bytes is larger than a transfer block`);
+  return list;
+}
+
+const Str = (maxLength: number) => Type.String({ maxLength });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([Type.Null(), t]);
+
+export const PACKAGE_STATES = [
+  'Install Pending',
+  'Install Retrying',
+  'Installed',
+  'Install Failed',
+  'Removal Pending',
+  'Removal Retrying',
+  'Removal Failed',
+] as const;
+export type PackageState = (typeof PACKAGE_STATES)[number];
+
+const SEVERITIES = ['info', 'warning', 'error'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** An event from a component, as scripts see it (`status messages --json`). */
+const StatusMessageSchema = Type.Object({
+  id: Str(64),
+  severity: Type.Enum(SEVERITIES),
+  component: Str(32),
+  site: Str(8),
+  text: Str(4096),
+  package: Nullable(Str(16)),
+  job: Nullable(Str(64)),
+  /** Absent from a site that predates it; read as null. */
+  subject: Type.Optional(Nullable(Str(8))),
+  time: Type.Integer(),
+});
+/** A status message as it travels up the hierarchy. */
+export type ReportedMessage = Static<typeof StatusMessageSchema>;
+
+/** Package status per (package, DP). `Removed` is never stored: it deletes the row. */
+const PackageStatusSchema = Type.Object({
+  package: Str(16),
+  sourceVersion: Type.Integer(),
+  site: Str(8),
+  dp: Str(64),
+  state: Type.Enum([...PACKAGE_STATES, 'Removed']),
+  error: Nullable(Str(4096)),
+  updatedAt: Type.Integer(),
+});
+export type PackageStatus = Static<typeof PackageStatusSchema>;
+
+/** A site as its parent sees it; replicated up to the central site. */
+const SiteRecordSchema = Type.Object({
+  code: Str(8),
+  type: Type.Enum(SITE_TYPES),
+  parent: Nullable(Str(8)),
+  name: Nullable(Str(200)),
+  url: Nullable(Str(2048)),
+  state: Type.Enum(SITE_STATES),
+  generation: Nullable(Str(64)),
+  lastContact: Nullable(Type.Integer()),
+  error: Nullable(Str(4096)),
+  updatedAt: Type.Integer(),
+});
+export type SiteRecord = Static<typeof SiteRecordSchema>;
+
+/**
+ * What travels up the hierarchy, in order, each applied once. A `purge` is a `site purge` at a site
+ * below: every ancestor removes every trace of `code` too.
+ */
+const ReportSchema = Type.Union([
+  Type.Object({ kind: Type.Literal('message'), message: StatusMessageSchema }),
+  Type.Object({ kind: Type.Literal('package-status'), status: PackageStatusSchema }),
+  Type.Object({ kind: Type.Literal('site'), site: SiteRecordSchema }),
+  Type.Object({ kind: Type.Literal('purge'), code: Str(8), at: Type.Integer() }),
+]);
+export type Report = Static<typeof ReportSchema>;
+
+/** Whether a value received from a child is a report this site can read. */
+export function isReport(value: unknown): value is Report {
+  return Value.Check(ReportSchema, value);
+}
+
+/** The reports of a batch are checked one by one (see {@link isReport}), not as a whole. */
+export const ReportsBody = Type.Object({ reports: Type.Array(Type.Unknown(), { maxItems: 5000 }) });
+
+/** What travels to a child: the package and its files with their chunks. */
+const ManifestSchema = Type.Object({
+  id: Str(16),
+  name: Str(200),
+  sourceVersion: Type.Integer({ minimum: 1 }),
+  origin: Str(8),
+  files: Type.Array(
+    Type.Object({
+      path: Str(1024),
+      size: Type.Integer({ minimum: 0 }),
+      sha256: Str(64),
+      chunks: Type.Array(Type.Tuple([Str(64), Type.Integer({ minimum: 1 })])),
+    }),
+    { maxItems: 200_000 },
+  ),
+});
+export type PackageManifest = Static<typeof ManifestSchema>;
+
+export const OfferBody = Type.Object({ job: Str(64), manifest: ManifestSchema });
+
+export const AssignmentsBody = Type.Object({
+  job: Str(64),
+  package: Str(16),
+  sourceVersion: Nullable(Type.Integer()),
+  dps: Type.Array(Str(64), { maxItems: 10_000 }),
+});
+
+const Token = Str(200);
+const phaseReport = {
+  phase: Str(32),
+  state: Type.Enum(['running', 'done', 'failed']),
+  error: Type.Optional(Str(4096)),
+};
+/** An install phase reported by a registered child (signed). */
+export const PhaseReportBody = Type.Object(phaseReport);
+export type PhaseReport = Static<typeof PhaseReportBody>;
+export type PhaseState = PhaseReport['state'];
+/** An install phase reported before registration: the join token vouches for the site. */
+export const JoinPhaseBody = Type.Object({ token: Token, ...phaseReport });
+
+export const JoinCheckBody = Type.Object({ token: Token });
+export const JoinProbeBody = Type.Object({ token: Token, nonce: Str(64) });
+export const JoinBody = Type.Object({ token: Token, publicKeyPem: Str(4096), generation: Str(64) });
+export type JoinRequest = Static<typeof JoinBody>;
+
+/** Names one site: the body of `sites/check` and `sites/purge`, the parameter of the registration path. */
+export const OneSite = Type.Object({ code: Str(8) });
