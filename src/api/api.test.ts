@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertChildSite } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { freePort, waitFor } from '../demo/index.js';
 import type { ErrorBody } from '../errors/index.js';
@@ -24,27 +25,16 @@ describe('site server HTTP API', () => {
     ({ token } = await initCentral({ dataDir, code: 'C01', listen: `127.0.0.1:${await freePort()}` }));
     site = await startSite(dataDir);
     const now = site.ctx.clock.now();
-    await site.ctx.db
-      .insertInto('sites')
-      .values({
-        code: child.site,
-        type: 'secondary',
-        relation: 'child',
-        parent_code: 'C01',
-        name: child.site,
-        url: 'http://127.0.0.1:9',
-        state: 'active',
-        generation: child.generation,
-        public_key: childPair.publicKeyPem,
-        join_token_hash: null,
-        join_expires_at: null,
-        join_deadline_ms: null,
-        last_contact: now,
-        error: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
+    await insertChildSite(site.ctx.db, {
+      code: child.site,
+      name: child.site,
+      url: 'http://127.0.0.1:9',
+      generation: child.generation,
+      public_key: childPair.publicKeyPem,
+      last_contact: now,
+      created_at: now,
+      updated_at: now,
+    });
   });
 
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertChildSite } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { FileContentStore } from '../content/index.js';
 import { createMetrics, TransferRegistry, Wake } from '../core/index.js';
@@ -37,27 +38,7 @@ describe('sender failures', () => {
       transfers: new TransferRegistry(),
       wake: new Wake(),
     });
-    await site.db
-      .insertInto('sites')
-      .values({
-        code: 'S02',
-        type: 'primary',
-        relation: 'child',
-        parent_code: 'C01',
-        name: null,
-        url: null,
-        state: 'active',
-        generation: null,
-        public_key: null,
-        join_token_hash: null,
-        join_expires_at: null,
-        join_deadline_ms: null,
-        last_contact: null,
-        error: null,
-        created_at: 0,
-        updated_at: 0,
-      })
-      .execute();
+    await insertChildSite(site.db, { type: 'primary' });
   });
   afterEach(async () => {
     await sender.drain();

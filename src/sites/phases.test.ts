@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertChildSite } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { systemClock } from '../common/index.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
@@ -32,27 +33,17 @@ describe('a failed join', () => {
   /** A child S02 that failed in `phase`, its error text reading `error`. */
   async function failedIn(phase: string, error: string): Promise<void> {
     const now = Date.now();
-    await site.db
-      .insertInto('sites')
-      .values({
-        code: 'S02',
-        type: 'primary',
-        relation: 'child',
-        parent_code: 'C01',
-        name: null,
-        url: 'http://127.0.0.1:9',
-        state: 'failed',
-        generation: null,
-        public_key: null,
-        join_token_hash: hashToken(TOKEN),
-        join_expires_at: now + 60_000,
-        join_deadline_ms: 60_000,
-        last_contact: null,
-        error,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
+    await insertChildSite(site.db, {
+      type: 'primary',
+      url: 'http://127.0.0.1:9',
+      state: 'failed',
+      join_token_hash: hashToken(TOKEN),
+      join_expires_at: now + 60_000,
+      join_deadline_ms: 60_000,
+      error,
+      created_at: now,
+      updated_at: now,
+    });
     await recordPhase(site.db, 'S02', phase, 'failed', now, error);
   }
 

@@ -1,0 +1,34 @@
+import type { Insertable, Kysely } from 'kysely';
+import type { Database, SitesTable } from '../src/db/index.js';
+
+/**
+ * Inserts a child site S02 of C01 as its parent records it, active and with nothing else known;
+ * `overrides` sets what a test needs (code, state, key, join token…).
+ */
+export async function insertChildSite(
+  db: Kysely<Database>,
+  overrides: Partial<Insertable<SitesTable>> = {},
+): Promise<void> {
+  await db
+    .insertInto('sites')
+    .values({
+      code: 'S02',
+      type: 'secondary',
+      relation: 'child',
+      parent_code: 'C01',
+      name: null,
+      url: null,
+      state: 'active',
+      generation: null,
+      public_key: null,
+      join_token_hash: null,
+      join_expires_at: null,
+      join_deadline_ms: null,
+      last_contact: null,
+      error: null,
+      created_at: 0,
+      updated_at: 0,
+      ...overrides,
+    })
+    .execute();
+}
