@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { PackageStatus } from '../../status/index.js';
 import { printJson } from '../output.js';
@@ -44,5 +45,11 @@ export function registerDemoCommand(program: Command): void {
       }
       await hierarchy.stop();
       say('all three sites stopped');
+      // A folder the demo made for itself is its own to remove (about 100 MB each run); one the
+      // administrator named with --dir is kept. After a failure it stays, for its logs.
+      if (o.dir === undefined) {
+        await rm(baseDir, { recursive: true, force: true });
+        say(`removed ${baseDir} (pass --dir DIR to keep the data directories)`);
+      }
     });
 }
