@@ -104,13 +104,15 @@ describe('the sender honours the address', () => {
 
   it('status messages --follow prints new messages as they arrive', async () => {
     const { C01 } = h.sites;
+    // A message from before the follower starts: seeing it proves the first poll has been made.
+    const before = await newPackage(1024);
     const follower: ChildProcess = spawn(process.execPath, [
       OUTPOST_BIN,
       'status',
       'messages',
       '--follow',
       '--since',
-      '1s',
+      '1h',
       '--data',
       C01.dataDir,
     ]);
@@ -119,7 +121,9 @@ describe('the sender honours the address', () => {
       out += d.toString();
     });
     try {
-      await sleep(1500);
+      await waitFor('the earlier package in the followed output', 15_000, async () =>
+        out.includes(`package ${before.id} `),
+      );
       const pkg = await newPackage(1024);
       await waitFor('the new package in the followed output', 15_000, async () =>
         out.includes(`package ${pkg.id} 'P${n}' created`),
