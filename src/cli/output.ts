@@ -1,6 +1,8 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
 
+export { formatBytes } from '../common/index.js';
+
 /** Prints JSON (for --json) or a table of the named columns. */
 export function printRows<T extends object>(
   json: boolean,
@@ -55,16 +57,4 @@ export function colourState(state: string): string {
   if (/Failed|failed|deleted/.test(state)) return pc.red(state);
   if (/Retrying|retrying|unreachable/.test(state)) return pc.yellow(state);
   return state;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1024;
-    i++;
-  } while (v >= 1024 && i < units.length - 1);
-  return `${v.toFixed(1)} ${units[i]}`;
 }

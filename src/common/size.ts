@@ -11,3 +11,16 @@ export function parseSize(text: string, what = 'size'): number {
     });
   return Math.round(Number(m[1]) * UNIT[m[2].toUpperCase()]);
 }
+
+/** A byte count for people: `812 B`, `3.5 MiB`, `1.2 GiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(1)} ${units[i]}`;
+}

@@ -1,8 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type Dirent, existsSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import {
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDir } from '../common/index.js';
+import { formatBytes, fsyncDir } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -31,7 +42,7 @@ export interface ContentStore {
    * Stores several chunks, each written as soon as it comes (so a caller streaming them from the
    * network overlaps receiving and writing), and makes them visible together once all are synced.
    * Each is checked against its hash first; the ones that do not match are not stored and are
-   * returned with the reason.
+   * returned with the reason. A full disk stores none of them and is OUTPOST_DISK_FULL.
    */
   putMany(
     chunks: AsyncIterable<ChunkData> | Iterable<ChunkData>,
@@ -74,15 +85,20 @@ export class FileContentStore implements ContentStore {
     chunks: AsyncIterable<ChunkData> | Iterable<ChunkData>,
   ): Promise<{ rejected: { sha: string; reason: string }[] }> {
     const tmpDir = join(this.root, 'tmp');
-    if (!existsSync(tmpDir)) await mkdir(tmpDir, { recursive: true });
     const rejected: { sha: string; reason: string }[] = [];
     const written: { tmp: string; target: string; handle: Promise<FileHandle> }[] = [];
+    let bytes = 0;
     const writeOne = async (tmp: string, data: Uint8Array) => {
       const handle = await open(tmp, 'w');
-      await handle.writeFile(data);
+      // A write the disk refuses must not leave its descriptor open.
+      await handle.writeFile(data).catch(async (err: unknown) => {
+        await handle.close().catch(() => undefined);
+        throw err;
+      });
       return handle;
     };
     try {
+      if (!existsSync(tmpDir)) await mkdir(tmpDir, { recursive: true });
       for await (const { sha, data } of chunks) {
         const target = this.pathOf(sha);
         const actual = createHash('sha256').update(data).digest('hex');
@@ -97,6 +113,7 @@ export class FileContentStore implements ContentStore {
         const handle = writeOne(tmp, data);
         handle.catch(() => undefined);
         written.push({ tmp, target, handle });
+        bytes += data.byteLength;
       }
       // All syncs together at the end, so the file system can commit them as one.
       const handles = await Promise.all(written.map((w) => w.handle));
@@ -112,9 +129,26 @@ export class FileContentStore implements ContentStore {
         settled.map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)),
       );
       await Promise.all(written.map((w) => rm(w.tmp, { force: true })));
-      throw err;
+      throw await this.diskFull(err, bytes);
     }
     return { rejected };
+  }
+
+  /**
+   * A write refused for want of space becomes OUTPOST_DISK_FULL naming the library, what was to be
+   * written and what is free (measured after the batch's own leftovers were removed); any other
+   * error is returned as it is.
+   */
+  private async diskFull(err: unknown, bytes: number): Promise<unknown> {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+    const fs = await statfs(this.root).catch(() => null);
+    const free = fs ? formatBytes(fs.bavail * fs.bsize) : 'unknown space';
+    return new OutpostError(
+      'OUTPOST_DISK_FULL',
+      `content library ${this.root} is full: ${formatBytes(bytes)} to write, ${free} free`,
+      { hint: 'free space on the file system that holds it, then try again', cause: err },
+    );
   }
 
   /** Drops half-written chunks a crash left behind; they were never visible under their hash. */

@@ -22,6 +22,8 @@ export interface SiteSpec {
   code: string;
   type: 'central' | 'primary' | 'secondary';
   parent?: string;
+  /** A command to start this site's server through (see spawnSite). */
+  wrap?: string[];
 }
 
 /**
@@ -61,7 +63,7 @@ export async function startHierarchy(
         });
         await joinSite({ dataDir, parentUrl: parent.url, token: added.joinToken });
       }
-      const process = await spawnSite(dataDir, url, serveArgs);
+      const process = await spawnSite(dataDir, url, serveArgs, spec.wrap);
       const admin = await AdminClient.from({ data: dataDir });
       sites[spec.code] = { code: spec.code, dataDir, url, admin, process };
       // A site is used from every site above it (the demo assigns at the central site), and its

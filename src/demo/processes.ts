@@ -64,15 +64,27 @@ export interface SiteProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `outpost serve` for a data directory and waits until it answers. */
+/**
+ * Starts `outpost serve` for a data directory and waits until it answers. `wrap` is a command the
+ * server is started through (it must end by exec-ing its arguments, so the process is the server):
+ * a test runs a site in its own mount namespace this way.
+ */
 export async function spawnSite(
   dataDir: string,
   url: string,
   extraArgs: string[] = [],
+  wrap: string[] = [],
 ): Promise<SiteProcess> {
-  const child = spawn(process.execPath, [OUTPOST_BIN, 'serve', '--data', dataDir, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const [command, ...args] = [
+    ...wrap,
+    process.execPath,
+    OUTPOST_BIN,
+    'serve',
+    '--data',
+    dataDir,
+    ...extraArgs,
+  ];
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();

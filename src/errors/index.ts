@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'conflict' // the request clashes with current state: 409, exit 2
   | 'unprocessable' // well-formed but refused (e.g. hash mismatch): 422, exit 1
   | 'unavailable' // a peer could not be reached: 503, exit 1
+  | 'insufficient-storage' // a disk is full: 507, exit 1
   | 'internal'; // 500, exit 1
 
 const KIND_BY_CODE = {
@@ -41,6 +42,7 @@ const KIND_BY_CODE = {
   OUTPOST_TOO_LARGE: 'unprocessable',
   OUTPOST_UNREACHABLE: 'unavailable',
   OUTPOST_PREFLIGHT_FAILED: 'unavailable',
+  OUTPOST_DISK_FULL: 'insufficient-storage',
   OUTPOST_INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;
 
@@ -69,6 +71,7 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   unprocessable: 422,
   unavailable: 503,
+  'insufficient-storage': 507,
   internal: 500,
 };
 
@@ -79,6 +82,7 @@ const EXIT_CODE: Record<ErrorKind, number> = {
   conflict: 2,
   unprocessable: 1,
   unavailable: 1,
+  'insufficient-storage': 1,
   internal: 1,
 };
 

@@ -3,6 +3,7 @@ import { OutpostError } from '../errors/index.js';
 import { getPackageRow } from '../packages/index.js';
 import { nextHop, parseDpName } from '../sites/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
+import { forgetGiven } from './given.js';
 
 async function resolveDps(
   ctx: Pick<SiteContext, 'config' | 'db'>,
@@ -154,19 +155,7 @@ export async function redistributePackage(
       if (!(await isAssigned(trx, id, t.dp))) return false;
       await status('Install Pending');
       const child = t.site === ctx.config.code ? null : await nextHop(trx, ctx.config.code, t.site);
-      if (child) {
-        await trx
-          .deleteFrom('jobs')
-          .where('site_code', '=', child)
-          .where('package_id', '=', id)
-          .where('state', '=', 'failed')
-          .execute();
-        await trx
-          .deleteFrom('deliveries')
-          .where('site_code', '=', child)
-          .where('package_id', '=', id)
-          .execute();
-      }
+      if (child) await forgetGiven(trx, child, id);
       return true;
     },
   );

@@ -5,6 +5,7 @@ import { assertPackageId, getPackageRow, storeOfferedManifest } from '../package
 import type { BlockChunk, PackageManifest } from '../s2s/index.js';
 import { assertSiteCode, nextHop, parseDpName } from '../sites/index.js';
 import { postMessage } from '../status/index.js';
+import { collectGarbage, forgetPackage } from './gc.js';
 
 /** Checks everything in an offered manifest that could hurt this site if it were wrong. */
 function assertManifest(m: PackageManifest): void {
@@ -68,7 +69,7 @@ export async function acceptOffer(
  * again. A body longer or shorter than its list is refused whole.
  */
 export async function acceptBlock(
-  ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'metrics' | 'sink' | 'store'>,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'metrics' | 'sink' | 'store'>,
   list: readonly BlockChunk[],
   body: AsyncIterable<Uint8Array>,
 ): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
@@ -101,7 +102,9 @@ export async function acceptBlock(
     }
   }
   // Each chunk is checked and written while the rest of the block is still arriving.
-  const { rejected } = await ctx.store.putMany(parse());
+  const { rejected } = await ctx.store.putMany(parse()).catch((err: unknown) => {
+    throw diskFullHere(ctx, err);
+  });
   const bad = new Set(rejected.map((r) => r.sha));
   const stored = list.filter((c) => !bad.has(c.sha)).map((c) => c.sha);
   ctx.metrics.bytesReceived.inc(list.filter((c) => !bad.has(c.sha)).reduce((sum, c) => sum + c.size, 0));
@@ -118,14 +121,30 @@ export async function acceptBlock(
 }
 
 /**
+ * A content library too full for a block: the parent's job fails with this site's code in the
+ * reason, and this site's own log says so too.
+ */
+function diskFullHere(ctx: Pick<SiteContext, 'config' | 'log'>, err: unknown): unknown {
+  if (!(err instanceof OutpostError) || err.code !== 'OUTPOST_DISK_FULL') return err;
+  const full = new OutpostError(err.code, `site ${ctx.config.code}: ${err.message}`, {
+    hint: `free space in the content library of ${ctx.config.code}, then redistribute the package`,
+    cause: err,
+  });
+  ctx.log('despooler').error({ err: full }, 'block refused: content library full');
+  return full;
+}
+
+/**
  * despooler, last step: the parent hands over which DPs below (or at) this site the package is
  * assigned to. With DPs, every chunk of the version must be here first; then this site installs it
- * on its own DP and passes it on to its children.
+ * on its own DP and passes it on to its children. With none (an unassign), a package that never
+ * completed here is forgotten at once, its chunks freed: no DP at or below this site can hold it,
+ * and `held: false` tells the parent so, since no removal will be reported from here.
  */
 export async function acceptAssignments(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'store' | 'wake'>,
   body: { job: string; package: string; sourceVersion: number | null; dps: string[] },
-): Promise<{ ok: true }> {
+): Promise<{ ok: true; held: boolean }> {
   const pkg = assertPackageId(body.package);
   const self = ctx.config.code;
   const rows: { dp: string; site: string }[] = [];
@@ -161,19 +180,29 @@ export async function acceptAssignments(
       }
     }
   }
-  await ctx.db.transaction().execute(async (trx) => {
+  // What this site held of the package before: only a version that completed here can have been
+  // installed or passed on below.
+  const before = await ctx.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('assignments').where('package_id', '=', pkg).execute();
-    if (rows.length > 0) {
-      await trx
-        .insertInto('assignments')
-        .values(rows.map((r) => ({ package_id: pkg, dp: r.dp, site_code: r.site, created_at: now })))
-        .execute();
-      await trx
-        .updateTable('packages')
-        .set({ complete_version: body.sourceVersion })
+    if (rows.length === 0) {
+      const row = await trx
+        .selectFrom('packages')
+        .select('complete_version')
         .where('id', '=', pkg)
-        .execute();
+        .executeTakeFirst();
+      if (row?.complete_version === null) await forgetPackage(trx, pkg);
+      return row ? (row.complete_version === null ? 'partial' : 'complete') : 'nothing';
     }
+    await trx
+      .insertInto('assignments')
+      .values(rows.map((r) => ({ package_id: pkg, dp: r.dp, site_code: r.site, created_at: now })))
+      .execute();
+    await trx
+      .updateTable('packages')
+      .set({ complete_version: body.sourceVersion })
+      .where('id', '=', pkg)
+      .execute();
+    return 'complete';
   });
   ctx
     .log('despooler')
@@ -181,6 +210,10 @@ export async function acceptAssignments(
       { job: body.job, package: pkg, dps: body.dps },
       rows.length ? 'package complete; assignments applied' : 'package unassigned',
     );
+  if (before === 'partial') {
+    const freed = await collectGarbage(ctx);
+    ctx.log('despooler').info({ package: pkg, chunks: freed }, 'package never completed here: forgotten');
+  }
   ctx.wake.notify('distmgr');
-  return { ok: true };
+  return { ok: true, held: before === 'complete' };
 }

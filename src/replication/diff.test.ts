@@ -3,7 +3,14 @@ import { type ChildState, diffChild, type JobTarget, type Target } from './diff.
 
 const P = 'C0100001';
 const v = (version: number, ...dps: string[]): Target => ({ version, dps });
-const job = (version: number, ...dps: string[]): JobTarget => ({ package: P, sourceVersion: version, dps });
+/** A job that has run at least once: a package job with DPs, an unassign job without. */
+const job = (version: number, ...dps: string[]): JobTarget => ({
+  kind: dps.length ? 'package' : 'unassign',
+  package: P,
+  sourceVersion: version,
+  dps,
+  started: true,
+});
 
 function diff(s: Partial<ChildState>) {
   return diffChild({ want: new Map(), delivered: new Map(), open: [], failed: [], ...s });
@@ -71,7 +78,20 @@ describe('diffChild', () => {
       }),
     ).toEqual([{ package: P, cancelOpen: true, create: null }]);
     // Unassigned before the package job ran: cancel it, nothing to take back.
-    expect(diff({ open: [job(2, 'S02')] })).toEqual([{ package: P, cancelOpen: true, create: null }]);
+    expect(diff({ open: [{ ...job(2, 'S02'), started: false }] })).toEqual([
+      { package: P, cancelOpen: true, create: null },
+    ]);
+  });
+
+  it('a package job that ran but never completed, then unassigned: the child is told to forget it', () => {
+    const unassign = { kind: 'unassign', sourceVersion: null, dps: [] };
+    // Cancelled mid-transfer...
+    expect(diff({ open: [job(2, 'S02')] })).toEqual([{ package: P, cancelOpen: true, create: unassign }]);
+    // ...or after it failed (a full disk at the child).
+    expect(diff({ failed: [job(2, 'S02')] })).toEqual([{ package: P, cancelOpen: false, create: unassign }]);
+    // Once the unassign is on its way, or when it is the unassign that failed, nothing more.
+    expect(diff({ failed: [job(2, 'S02')], open: [job(2)] })).toEqual([]);
+    expect(diff({ failed: [job(2)] })).toEqual([]);
   });
 
   it('a failed job for the current target is not re-created; a changed target is tried again', () => {
@@ -80,7 +100,9 @@ describe('diffChild', () => {
   });
 
   it('jobs without a package (purges) are not the diff’s business', () => {
-    expect(diff({ open: [{ package: null, sourceVersion: null, dps: [] }] })).toEqual([]);
+    expect(
+      diff({ open: [{ kind: 'purge', package: null, sourceVersion: null, dps: [], started: true }] }),
+    ).toEqual([]);
   });
 
   it('each package is decided on its own', () => {

@@ -1,3 +1,5 @@
+import type { JobKind } from '../db/index.js';
+
 /** A package version and the DPs it is for. */
 export interface Target {
   version: number;
@@ -6,9 +8,12 @@ export interface Target {
 
 /** A job to the child, as far as the diff cares. */
 export interface JobTarget {
+  kind: JobKind;
   package: string | null;
   sourceVersion: number | null;
   dps: string[];
+  /** Whether an attempt was made: only then can the child hold part of the package. */
+  started: boolean;
 }
 
 /** Everything the diff of one child looks at. */
@@ -44,6 +49,7 @@ export function diffChild(state: ChildState): ChildAction[] {
     ...state.want.keys(),
     ...state.delivered.keys(),
     ...state.open.map((j) => j.package ?? ''),
+    ...state.failed.map((j) => j.package ?? ''),
   ]);
   for (const pkg of packages) {
     if (!pkg) continue;
@@ -54,7 +60,14 @@ export function diffChild(state: ChildState): ChildAction[] {
     const pending = openJobs.find((j) =>
       same(targetOf(j), target ?? { version: j.sourceVersion ?? 0, dps: [] }),
     );
-    const nothingToDo = target ? same(target, has) : !has;
+    // A package job that ran but never completed (failed, or cancelled now) may have left chunks at
+    // the child: with nothing wanted there, an unassign has it forget them.
+    const partial =
+      !has &&
+      [...openJobs, ...state.failed.filter((j) => j.package === pkg)].some(
+        (j) => j.kind === 'package' && j.started,
+      );
+    const nothingToDo = target ? same(target, has) : !has && !partial;
     // A job that used up its retries stays failed (Install Failed) until the target changes or an
     // administrator redistributes; it is not silently re-created every round.
     const gaveUp = state.failed.some((j) => j.package === pkg && same(targetOf(j), target));

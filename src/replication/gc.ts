@@ -2,9 +2,16 @@ import type { SiteContext } from '../core/index.js';
 import { OPEN_STATES } from '../jobs/index.js';
 import { importsInProgress } from '../packages/index.js';
 
+/** Drops a package's row and manifests; its chunks go at the next garbage collection. */
+export async function forgetPackage(db: SiteContext['db'], id: string): Promise<void> {
+  await db.deleteFrom('package_files').where('package_id', '=', id).execute();
+  await db.deleteFrom('packages').where('id', '=', id).execute();
+}
+
 /**
  * A package that this site only carried for others (not its origin, no longer assigned anywhere
- * below it) is forgotten, once no job still needs it.
+ * below it) is forgotten, once no job still needs it. One that never completed here is left: its
+ * chunks may be arriving, and it is forgotten when the parent unassigns it (acceptAssignments).
  */
 export async function retireUnneeded(
   ctx: Pick<SiteContext, 'config' | 'db'>,
@@ -27,10 +34,7 @@ export async function retireUnneeded(
       .where('kind', '=', 'package')
       .executeTakeFirst();
     if (openJob) continue;
-    await ctx.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('package_files').where('package_id', '=', row.id).execute();
-      await trx.deleteFrom('packages').where('id', '=', row.id).execute();
-    });
+    await ctx.db.transaction().execute((trx) => forgetPackage(trx, row.id));
     retired = true;
   }
   return retired;

@@ -2,10 +2,14 @@ import type { SiteContext } from '../core/index.js';
 import { cancelJobs, createJob, type Job, OPEN_STATES } from '../jobs/index.js';
 import { type ChildAction, diffChild, type JobTarget, type Target } from './diff.js';
 
-const jobTarget = (j: Pick<Job, 'package_id' | 'source_version' | 'dps'>): JobTarget => ({
+const jobTarget = (
+  j: Pick<Job, 'kind' | 'package_id' | 'source_version' | 'dps' | 'attempts'>,
+): JobTarget => ({
+  kind: j.kind,
   package: j.package_id,
   sourceVersion: j.source_version,
   dps: JSON.parse(j.dps) as string[],
+  started: j.attempts > 0,
 });
 
 /**
@@ -26,7 +30,7 @@ export async function scheduleChild(
   );
   const jobs = await ctx.db
     .selectFrom('jobs')
-    .select(['package_id', 'source_version', 'dps', 'state'])
+    .select(['kind', 'package_id', 'source_version', 'dps', 'attempts', 'state'])
     .where('site_code', '=', child)
     .where('state', 'in', [...OPEN_STATES, 'failed'])
     .execute();

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertChildSite } from '../../test/sites.js';
@@ -8,7 +10,7 @@ import { openDatabase, type SiteDb } from '../db/index.js';
 import { claimJob, createJob, listJobs } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
 import { generateSiteKeys, loadSiteKeys } from '../s2s/index.js';
-import { listMessages, listPackageStatus } from '../status/index.js';
+import { listMessages, listPackageStatus, setPackageStatus } from '../status/index.js';
 import { JobSender } from './sender.js';
 
 const PKG = 'C0100001';
@@ -122,5 +124,73 @@ describe('sender failures', () => {
       state: 'Install Retrying',
       error: expect.stringMatching(/cannot reach/),
     });
+  });
+
+  it('an unassign the child answers with held: false clears the statuses kept for the DPs below it', async () => {
+    // A child at which the package never completed (its disk filled up) says so.
+    const child = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ ok: true, held: false }));
+      });
+    });
+    await new Promise<void>((listening) => child.listen(0, '127.0.0.1', listening));
+    try {
+      await address(0, `http://127.0.0.1:${(child.address() as AddressInfo).port}`);
+      await insertChildSite(site.db, { code: 'S03', relation: 'descendant', parent_code: 'S02' });
+      await insertChildSite(site.db, { code: 'S05', relation: 'descendant', parent_code: 'S02' });
+      await insertChildSite(site.db, { code: 'S04' });
+      const states = {
+        S02: 'Install Failed',
+        S03: 'Removal Pending',
+        S04: 'Install Failed',
+        S05: 'Installed',
+      };
+      for (const [dp, state] of Object.entries(states)) {
+        await setPackageStatus(
+          site.db,
+          { site: 'C01', hasParent: false },
+          {
+            package: PKG,
+            sourceVersion: 1,
+            site: dp,
+            dp,
+            state: state as 'Installed',
+            error: null,
+            updatedAt: now,
+          },
+        );
+      }
+      // Assigned again meanwhile: its status is the new assignment's, not the old one's.
+      await site.db
+        .insertInto('assignments')
+        .values({ package_id: PKG, dp: 'S05', site_code: 'S05', created_at: now })
+        .execute();
+      const gaveUp = await packageJob();
+      await site.db
+        .updateTable('jobs')
+        .set({ state: 'failed', attempts: 1 })
+        .where('id', '=', gaveUp)
+        .execute();
+      await createJob(
+        site.db,
+        { site: 'S02', kind: 'unassign', package: PKG, sourceVersion: null, dps: [] },
+        now,
+      );
+      now += 1;
+      await sender.tick();
+      await sender.drain();
+      expect((await listJobs(site.db, {})).map((j) => [j.kind, j.state])).toEqual([
+        ['unassign', 'completed'],
+      ]);
+      // S04 is under another child; S05 is assigned.
+      expect((await listPackageStatus(site.db, { package: PKG })).map((r) => r.dp).sort()).toEqual([
+        'S04',
+        'S05',
+      ]);
+    } finally {
+      await new Promise((closed) => child.close(closed));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
+import { formatBytes } from '../common/index.js';
 import { chunksOf } from '../content/index.js';
 import type { SiteContext, TransferRegistry } from '../core/index.js';
 import type { AddressesTable, JobKind } from '../db/index.js';
@@ -17,24 +18,39 @@ import {
 import { packageManifest } from '../packages/index.js';
 import { type BlockChunk, S2S, s2sJson, s2sPutBlock, TRANSFER_BLOCK } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
+import { clearStatusesBelow, forgetGiven } from './given.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
 
 const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
 /** How often a running job's progress (and lease) is written: not once per block. */
 const PROGRESS_EVERY_MS = 500;
-/** Errors that another attempt cannot cure: the job fails at once instead of using up its retries. */
-const PERMANENT: ReadonlySet<ErrorKind> = new Set(['bad-input', 'not-found', 'conflict']);
+/**
+ * Errors that another attempt cannot cure: the job fails at once instead of using up its retries.
+ * A full disk at the child is one: it does not free itself, and each retry would only resend into
+ * it; the administrator frees space and redistributes.
+ */
+const PERMANENT: ReadonlySet<ErrorKind> = new Set([
+  'bad-input',
+  'not-found',
+  'conflict',
+  'insufficient-storage',
+]);
 
 type Db = SiteContext['db'];
 type Address = Selectable<AddressesTable>;
 type Block = BlockChunk[];
+/**
+ * What the child answered to a job. After an unassign, `held: false` says nothing of the package
+ * ever completed there (a child that predates the field says nothing: it held it).
+ */
+type Answer = { held?: boolean };
 
 /** What one kind of job does, and what its completion or failure writes besides the job row. */
 interface JobKindHandler {
-  send(job: Job, address: Address, signal: AbortSignal): Promise<void>;
-  /** Runs in the transaction that completes the job. */
-  completed?(trx: Db, job: Job, now: number): Promise<void>;
+  send(job: Job, address: Address, signal: AbortSignal): Promise<Answer>;
+  /** Runs in the transaction that completes the job, with what the child answered. */
+  completed?(trx: Db, job: Job, now: number, answer: Answer): Promise<void>;
   /** Runs in the transaction that fails (or retries) the job; `job` is the row as it now stands. */
   failed?(trx: Db, job: Job, now: number): Promise<void>;
 }
@@ -77,7 +93,7 @@ export class JobSender {
     },
     unassign: {
       send: (job, address, signal) => this.sendAssignments(job, address, [], signal),
-      completed: forgetDelivery,
+      completed: (trx, job, now, answer) => this.forgetDelivery(trx, job, now, answer),
     },
     purge: {
       send: (job, address, signal) => this.sendPurge(job, address, signal),
@@ -165,11 +181,11 @@ export class JobSender {
     const log = ctx.log('sender').child({ job: job.id, site: job.site_code, package: job.package_id });
     const kind = this.kinds[job.kind];
     try {
-      await kind.send(job, address, controller.signal);
+      const answer = await kind.send(job, address, controller.signal);
       const done = await ctx.db.transaction().execute(async (trx) => {
         const now = ctx.clock.now();
         if (!(await completeJob(trx, job.id, this.owner, now))) return false;
-        await kind.completed?.(trx, job, now);
+        await kind.completed?.(trx, job, now, answer);
         return true;
       });
       if (done) log.info('job completed');
@@ -195,7 +211,7 @@ export class JobSender {
       throw new Cancelled();
   }
 
-  private async sendPackage(job: Job, address: Address, signal: AbortSignal): Promise<void> {
+  private async sendPackage(job: Job, address: Address, signal: AbortSignal): Promise<Answer> {
     const { ctx } = this;
     const manifest = await packageManifest(ctx.db, job.package_id ?? '');
     if (manifest.sourceVersion !== job.source_version) throw new Cancelled();
@@ -227,7 +243,11 @@ export class JobSender {
       next?.catch(() => undefined);
       for (let attempt = 1; ; attempt++) {
         const body = Readable.from(limiter ? throttledAll(datas, limiter, signal) : datas);
-        const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal);
+        const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal).catch(
+          (err: unknown) => {
+            throw withPackageNeed(err, job, total - sent);
+          },
+        );
         const accepted = block
           .filter((c) => !rejected.some((r) => r.sha === c.sha))
           .reduce((sum, c) => sum + c.size, 0);
@@ -263,7 +283,7 @@ export class JobSender {
       }
     }
     await this.assertStillHeld(job.id);
-    await this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);
+    return this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);
   }
 
   private async sendAssignments(
@@ -271,8 +291,8 @@ export class JobSender {
     address: Address,
     dps: string[],
     signal: AbortSignal,
-  ): Promise<void> {
-    await s2sJson(
+  ): Promise<Answer> {
+    return s2sJson<Answer>(
       this.ctx.identity,
       address.url,
       'POST',
@@ -282,8 +302,20 @@ export class JobSender {
     );
   }
 
-  private async sendPurge(job: Job, address: Address, signal: AbortSignal): Promise<void> {
+  private async sendPurge(job: Job, address: Address, signal: AbortSignal): Promise<Answer> {
     await s2sJson(this.ctx.identity, address.url, 'POST', S2S.sitePurge, { code: job.subject }, signal);
+    return {};
+  }
+
+  /**
+   * An unassign's completion: the child holds nothing of the package for anyone, and the jobs that
+   * gave up on it are done with. When nothing of it ever completed there, no removal will come up
+   * from below, so the statuses kept here for its DPs go now.
+   */
+  private async forgetDelivery(trx: Db, job: Job, now: number, answer: Answer): Promise<void> {
+    const pkg = job.package_id ?? '';
+    await forgetGiven(trx, job.site_code, pkg);
+    if (answer.held === false) await clearStatusesBelow(trx, this.ctx.sink, job.site_code, pkg, now);
   }
 
   /** Ends this attempt: retrying, or failed when the error is permanent or no retries are left. */
@@ -363,11 +395,12 @@ async function recordDelivery(trx: Db, job: Job, now: number): Promise<void> {
     .execute();
 }
 
-/** An unassign job's completion: the child holds nothing of the package for anyone. */
-async function forgetDelivery(trx: Db, job: Job): Promise<void> {
-  await trx
-    .deleteFrom('deliveries')
-    .where('site_code', '=', job.site_code)
-    .where('package_id', '=', job.package_id ?? '')
-    .execute();
+/** A full disk at the child, with what the rest of this package still needs there. */
+function withPackageNeed(err: unknown, job: Job, remaining: number): unknown {
+  if (!(err instanceof OutpostError) || err.code !== 'OUTPOST_DISK_FULL') return err;
+  return new OutpostError(
+    err.code,
+    `${err.message}; package ${job.package_id} needs ${formatBytes(remaining)} more there`,
+    { hint: err.hint, cause: err },
+  );
 }
