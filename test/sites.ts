@@ -32,3 +32,20 @@ export async function insertChildSite(
     })
     .execute();
 }
+
+/** Inserts C01's address to S02: no rate limit or schedule, one job at a time, 2 retries a second apart. */
+export async function insertAddress(db: Kysely<Database>): Promise<void> {
+  await db
+    .insertInto('addresses')
+    .values({
+      site_code: 'S02',
+      url: 'http://s02',
+      rate_limit_kbps: null,
+      schedule: null,
+      concurrency: 1,
+      retries: 2,
+      retry_delay_ms: 1000,
+      updated_at: 0,
+    })
+    .execute();
+}

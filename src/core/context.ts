@@ -15,9 +15,15 @@ import type { TransferRegistry } from './transfers.js';
 export interface ServerSettings {
   heartbeatMs: number;
   unreachableAfterMs: number;
+  /** How long a job stays with a sender that makes no progress before another may take it. */
+  leaseMs: number;
 }
 
-export const DEFAULT_SETTINGS: ServerSettings = { heartbeatMs: 30_000, unreachableAfterMs: 180_000 };
+export const DEFAULT_SETTINGS: ServerSettings = {
+  heartbeatMs: 30_000,
+  unreachableAfterMs: 180_000,
+  leaseMs: 60_000,
+};
 
 export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman';
 

@@ -1,6 +1,7 @@
 import { type ColumnDefinitionBuilder, type Kysely, type Migration, Migrator } from 'kysely';
 import { initial } from './migrations/0001_initial.js';
 import { messageSubject } from './migrations/0002_message_subject.js';
+import { leaseOwners } from './migrations/0003_lease_owners.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -15,6 +16,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial': initial(identity),
     '0002_message_subject': messageSubject,
+    '0003_lease_owners': leaseOwners,
   };
 }
 

@@ -14,6 +14,7 @@ export interface Database {
   status_messages: StatusMessagesTable;
   outbox: OutboxTable;
   kv: KvTable;
+  lease_owners: LeaseOwnersTable;
 }
 
 /** Which way a site row relates to the site that holds it. */
@@ -163,4 +164,13 @@ export interface OutboxTable {
 export interface KvTable {
   key: string;
   value: string;
+}
+
+/** A server process of this site that may hold job leases; `seen_at` is renewed while it runs. */
+export interface LeaseOwnersTable {
+  owner: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  seen_at: number;
 }

@@ -18,4 +18,13 @@ export {
   progressJob,
   reclaimExpired,
 } from './lifecycle.js';
+export {
+  type LeaseOwner,
+  localProcessAlive,
+  newLeaseOwner,
+  registerOwner,
+  renewOwner,
+  retireOwner,
+  takeBackLeases,
+} from './owners.js';
 export { removeJobs } from './removal.js';

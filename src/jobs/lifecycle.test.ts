@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertAddress } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
 import {
@@ -23,19 +24,7 @@ describe('job lifecycle', () => {
 
   beforeEach(async () => {
     site = await openDatabase({ kind: 'sqlite', file: join(tempDir('jobs'), 'db') });
-    await site.db
-      .insertInto('addresses')
-      .values({
-        site_code: 'S02',
-        url: 'http://s02',
-        rate_limit_kbps: null,
-        schedule: null,
-        concurrency: 1,
-        retries: 2,
-        retry_delay_ms: 1000,
-        updated_at: 0,
-      })
-      .execute();
+    await insertAddress(site.db);
     id = await createJob(
       site.db,
       { site: 'S02', kind: 'package', package: 'C0100001', sourceVersion: 1, dps: ['S02'] },

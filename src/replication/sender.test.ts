@@ -24,22 +24,26 @@ describe('sender failures', () => {
     const dir = tempDir('sender');
     site = await openDatabase({ kind: 'sqlite', file: join(dir, 'db') });
     const clock = { now: () => now };
-    sender = new JobSender({
-      clock,
-      db: site.db,
-      identity: {
-        site: 'C01',
-        generation: 'g1',
-        keys: loadSiteKeys(generateSiteKeys().privateKeyPem),
+    sender = new JobSender(
+      {
         clock,
+        db: site.db,
+        identity: {
+          site: 'C01',
+          generation: 'g1',
+          keys: loadSiteKeys(generateSiteKeys().privateKeyPem),
+          clock,
+        },
+        log: createLoggers(join(dir, 'logs'), 'C01').log,
+        metrics: createMetrics(),
+        sink: { site: 'C01', hasParent: false },
+        store: new FileContentStore(join(dir, 'content')),
+        transfers: new TransferRegistry(),
+        wake: new Wake(),
       },
-      log: createLoggers(join(dir, 'logs'), 'C01').log,
-      metrics: createMetrics(),
-      sink: { site: 'C01', hasParent: false },
-      store: new FileContentStore(join(dir, 'content')),
-      transfers: new TransferRegistry(),
-      wake: new Wake(),
-    });
+      'test-sender',
+      60_000,
+    );
     await insertChildSite(site.db, { type: 'primary' });
   });
   afterEach(async () => {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
 import { formatBytes } from '../common/index.js';
@@ -14,6 +13,7 @@ import {
   type Job,
   progressJob,
   reclaimExpired,
+  renewOwner,
 } from '../jobs/index.js';
 import { packageManifest } from '../packages/index.js';
 import { type BlockChunk, S2S, s2sJson, s2sPutBlock, TRANSFER_BLOCK } from '../s2s/index.js';
@@ -21,7 +21,6 @@ import { postMessage, setPackageStatus } from '../status/index.js';
 import { clearStatusesBelow, forgetGiven } from './given.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
 
-const LEASE_MS = 60_000;
 const CHUNK_TRIES = 3;
 /** How often a running job's progress (and lease) is written: not once per block. */
 const PROGRESS_EVERY_MS = 500;
@@ -82,7 +81,7 @@ class Cancelled extends Error {}
  * Every change to a job's row goes through the jobs module, guarded by this sender's lease.
  */
 export class JobSender {
-  private readonly owner = `sender-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private lastRenewed = 0;
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly inflight = new Set<Promise<void>>();
   private readonly kinds: Record<JobKind, JobKindHandler> = {
@@ -107,14 +106,21 @@ export class JobSender {
       SiteContext,
       'clock' | 'db' | 'identity' | 'log' | 'metrics' | 'sink' | 'store' | 'transfers' | 'wake'
     >,
+    /** This process's lease-owner id, registered in the site's database (see jobs' owners). */
+    private readonly owner: string,
+    private readonly leaseMs: number,
   ) {
     this.transfers = ctx.transfers;
   }
 
-  /** One round: reclaim dead leases and start every job that may run now. */
+  /** One round: say this process still runs, reclaim dead leases and start every job that may run now. */
   async tick(): Promise<void> {
     const { db, clock } = this.ctx;
     const now = clock.now();
+    if (now - this.lastRenewed >= this.leaseMs / 4) {
+      await renewOwner(db, this.owner, now);
+      this.lastRenewed = now;
+    }
     await db.transaction().execute(async (trx) => {
       for (const job of await reclaimExpired(trx, now)) await this.reportFailure(trx, job, now);
     });
@@ -141,7 +147,7 @@ export class JobSender {
       if (row.site_state !== 'active' && row.site_state !== 'unreachable') continue;
       if (!inSchedule(row.schedule, now)) continue;
       if (this.transfers.countFor(row.site_code) >= row.concurrency) continue;
-      const job = await claimJob(db, row.id, this.owner, LEASE_MS, now);
+      const job = await claimJob(db, row.id, this.owner, this.leaseMs, now);
       if (!job) continue;
       const address: Address = {
         site_code: row.site_code,
@@ -207,7 +213,7 @@ export class JobSender {
   }
 
   private async progress(id: string, sent: number, now: number, total?: number): Promise<void> {
-    if (!(await progressJob(this.ctx.db, id, this.owner, { sent, total }, LEASE_MS, now)))
+    if (!(await progressJob(this.ctx.db, id, this.owner, { sent, total }, this.leaseMs, now)))
       throw new Cancelled();
   }
 

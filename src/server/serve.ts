@@ -20,6 +20,7 @@ import {
   readAdminToken,
   readSiteConfig,
 } from '../host/index.js';
+import { newLeaseOwner, registerOwner, retireOwner, takeBackLeases } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
 import { JobSender, reconcile } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
@@ -92,7 +93,14 @@ export async function startSite(
   const app = await buildApp(ctx, await readAdminToken(dataDir));
   await app.listen(parseListen(listen));
 
-  const sender = new JobSender(ctx);
+  // Only this site's own processes can have run its jobs: the leases of those that are gone are
+  // taken back now, so a restart resumes at once instead of after the lease time.
+  const leaseOwner = newLeaseOwner();
+  await registerOwner(db, leaseOwner, systemClock.now());
+  const takenBack = await takeBackLeases(db, leaseOwner, systemClock.now(), settings.leaseMs);
+  if (takenBack > 0)
+    ctx.log('sender').info({ jobs: takenBack }, 'took back the jobs of an earlier process of this site');
+  const sender = new JobSender(ctx, leaseOwner.owner, settings.leaseMs);
   const loops = [
     runLoop(ctx, 'distmgr', 'distmgr', 2_000, stopping.signal, () => reconcile(ctx)),
     runLoop(ctx, 'sender', 'sender', 1_000, stopping.signal, () => sender.tick()),
@@ -122,6 +130,8 @@ export async function startSite(
       await app.close();
       await sender.drain();
       await Promise.allSettled(loops);
+      // Left registered if this fails: the next start sees its pid gone and takes its leases back.
+      await retireOwner(db, leaseOwner.owner).catch(() => undefined);
       loggers.flush();
       await close();
     })();

@@ -9,6 +9,7 @@ export function registerServeCommand(program: Command): void {
     .option('--listen <host:port>', 'listen address (default: the one in site.json)')
     .option('--heartbeat <duration>', 'how often to send a heartbeat to the parent', '30s')
     .option('--unreachable-after <duration>', 'silence after which a child is unreachable', '3m')
+    .option('--lease <duration>', 'how long a job stays with a sender that makes no progress', '1m')
     .option('--json', 'print the started site as one JSON line')
     .action(
       async (o: {
@@ -16,11 +17,13 @@ export function registerServeCommand(program: Command): void {
         listen?: string;
         heartbeat: string;
         unreachableAfter: string;
+        lease: string;
         json?: boolean;
       }) => {
         const settings = {
           heartbeatMs: parseDuration(o.heartbeat, '--heartbeat'),
           unreachableAfterMs: parseDuration(o.unreachableAfter, '--unreachable-after'),
+          leaseMs: parseDuration(o.lease, '--lease'),
         };
         const { startSite } = await import('../../server/index.js');
         const site = await startSite(o.data, { listen: o.listen, settings });
