@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { siteReport } from '../../test/reports.js';
+import { insertChildSite } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { systemClock } from '../common/index.js';
 import { createMetrics, Wake } from '../core/index.js';
@@ -15,29 +17,8 @@ type Planted = [code: string, relation: SiteRelation, parent: string | null, sta
 
 /** Site rows as this site would hold them: itself, its parent, its children and what they reported. */
 async function plantSites(db: Kysely<Database>, sites: Planted[]): Promise<void> {
-  for (const [code, relation, parent, state = 'active'] of sites) {
-    await db
-      .insertInto('sites')
-      .values({
-        code,
-        type: relation === 'parent' ? 'central' : 'secondary',
-        relation,
-        parent_code: parent,
-        name: null,
-        url: null,
-        state,
-        generation: null,
-        public_key: null,
-        join_token_hash: null,
-        join_expires_at: null,
-        join_deadline_ms: null,
-        last_contact: null,
-        error: null,
-        created_at: 1,
-        updated_at: 1,
-      })
-      .execute();
-  }
+  for (const [code, relation, parent_code, state = 'active'] of sites)
+    await insertChildSite(db, { code, relation, parent_code, state });
 }
 
 describe('status outbox', () => {
@@ -221,21 +202,8 @@ describe('a child speaks only for its own subtree', () => {
       updatedAt: 5,
     },
   });
-  const record = (code: string, parent: string | null, state: SiteState = 'active'): Report => ({
-    kind: 'site',
-    site: {
-      code,
-      type: 'secondary',
-      parent,
-      name: null,
-      url: null,
-      state,
-      generation: null,
-      lastContact: null,
-      error: null,
-      updatedAt: 10,
-    },
-  });
+  const record = (code: string, parent: string | null, state: SiteState = 'active') =>
+    siteReport(code, parent, state, 10);
   const purge = (code: string): Report => ({ kind: 'purge', code, at: 10 });
 
   const sites = async () =>

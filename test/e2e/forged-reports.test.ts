@@ -6,6 +6,7 @@ import { type Hierarchy, type HierarchySite, startHierarchy, waitFor } from '../
 import type { PackageView } from '../../src/packages/index.js';
 import type { SiteView } from '../../src/sites/index.js';
 import type { PackageStatus, Report, StatusMessage } from '../../src/status/index.js';
+import { siteReport } from '../reports.js';
 import { identityOf, metric, signedPost, tempDir, waitForPackageState } from './helpers.js';
 
 const DROPPED = 'outpost_statmgr_reports_dropped_total';
@@ -69,21 +70,8 @@ describe('a child speaks only for its own subtree', () => {
       updatedAt: Date.now() + 60_000,
     },
   });
-  const record = (code: string, parent: string, state: SiteView['state']): Report => ({
-    kind: 'site',
-    site: {
-      code,
-      type: 'secondary',
-      parent,
-      name: null,
-      url: 'http://127.0.0.1:9',
-      state,
-      generation: null,
-      lastContact: null,
-      error: null,
-      updatedAt: Date.now() + 60_000,
-    },
-  });
+  const record = (code: string, parent: string, state: SiteView['state']) =>
+    siteReport(code, parent, state, Date.now() + 60_000);
 
   async function post(from: HierarchySite, to: HierarchySite, reports: Report[]) {
     const res = await signedPost(to.url, '/s2s/v1/reports', { reports }, identityOf(from.dataDir));
