@@ -27,6 +27,12 @@ export function createMetrics() {
       labelNames: ['state'],
       registers: [registry],
     }),
+    reportsDropped: new Counter({
+      name: 'outpost_statmgr_reports_dropped_total',
+      help: 'Status reports from a child dropped unapplied: malformed, or about a site outside its subtree',
+      labelNames: ['child', 'reason'],
+      registers: [registry],
+    }),
     dpRequests: new Counter({
       name: 'outpost_dp_requests_total',
       help: 'Content requests served by the DP',

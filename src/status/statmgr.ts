@@ -29,11 +29,24 @@ export async function forwardReports(ctx: {
   }
 }
 
+/** How many sites a warning about dropped reports names before it says how many more. */
+const NAMED = 10;
+
+/** Why reports from a child were dropped (the `reason` label of the dropped-reports metric). */
+type DropReason = 'malformed' | 'outside-subtree';
+
+function sitesNamed(codes: readonly string[]): string {
+  const distinct = [...new Set(codes)];
+  const more = distinct.length - NAMED;
+  return distinct.slice(0, NAMED).join(', ') + (more > 0 ? ` and ${more} more` : '');
+}
+
 /**
  * statmgr, at the parent: applies a batch of reports from `child` and wakes the forwarder when
- * something new is to go on up. Each report is checked on its own: one this site cannot read is
- * dropped with a warning, rather than refusing the batch and leaving the child's outbox stuck
- * behind it for ever.
+ * something new is to go on up. Each report is checked on its own: one this site cannot read, or
+ * one about a site outside the child's subtree, is dropped (one warning a batch for each reason,
+ * and counted), rather than refusing the batch and leaving the child's outbox stuck behind it for
+ * ever.
  */
 export async function acceptReports(
   ctx: {
@@ -42,24 +55,43 @@ export async function acceptReports(
     clock: Clock;
     log: Loggers;
     wake: { notify(topic: 'statmgr'): void };
+    metrics: { reportsDropped: { inc(labels: { child: string; reason: DropReason }, value: number): void } };
   },
   child: string,
   batch: readonly unknown[],
 ): Promise<{ applied: number; dropped: number }> {
   const reports = batch.filter(isReport);
-  const dropped = batch.length - reports.length;
-  const applied = await ctx.db.transaction().execute(async (trx) => {
-    if (dropped > 0) {
-      await postMessage(trx, ctx.sink, ctx.clock.now(), {
-        severity: 'warning',
-        component: 'statmgr',
-        text: `dropped ${dropped} malformed status reports from ${child}`,
-        subject: child,
-      });
+  const malformed = batch.length - reports.length;
+  const warn = (trx: Kysely<Database>, text: string) =>
+    postMessage(trx, ctx.sink, ctx.clock.now(), {
+      severity: 'warning',
+      component: 'statmgr',
+      text,
+      subject: child,
+    });
+  const { applied, outside } = await ctx.db.transaction().execute(async (trx) => {
+    if (malformed > 0) await warn(trx, `dropped ${malformed} malformed status reports from ${child}`);
+    const result = await applyReports(trx, ctx.sink, child, reports, ctx.clock.now());
+    if (result.outside.length > 0) {
+      await warn(
+        trx,
+        `dropped ${result.outside.length} status reports from ${child} about sites outside its subtree: ${sitesNamed(result.outside)}`,
+      );
     }
-    return applyReports(trx, ctx.sink, reports, ctx.clock.now());
+    return result;
   });
-  if (dropped > 0) ctx.log('statmgr').warn({ from: child, dropped }, 'dropped malformed status reports');
+  const log = ctx.log('statmgr');
+  if (malformed > 0) {
+    ctx.metrics.reportsDropped.inc({ child, reason: 'malformed' }, malformed);
+    log.warn({ from: child, dropped: malformed }, 'dropped malformed status reports');
+  }
+  if (outside.length > 0) {
+    ctx.metrics.reportsDropped.inc({ child, reason: 'outside-subtree' }, outside.length);
+    log.warn(
+      { from: child, dropped: outside.length, sites: sitesNamed(outside) },
+      "dropped status reports about sites outside the child's subtree",
+    );
+  }
   if (applied > 0) ctx.wake.notify('statmgr');
-  return { applied, dropped };
+  return { applied, dropped: malformed + outside.length };
 }

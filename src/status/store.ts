@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type Database, dropSiteContent, forgetSite } from '../db/index.js';
 import type { PackageStatus, Report, ReportedMessage, Severity, SiteRecord, StatusMessage } from './model.js';
+import { ReportScope } from './scope.js';
 
 type Db = Kysely<Database>;
 
@@ -125,15 +126,13 @@ export async function reportSite(db: Db, sink: ReportSink, site: SiteRecord): Pr
   await enqueue(db, sink, { kind: 'site', site }, site.updatedAt);
 }
 
-async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> {
+/** A record the report scope has found to be the child's to report, applied when newer. */
+async function applySite(db: Db, s: SiteRecord): Promise<boolean> {
   const existing = await db
     .selectFrom('sites')
-    .select(['relation', 'updated_at'])
+    .select('updated_at')
     .where('code', '=', s.code)
     .executeTakeFirst();
-  // Rows about ourselves, our parent and our direct children are ours to keep; a report from below
-  // never overrides them.
-  if (s.code === self || (existing && existing.relation !== 'descendant')) return false;
   if (existing && existing.updated_at >= s.updatedAt) return false;
   const row = {
     type: s.type,
@@ -157,32 +156,45 @@ async function applySite(db: Db, self: string, s: SiteRecord): Promise<boolean> 
 }
 
 /**
- * Applies reports that arrived from a child, each once: a message by its id, a status or a site
- * record only when newer than what is held. What was applied goes on up.
+ * Applies reports that arrived from `child`, each once: a message by its id, a status or a site
+ * record only when newer than what is held. What was applied goes on up. A report about a site
+ * outside the child's subtree (see {@link ReportScope}) is not applied; the sites such reports
+ * named are returned, one per report, for the caller to warn about once.
  */
 export async function applyReports(
   db: Db,
   sink: ReportSink,
+  child: string,
   reports: readonly Report[],
   now: number,
-): Promise<number> {
+): Promise<{ applied: number; outside: string[] }> {
+  const scope = await ReportScope.load(db, sink.site, child);
   let applied = 0;
+  const outside: string[] = [];
   for (const report of reports) {
+    const stray = scope.outside(report);
+    if (stray !== null) {
+      outside.push(stray);
+      continue;
+    }
     let fresh: boolean;
     if (report.kind === 'message') fresh = await insertMessage(db, report.message);
     else if (report.kind === 'package-status') fresh = await applyPackageStatus(db, report.status);
-    else if (report.kind === 'site') fresh = await applySite(db, sink.site, report.site);
-    else {
+    else if (report.kind === 'site') {
+      fresh = await applySite(db, report.site);
+      if (fresh) scope.place(report.site);
+    } else {
       // A purge always travels on up: an ancestor may know the site even where this one did not.
-      if (report.code !== sink.site) await forgetSite(db, report.code);
-      fresh = report.code !== sink.site;
+      await forgetSite(db, report.code);
+      scope.forget(report.code);
+      fresh = true;
     }
     if (fresh) {
       applied++;
       await enqueue(db, sink, report, now);
     }
   }
-  return applied;
+  return { applied, outside };
 }
 
 /** The oldest reports not yet forwarded. */

@@ -4,31 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/index.js';
 import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import { generateSiteKeys, loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
+import { generateSiteKeys } from '../../src/s2s/index.js';
 import type { AddSiteResult, SiteView } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
-import { cli, identityOf, tempDir } from './helpers.js';
-
-/** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
-async function signedPost(
-  url: string,
-  path: string,
-  body: unknown,
-  from: { site: string; generation: string; privateKeyPem: string },
-) {
-  const payload = JSON.stringify(body);
-  const headers = signRequest(
-    loadSiteKeys(from.privateKeyPem),
-    from,
-    { method: 'POST', path, bodySha: sha256Hex(payload) },
-    Date.now(),
-  );
-  return fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: payload,
-  });
-}
+import { cli, identityOf, signedPost, tempDir } from './helpers.js';
 
 describe('bad input gets a clear error and changes nothing', () => {
   let h: Hierarchy;

@@ -11,6 +11,7 @@ import {
   startHierarchy,
   waitFor,
 } from '../../src/demo/index.js';
+import { loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
 import type { AddSiteResult } from '../../src/sites/index.js';
 import { joinSite } from '../../src/sites/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
@@ -31,6 +32,27 @@ export function identityOf(dataDir: string): { site: string; generation: string;
     generation: config.generation,
     privateKeyPem: readFileSync(join(dataDir, 'keys', 'site.key'), 'utf8'),
   };
+}
+
+/** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
+export async function signedPost(
+  url: string,
+  path: string,
+  body: unknown,
+  from: { site: string; generation: string; privateKeyPem: string },
+) {
+  const payload = JSON.stringify(body);
+  const headers = signRequest(
+    loadSiteKeys(from.privateKeyPem),
+    from,
+    { method: 'POST', path, bodySha: sha256Hex(payload) },
+    Date.now(),
+  );
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: payload,
+  });
 }
 
 /** Runs the real `outpost` CLI and returns its exit code and output. */
