@@ -9,6 +9,9 @@ export function registerServeCommand(program: Command): void {
     .option('--listen <host:port>', 'listen address (default: the one in site.json)')
     .option('--heartbeat <duration>', 'how often to send a heartbeat to the parent', '30s')
     .option('--unreachable-after <duration>', 'silence after which a child is unreachable', '3m')
+    .option('--headers-timeout <duration>', 'time a connection has to send a whole request head', '10s')
+    .option('--body-timeout <duration>', 'silence after which a request body still arriving is cut', '60s')
+    .option('--keep-alive <duration>', 'how long an idle connection is kept open between requests', '5s')
     .option('--json', 'print the started site as one JSON line')
     .action(
       async (o: {
@@ -16,11 +19,17 @@ export function registerServeCommand(program: Command): void {
         listen?: string;
         heartbeat: string;
         unreachableAfter: string;
+        headersTimeout: string;
+        bodyTimeout: string;
+        keepAlive: string;
         json?: boolean;
       }) => {
         const settings = {
           heartbeatMs: parseDuration(o.heartbeat, '--heartbeat'),
           unreachableAfterMs: parseDuration(o.unreachableAfter, '--unreachable-after'),
+          headersTimeoutMs: parseDuration(o.headersTimeout, '--headers-timeout'),
+          bodyIdleTimeoutMs: parseDuration(o.bodyTimeout, '--body-timeout'),
+          keepAliveTimeoutMs: parseDuration(o.keepAlive, '--keep-alive'),
         };
         const { startSite } = await import('../../server/index.js');
         const site = await startSite(o.data, { listen: o.listen, settings });
