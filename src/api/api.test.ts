@@ -105,20 +105,25 @@ describe('site server HTTP API', () => {
   });
 
   describe('site-to-site signatures', () => {
-    function signedHeartbeat(keys: SiteKeys) {
-      const payload = JSON.stringify({ time: site.ctx.clock.now() });
+    /** A request to `path` with `body`, signed with `keys` as the child S02. */
+    function signedPost(path: string, body: object, keys: SiteKeys = childKeys) {
+      const payload = JSON.stringify(body);
       const headers = signRequest(
         keys,
         child,
-        { method: 'POST', path: S2S.heartbeat, bodySha: sha256Hex(payload) },
+        { method: 'POST', path, bodySha: sha256Hex(payload) },
         site.ctx.clock.now(),
       );
       return {
         method: 'POST' as const,
-        url: S2S.heartbeat,
+        url: path,
         headers: { ...headers, 'content-type': 'application/json' },
         payload,
       };
+    }
+
+    function signedHeartbeat(keys: SiteKeys) {
+      return signedPost(S2S.heartbeat, { time: site.ctx.clock.now() }, keys);
     }
 
     async function rejections(): Promise<StatusMessage[]> {
@@ -167,19 +172,7 @@ describe('site server HTTP API', () => {
     });
 
     it('refuses a signed body larger than its route carries', async () => {
-      const payload = JSON.stringify({ pad: 'x'.repeat(4096) });
-      const headers = signRequest(
-        childKeys,
-        child,
-        { method: 'POST', path: S2S.heartbeat, bodySha: sha256Hex(payload) },
-        site.ctx.clock.now(),
-      );
-      const res = await site.app.inject({
-        method: 'POST',
-        url: S2S.heartbeat,
-        headers: { ...headers, 'content-type': 'application/json' },
-        payload,
-      });
+      const res = await site.app.inject(signedPost(S2S.heartbeat, { pad: 'x'.repeat(4096) }));
       expect(errorOf(res).code).toBe('OUTPOST_TOO_LARGE');
     });
 
@@ -218,19 +211,7 @@ describe('site server HTTP API', () => {
     });
 
     it('refuses a child calling a route only the parent may call', async () => {
-      const payload = JSON.stringify({ code: 'S09' });
-      const headers = signRequest(
-        childKeys,
-        child,
-        { method: 'POST', path: S2S.sitePurge, bodySha: sha256Hex(payload) },
-        site.ctx.clock.now(),
-      );
-      const res = await site.app.inject({
-        method: 'POST',
-        url: S2S.sitePurge,
-        headers: { ...headers, 'content-type': 'application/json' },
-        payload,
-      });
+      const res = await site.app.inject(signedPost(S2S.sitePurge, { code: 'S09' }));
       expect(res.statusCode).toBe(401);
       expect(errorOf(res)).toMatchObject({
         code: 'OUTPOST_UNAUTHORIZED',
