@@ -23,7 +23,8 @@ describe('site server HTTP API', () => {
   beforeAll(async () => {
     const dataDir = join(tempDir('api'), 'C01');
     ({ token } = await initCentral({ dataDir, code: 'C01', listen: `127.0.0.1:${await freePort()}` }));
-    site = await startSite(dataDir);
+    // Refusals are reported each second here, not each minute, so a test can wait for the report.
+    site = await startSite(dataDir, { settings: { rejectionReportMs: 1000 } });
     const now = site.ctx.clock.now();
     await insertChildSite(site.ctx.db, {
       code: child.site,
@@ -104,27 +105,39 @@ describe('site server HTTP API', () => {
   });
 
   describe('site-to-site signatures', () => {
-    function signedHeartbeat(keys: SiteKeys) {
-      const payload = JSON.stringify({ time: site.ctx.clock.now() });
+    /** A request to `path` with `body`, signed with `keys` as the child S02. */
+    function signedPost(path: string, body: object, keys: SiteKeys = childKeys) {
+      const payload = JSON.stringify(body);
       const headers = signRequest(
         keys,
         child,
-        { method: 'POST', path: S2S.heartbeat, bodySha: sha256Hex(payload) },
+        { method: 'POST', path, bodySha: sha256Hex(payload) },
         site.ctx.clock.now(),
       );
       return {
         method: 'POST' as const,
-        url: S2S.heartbeat,
+        url: path,
         headers: { ...headers, 'content-type': 'application/json' },
         payload,
       };
     }
 
+    function signedHeartbeat(keys: SiteKeys) {
+      return signedPost(S2S.heartbeat, { time: site.ctx.clock.now() }, keys);
+    }
+
     async function rejections(): Promise<StatusMessage[]> {
       const res = await admin('GET', '/status/messages?component=hierman');
-      return (res.json() as StatusMessage[]).filter((m) =>
-        m.text.startsWith('rejected a site-to-site request'),
-      );
+      return (res.json() as StatusMessage[]).filter((m) => m.text.startsWith('rejected '));
+    }
+
+    /** How many refusals /metrics has counted for `reason` and `peer`. */
+    async function refused(reason: string, peer: string): Promise<number> {
+      const text = (await site.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`outpost_s2s_rejected_total{reason="${reason}",peer="${peer}"}`));
+      return line ? Number(line.split(' ').pop()) : 0;
     }
 
     it('accepts a heartbeat signed by the child', async () => {
@@ -133,18 +146,57 @@ describe('site server HTTP API', () => {
       expect(res.json()).toEqual({ time: expect.any(Number) });
     });
 
-    it('refuses a forged signature with 401 and a warning here', async () => {
-      const before = (await rejections()).length;
+    it('refuses a forged signature with 401, counts it, and reports it once its interval is over', async () => {
       const forger = loadSiteKeys(generateSiteKeys().privateKeyPem);
       const res = await site.app.inject(signedHeartbeat(forger));
       expect(res.statusCode).toBe(401);
+      expect(res.headers.connection).toBe('close');
       expect(errorOf(res)).toMatchObject({
         code: 'OUTPOST_BAD_SIGNATURE',
         message: expect.stringMatching(/does not verify/),
       });
-      const after = await rejections();
-      expect(after).toHaveLength(before + 1);
-      expect(after.at(-1)).toMatchObject({ severity: 'warning', site: 'C01' });
+      expect(await refused('bad-signature', 'S02')).toBe(1);
+      const text = 'rejected 1 request from 127.0.0.1 claiming S02 in the last 1s: signature does not verify';
+      const report = await waitFor('the report of the refusal', 10_000, async () =>
+        (await rejections()).find((m) => m.text === text),
+      );
+      expect(report).toMatchObject({ severity: 'warning', site: 'C01', subject: 'S02' });
+    });
+
+    it('refuses a body that is not the one signed, after reading it', async () => {
+      const request = signedHeartbeat(childKeys);
+      const res = await site.app.inject({ ...request, payload: JSON.stringify({ time: 1 }) });
+      expect(res.statusCode).toBe(401);
+      expect(errorOf(res).message).toMatch(/body does not match its signed hash/);
+      expect(await refused('body-mismatch', 'S02')).toBe(1);
+    });
+
+    it('refuses a signed body larger than its route carries', async () => {
+      const res = await site.app.inject(signedPost(S2S.heartbeat, { pad: 'x'.repeat(4096) }));
+      expect(errorOf(res).code).toBe('OUTPOST_TOO_LARGE');
+    });
+
+    it('limits unsigned requests per address: 429 with a JSON error after the burst', async () => {
+      const check = (remoteAddress: string) =>
+        site.app.inject({
+          method: 'POST',
+          url: S2S.joinCheck,
+          payload: { token: 'S09.nope' },
+          remoteAddress,
+        });
+      const answers: number[] = [];
+      for (let i = 0; i < 101; i++) answers.push((await check('192.0.2.7')).statusCode);
+      // The first 100 of the minute are answered (a bad token: 401), the next is not.
+      expect(answers.slice(0, 100).every((s) => s === 401)).toBe(true);
+      const limited = await check('192.0.2.7');
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(errorOf(limited)).toMatchObject({
+        code: 'OUTPOST_RATE_LIMITED',
+        hint: expect.stringMatching(/try again/),
+      });
+      expect((await check('192.0.2.8')).statusCode).toBe(401);
+      expect(await refused('rate-limited', 'unknown')).toBeGreaterThanOrEqual(1);
     });
 
     it('refuses a replayed request (same nonce twice) with 401', async () => {
@@ -159,19 +211,7 @@ describe('site server HTTP API', () => {
     });
 
     it('refuses a child calling a route only the parent may call', async () => {
-      const payload = JSON.stringify({ code: 'S09' });
-      const headers = signRequest(
-        childKeys,
-        child,
-        { method: 'POST', path: S2S.sitePurge, bodySha: sha256Hex(payload) },
-        site.ctx.clock.now(),
-      );
-      const res = await site.app.inject({
-        method: 'POST',
-        url: S2S.sitePurge,
-        headers: { ...headers, 'content-type': 'application/json' },
-        payload,
-      });
+      const res = await site.app.inject(signedPost(S2S.sitePurge, { code: 'S09' }));
       expect(res.statusCode).toBe(401);
       expect(errorOf(res)).toMatchObject({
         code: 'OUTPOST_UNAUTHORIZED',

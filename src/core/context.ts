@@ -17,12 +17,27 @@ export interface ServerSettings {
   unreachableAfterMs: number;
   /** How long a job stays with a sender that makes no progress before another may take it. */
   leaseMs: number;
+  /** A connection must have sent a whole request head within this; a silent or half-sent one is cut. */
+  headersTimeoutMs: number;
+  /** A request body that sends nothing for this long is cut; a slow one that keeps moving never is. */
+  bodyIdleTimeoutMs: number;
+  /** How long an idle kept-alive connection stays open between requests. */
+  keepAliveTimeoutMs: number;
+  /** Requests to the unsigned site-to-site routes (join, registration) one address may make per minute. */
+  unsignedPerMinute: number;
+  /** Refused site-to-site requests are reported as one status message per source and reason per this. */
+  rejectionReportMs: number;
 }
 
 export const DEFAULT_SETTINGS: ServerSettings = {
   heartbeatMs: 30_000,
   unreachableAfterMs: 180_000,
   leaseMs: 60_000,
+  headersTimeoutMs: 10_000,
+  bodyIdleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  unsignedPerMinute: 100,
+  rejectionReportMs: 60_000,
 };
 
 export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman';

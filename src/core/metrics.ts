@@ -33,6 +33,12 @@ export function createMetrics() {
       labelNames: ['child', 'reason'],
       registers: [registry],
     }),
+    rejected: new Counter({
+      name: 'outpost_s2s_rejected_total',
+      help: 'Site-to-site requests refused, by reason and by the parent or child they claimed to be',
+      labelNames: ['reason', 'peer'],
+      registers: [registry],
+    }),
     dpRequests: new Counter({
       name: 'outpost_dp_requests_total',
       help: 'Content requests served by the DP',

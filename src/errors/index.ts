@@ -8,6 +8,7 @@ export type ErrorKind =
   | 'not-found' // 404, exit 2
   | 'conflict' // the request clashes with current state: 409, exit 2
   | 'unprocessable' // well-formed but refused (e.g. hash mismatch): 422, exit 1
+  | 'rate-limited' // too many requests from one address: 429, exit 1
   | 'unavailable' // a peer could not be reached: 503, exit 1
   | 'insufficient-storage' // a disk is full: 507, exit 1
   | 'internal'; // 500, exit 1
@@ -40,6 +41,7 @@ const KIND_BY_CODE = {
   OUTPOST_CONTENT_MISSING: 'unprocessable',
   OUTPOST_HASH_MISMATCH: 'unprocessable',
   OUTPOST_TOO_LARGE: 'unprocessable',
+  OUTPOST_RATE_LIMITED: 'rate-limited',
   OUTPOST_UNREACHABLE: 'unavailable',
   OUTPOST_PREFLIGHT_FAILED: 'unavailable',
   OUTPOST_DISK_FULL: 'insufficient-storage',
@@ -70,6 +72,7 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   'not-found': 404,
   conflict: 409,
   unprocessable: 422,
+  'rate-limited': 429,
   unavailable: 503,
   'insufficient-storage': 507,
   internal: 500,
@@ -81,6 +84,7 @@ const EXIT_CODE: Record<ErrorKind, number> = {
   'not-found': 2,
   conflict: 2,
   unprocessable: 1,
+  'rate-limited': 1,
   unavailable: 1,
   'insufficient-storage': 1,
   internal: 1,

@@ -2,6 +2,7 @@ export { type Sender, s2sJson, s2sPutBlock } from './client.js';
 export {
   AssignmentsBody,
   type BlockChunk,
+  BODY_LIMIT,
   HEADER,
   isReport,
   JoinBody,
@@ -25,15 +26,19 @@ export {
   ReportsBody,
   registrationPath,
   S2S,
+  type S2SPath,
   type Severity,
   type SiteRecord,
   TRANSFER_BLOCK,
 } from './protocol.js';
 export {
+  bodyMismatch,
   generateSiteKeys,
   type KnownPeer,
   loadSiteKeys,
   NonceCache,
+  type Refusal,
+  type SignatureFault,
   type SiteKeys,
   sha256Hex,
   signRequest,

@@ -53,6 +53,31 @@ export const HEADER = {
 /** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
 export const TRANSFER_BLOCK = 8 * 1024 * 1024;
 
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * The most a body of each route may hold: what its schema admits, with room for JSON escapes. A
+ * batch of status reports is at most 500 (the forwarder's batch) with fields of up to 4096
+ * characters; an offer carries a manifest of up to 200,000 files; a block, its chunk list.
+ */
+export const BODY_LIMIT: Record<S2SPath, number> = {
+  [S2S.join]: 16 * KiB,
+  [S2S.joinCheck]: 2 * KiB,
+  [S2S.joinProbe]: 2 * KiB,
+  [S2S.joinPhase]: 32 * KiB,
+  [S2S.registration]: 1 * KiB,
+  [S2S.phases]: 32 * KiB,
+  [S2S.heartbeat]: 1 * KiB,
+  [S2S.siteCheck]: 1 * KiB,
+  [S2S.sitePurge]: 1 * KiB,
+  [S2S.deinstall]: 1 * KiB,
+  [S2S.reports]: 16 * MiB,
+  [S2S.offer]: 64 * MiB,
+  [S2S.blocks]: TRANSFER_BLOCK + MAX_CHUNK,
+  [S2S.assignments]: 1 * MiB,
+};
+
 /** One chunk of a transfer block, in the order the block's body carries them. */
 export interface BlockChunk {
   sha: string;

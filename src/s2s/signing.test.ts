@@ -7,6 +7,7 @@ import {
   SIGNATURE_WINDOW_MS,
   sha256Hex,
   signRequest,
+  type Verdict,
   verifyRequest,
 } from './signing.js';
 
@@ -15,45 +16,69 @@ const keys = loadSiteKeys(pair.privateKeyPem);
 const peer: KnownPeer = { code: 'S02', generation: 'g1', publicKeyPem: pair.publicKeyPem };
 const lookup = (code: string) => (code === 'S02' ? peer : undefined);
 const now = 1_800_000_000_000;
-const req = { method: 'POST', path: '/s2s/v1/heartbeat', bodySha: sha256Hex('{}') };
+const req = { method: 'POST', path: '/s2s/v1/heartbeat' };
+const bodySha = sha256Hex('{}');
 
 function signed(overrides: Partial<typeof req> = {}, at = now) {
-  return signRequest(keys, { site: 'S02', generation: 'g1' }, { ...req, ...overrides }, at);
+  return signRequest(keys, { site: 'S02', generation: 'g1' }, { ...req, bodySha, ...overrides }, at);
+}
+
+/** The fault and message of a refused verdict. */
+function refusal(v: Verdict) {
+  return 'fault' in v ? { fault: v.fault, message: v.error.message, code: v.error.code } : v;
 }
 
 describe('site-to-site signatures', () => {
-  it('verifies a good request', () => {
-    expect(verifyRequest(signed(), req, lookup, new NonceCache(), now).code).toBe('S02');
+  it('verifies a good request and names the body hash it signed', () => {
+    expect(verifyRequest(signed(), req, lookup, new NonceCache(), now)).toEqual({ peer, bodySha });
   });
   it('rejects a replay of the same request', () => {
     const nonces = new NonceCache();
     const headers = signed();
     verifyRequest(headers, req, lookup, nonces, now);
-    expect(() => verifyRequest(headers, req, lookup, nonces, now + 1)).toThrow(/replay/);
+    expect(refusal(verifyRequest(headers, req, lookup, nonces, now + 1))).toMatchObject({
+      fault: 'replay',
+      message: expect.stringMatching(/replay/),
+    });
   });
   it('rejects a request outside the time window', () => {
-    expect(() =>
-      verifyRequest(signed({}, now - SIGNATURE_WINDOW_MS - 1), req, lookup, new NonceCache(), now),
-    ).toThrow(/time window/);
+    const old = signed({}, now - SIGNATURE_WINDOW_MS - 1);
+    expect(refusal(verifyRequest(old, req, lookup, new NonceCache(), now))).toMatchObject({
+      fault: 'time-window',
+      message: expect.stringMatching(/time window/),
+    });
   });
-  it('rejects a changed path or body', () => {
-    expect(() =>
-      verifyRequest(signed(), { ...req, path: '/s2s/v1/other' }, lookup, new NonceCache(), now),
-    ).toThrow(/does not verify/);
-    expect(() =>
-      verifyRequest(signed(), { ...req, bodySha: sha256Hex('{"x":1}') }, lookup, new NonceCache(), now),
-    ).toThrow(/body does not match/);
+  it('rejects a changed path or declared body hash', () => {
+    const moved = verifyRequest(signed(), { ...req, path: '/s2s/v1/other' }, lookup, new NonceCache(), now);
+    expect(refusal(moved)).toMatchObject({ fault: 'bad-signature' });
+    const headers = { ...signed(), 'x-outpost-body-sha256': sha256Hex('{"x":1}') };
+    expect(refusal(verifyRequest(headers, req, lookup, new NonceCache(), now))).toMatchObject({
+      fault: 'bad-signature',
+      message: expect.stringMatching(/does not verify/),
+    });
   });
   it('rejects another key, an unknown site and an old generation', () => {
     const other = loadSiteKeys(generateSiteKeys().privateKeyPem);
-    const forged = signRequest(other, { site: 'S02', generation: 'g1' }, req, now);
-    expect(() => verifyRequest(forged, req, lookup, new NonceCache(), now)).toThrow(/does not verify/);
-    const stranger = signRequest(keys, { site: 'X99', generation: 'g1' }, req, now);
-    expect(() => verifyRequest(stranger, req, lookup, new NonceCache(), now)).toThrow(/unknown site 'X99'/);
-    const old = signRequest(keys, { site: 'S02', generation: 'g0' }, req, now);
-    expect(() => verifyRequest(old, req, lookup, new NonceCache(), now)).toThrow(/generation g0/);
+    const forged = signRequest(other, { site: 'S02', generation: 'g1' }, { ...req, bodySha }, now);
+    expect(refusal(verifyRequest(forged, req, lookup, new NonceCache(), now))).toMatchObject({
+      fault: 'bad-signature',
+    });
+    const stranger = signRequest(keys, { site: 'X99', generation: 'g1' }, { ...req, bodySha }, now);
+    expect(refusal(verifyRequest(stranger, req, lookup, new NonceCache(), now))).toMatchObject({
+      fault: 'unknown-site',
+      message: expect.stringMatching(/unknown site 'X99'/),
+    });
+    const old = signRequest(keys, { site: 'S02', generation: 'g0' }, { ...req, bodySha }, now);
+    expect(refusal(verifyRequest(old, req, lookup, new NonceCache(), now))).toMatchObject({
+      fault: 'wrong-generation',
+      code: 'OUTPOST_WRONG_GENERATION',
+      message: expect.stringMatching(/generation g0/),
+    });
   });
   it('rejects an unsigned request', () => {
-    expect(() => verifyRequest({}, req, lookup, new NonceCache(), now)).toThrow(/not signed/);
+    expect(refusal(verifyRequest({}, req, lookup, new NonceCache(), now))).toMatchObject({
+      fault: 'no-signature',
+      code: 'OUTPOST_BAD_SIGNATURE',
+    });
   });
 });

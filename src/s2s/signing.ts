@@ -117,18 +117,44 @@ export class NonceCache {
   }
 }
 
+/** What is wrong with a refused signature: a stable name to count by and to report. */
+export type SignatureFault =
+  | 'no-signature'
+  | 'unknown-site'
+  | 'wrong-generation'
+  | 'time-window'
+  | 'bad-signature'
+  | 'replay'
+  | 'body-mismatch';
+
+/** Why a request was refused, and the error to answer it with. */
+export interface Refusal {
+  fault: SignatureFault;
+  error: OutpostError;
+}
+
+/** A checked request: its signer and the body hash it signed, or why it was refused. */
+export type Verdict = { peer: KnownPeer; bodySha: string } | Refusal;
+
+function refused(fault: SignatureFault, message: string): Refusal {
+  const code = fault === 'wrong-generation' ? 'OUTPOST_WRONG_GENERATION' : 'OUTPOST_BAD_SIGNATURE';
+  return { fault, error: new OutpostError(code, message) };
+}
+
 /**
- * Checks a signed request: the sender is a site we know, of the generation we know, the time is
- * inside the window, the nonce is fresh, the body hash matches and the signature verifies.
- * Returns the sender's code; throws an `unauthorized` error naming what was wrong.
+ * Checks a signed request on its headers alone: the sender is a site we know, of the generation we
+ * know, the time is inside the window, the nonce is fresh and the signature verifies over the body
+ * hash the request declares. The body itself is not looked at: the receiver checks it against
+ * that hash as it arrives (see {@link bodyMismatch}), so an unsigned request is refused before a
+ * byte of its body is read.
  */
 export function verifyRequest(
   headers: Record<string, string | string[] | undefined>,
-  req: { method: string; path: string; bodySha: string },
+  req: { method: string; path: string },
   lookup: (code: string) => KnownPeer | undefined,
   nonces: NonceCache,
   now: number,
-): KnownPeer {
+): Verdict {
   const h = (name: string) => {
     const v = headers[name];
     return typeof v === 'string' ? v : undefined;
@@ -140,35 +166,31 @@ export function verifyRequest(
   const bodySha = h(HEADER.bodySha);
   const signature = h(HEADER.signature);
   if (!site || !generation || !nonce || !bodySha || !signature || !Number.isFinite(time)) {
-    throw new OutpostError('OUTPOST_BAD_SIGNATURE', 'site-to-site request is not signed');
+    return refused('no-signature', 'site-to-site request is not signed');
   }
   const peer = lookup(site);
-  if (!peer) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request signed by unknown site '${site}'`);
+  if (!peer) return refused('unknown-site', `request signed by unknown site '${site}'`);
   if (peer.generation !== generation) {
-    throw new OutpostError(
-      'OUTPOST_WRONG_GENERATION',
+    return refused(
+      'wrong-generation',
       `request from ${site} is signed by generation ${generation}, not the current ${peer.generation}`,
     );
   }
   if (Math.abs(now - time) > SIGNATURE_WINDOW_MS) {
-    throw new OutpostError(
-      'OUTPOST_BAD_SIGNATURE',
-      `request from ${site} is outside the time window (clock skew or replay)`,
-    );
+    return refused('time-window', `request from ${site} is outside the time window (clock skew or replay)`);
   }
-  if (bodySha !== req.bodySha)
-    throw new OutpostError(
-      'OUTPOST_BAD_SIGNATURE',
-      `request from ${site}: body does not match its signed hash`,
-    );
   const ok = verify(
     null,
     canonical({ method: req.method, path: req.path, site, generation, time, nonce, bodySha }),
     publicKeyOf(peer.publicKeyPem),
     Buffer.from(signature, 'base64'),
   );
-  if (!ok) throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site}: signature does not verify`);
-  if (!nonces.checkAndRemember(nonce, now))
-    throw new OutpostError('OUTPOST_BAD_SIGNATURE', `request from ${site} is a replay`);
-  return peer;
+  if (!ok) return refused('bad-signature', `request from ${site}: signature does not verify`);
+  if (!nonces.checkAndRemember(nonce, now)) return refused('replay', `request from ${site} is a replay`);
+  return { peer, bodySha };
+}
+
+/** The refusal of a body that is not what its signer declared. */
+export function bodyMismatch(site: string): Refusal {
+  return refused('body-mismatch', `request from ${site}: body does not match its signed hash`);
 }

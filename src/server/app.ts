@@ -1,5 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { adminRoutes, dpRoutes, installErrorHandling, opsRoutes, s2sRoutes } from '../api/index.js';
+import {
+  adminRoutes,
+  connectionLimits,
+  cutStalledBodies,
+  dpRoutes,
+  installErrorHandling,
+  opsRoutes,
+  s2sRoutes,
+} from '../api/index.js';
 import type { SiteContext } from '../core/index.js';
 
 /** The site server's HTTP surface: admin API, site-to-site API, DP content and metrics. */
@@ -11,8 +19,10 @@ export async function buildApp(ctx: SiteContext, adminToken: string): Promise<Fa
     disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
+    ...connectionLimits(ctx.settings),
   });
   installErrorHandling(app);
+  cutStalledBodies(app, ctx.settings.bodyIdleTimeoutMs);
   await app.register(adminRoutes(ctx, adminToken), { prefix: '/api/v1' });
   await app.register(s2sRoutes(ctx));
   await app.register(dpRoutes(ctx));

@@ -7,7 +7,7 @@ import type { PackageView } from '../../src/packages/index.js';
 import { generateSiteKeys } from '../../src/s2s/index.js';
 import type { AddSiteResult, SiteView } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
-import { cli, identityOf, signedPost, tempDir } from './helpers.js';
+import { cli, identityOf, metric, signedPost, tempDir } from './helpers.js';
 
 describe('bad input gets a clear error and changes nothing', () => {
   let h: Hierarchy;
@@ -114,7 +114,7 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(existsSync(join(base, 'escape.txt'))).toBe(false);
   });
 
-  it('a wrong signature or an old generation is refused with 401 and a status message at the receiver', async () => {
+  it('a wrong signature or an old generation is refused with 401 and counted at the receiver', async () => {
     const c01 = identityOf(h.sites.C01.dataDir);
     const forged = { ...c01, privateKeyPem: generateSiteKeys().privateKeyPem };
     const res = await signedPost(
@@ -140,10 +140,12 @@ describe('bad input gets a clear error and changes nothing', () => {
       body: '{}',
     });
     expect(unsigned.status).toBe(401);
-    const messages = await h.sites.S02.admin.get<StatusMessage[]>('/status/messages', {
-      component: 'hierman',
-    });
-    expect(messages.filter((m) => m.text.includes('rejected a site-to-site request'))).toHaveLength(2);
+    // Counted by reason and peer at once; reported in one status message per source and reason
+    // a minute later (see hostile-http.test.ts), not one each.
+    const rejected = 'outpost_s2s_rejected_total';
+    expect(await metric(h.sites.S02.url, rejected, { reason: 'bad-signature', peer: 'C01' })).toBe(1);
+    expect(await metric(h.sites.S02.url, rejected, { reason: 'wrong-generation', peer: 'C01' })).toBe(1);
+    expect(await metric(h.sites.C01.url, rejected, { reason: 'no-signature', peer: 'unknown' })).toBe(1);
   });
 
   it('a malformed status report from a child is dropped with a warning, and the rest of its batch applied', async () => {

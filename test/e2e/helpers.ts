@@ -90,12 +90,19 @@ export function waitForPackageState(
   });
 }
 
-/** A counter from a site's /metrics. */
-export async function metric(url: string, name: string): Promise<number> {
+/** A counter from a site's /metrics, summed over the series that carry every one of `labels`. */
+export async function metric(
+  url: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.split(' ').pop());
+    if (!line.startsWith(`${name} `) && !line.startsWith(`${name}{`)) continue;
+    const series = line.slice(0, line.lastIndexOf(' '));
+    if (wanted.every((w) => series.includes(w))) total += Number(line.split(' ').pop());
   }
   return total;
 }

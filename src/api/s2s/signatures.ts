@@ -1,9 +1,23 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { SiteContext } from '../../core/index.js';
 import { OutpostError } from '../../errors/index.js';
-import { HEADER, type KnownPeer, NonceCache, S2S, sha256Hex, verifyRequest } from '../../s2s/index.js';
+import {
+  BODY_LIMIT,
+  bodyMismatch,
+  HEADER,
+  type KnownPeer,
+  NonceCache,
+  type Refusal,
+  S2S,
+  type S2SPath,
+  sha256Hex,
+  verifyRequest,
+} from '../../s2s/index.js';
 import { findPeer, isSiteCode } from '../../sites/index.js';
 import { postMessage } from '../../status/index.js';
+import { hasBody } from '../limits.js';
+import { AddressLimit } from './ratelimit.js';
+import { RejectionTally, type RejectReason } from './rejections.js';
 
 /** Who may call a site-to-site route: anyone (a joining site's token vouches for it), the parent or a child. */
 export type Caller = 'unsigned' | 'parent' | 'child';
@@ -12,8 +26,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The parent or child that signed this site-to-site request, once its signature is checked. */
     peer: KnownPeer | null;
-    /** The exact bytes of a JSON body, which the signature covers. */
-    rawBody: Buffer | null;
+    /** The body hash a signed request declared, until its body has been checked against it. */
+    unverifiedBodySha: string | null;
   }
   interface FastifyContextConfig {
     /** Who may call this site-to-site route. */
@@ -21,7 +35,9 @@ declare module 'fastify' {
   }
 }
 
-const NO_BODY = Buffer.alloc(0);
+const EMPTY_SHA = sha256Hex('');
+
+type Refused = Pick<Refusal, 'error'> & { fault: RejectReason };
 
 /** The code of the site that signed `request`. */
 export function peerCode(request: FastifyRequest): string {
@@ -29,78 +45,134 @@ export function peerCode(request: FastifyRequest): string {
   return request.peer.code;
 }
 
+function isS2SPath(url: string): url is S2SPath {
+  return Object.values<string>(S2S).includes(url);
+}
+
 /**
- * Checks every site-to-site request against the caller its route names: unsigned, or signed by a
- * parent or child of this site at the generation this site holds for it. Anything else is refused
- * with 401 and a warning status message here, and changes nothing; a good request carries its
- * signer in `request.peer`. A transfer block's signature covers its chunk list instead of its body;
- * each chunk is then checked against its listed hash.
+ * Guards every site-to-site route by the caller it names. Unsigned routes (join, registration) are
+ * rate-limited per address. Signed ones must be signed by a parent or child of this site at the
+ * generation this site holds for it, and that is checked on the headers alone, before a byte of
+ * the body is read: a refused request is answered 401 at once and its connection closed. The body
+ * is then checked against the hash the signature covers as it is parsed (a transfer block's
+ * signature covers its chunk list instead; each chunk is checked against its listed hash). Every
+ * route gets the body limit {@link BODY_LIMIT} names for it. Refusals are counted and reported
+ * per source and reason (see {@link RejectionTally}); a good request carries its signer in
+ * `request.peer`.
  */
 export function signatures(ctx: SiteContext): FastifyPluginAsync {
   const nonces = new NonceCache();
+  const unsignedLimit = new AddressLimit(ctx.settings.unsignedPerMinute);
+  const rejections = new RejectionTally({
+    metrics: ctx.metrics,
+    log: ctx.log('hierman'),
+    intervalMs: ctx.settings.rejectionReportMs,
+    post: async (text, subject) => {
+      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+        severity: 'warning',
+        component: 'hierman',
+        text,
+        subject,
+      });
+    },
+  });
 
-  async function authenticate(request: FastifyRequest, bodySha: string): Promise<KnownPeer> {
+  function record(request: FastifyRequest, refusal: Refused, peer?: KnownPeer): void {
+    const claimed = request.headers[HEADER.site];
+    rejections.record({
+      address: request.ip,
+      claimed: typeof claimed === 'string' && isSiteCode(claimed) ? claimed : null,
+      peer: peer?.code ?? null,
+      reason: refusal.fault,
+      detail: refusal.error.message,
+      url: request.url,
+    });
+  }
+
+  /** Refuses a request before its body is read. */
+  function refuse(request: FastifyRequest, reply: FastifyReply, refusal: Refused, peer?: KnownPeer): never {
+    record(request, refusal, peer);
+    // Its body may still be on the way: close the connection rather than read it to the end.
+    reply.header('connection', 'close');
+    throw refusal.error;
+  }
+
+  async function authenticate(request: FastifyRequest, reply: FastifyReply, caller: Caller): Promise<void> {
     const claimed = request.headers[HEADER.site];
     const peer =
       typeof claimed === 'string' && isSiteCode(claimed) ? await findPeer(ctx, claimed) : undefined;
     const path = request.url.split('?')[0];
-    try {
-      return verifyRequest(
-        request.headers,
-        { method: request.method, path, bodySha },
-        () => peer,
-        nonces,
-        ctx.clock.now(),
+    const verdict = verifyRequest(
+      request.headers,
+      { method: request.method, path },
+      () => peer,
+      nonces,
+      ctx.clock.now(),
+    );
+    if ('fault' in verdict) refuse(request, reply, verdict, peer);
+    const from: Caller = verdict.peer.code === ctx.config.parent?.code ? 'parent' : 'child';
+    if (from !== caller) {
+      const error = new OutpostError(
+        'OUTPOST_UNAUTHORIZED',
+        `this request must come from ${caller === 'parent' ? 'the parent site' : 'a child site'}`,
       );
-    } catch (err) {
-      const reason = (err as Error).message;
-      ctx
-        .log('hierman')
-        .warn({ from: claimed, url: request.url, err: reason }, 'rejected a site-to-site request');
-      await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
-        severity: 'warning',
-        component: 'hierman',
-        text: `rejected a site-to-site request to ${path}: ${reason}`,
-        subject: peer?.code,
-      });
-      throw err;
+      refuse(request, reply, { fault: 'wrong-caller', error }, peer);
     }
+    const checkNow =
+      request.routeOptions.url === S2S.blocks
+        ? sha256Hex(String(request.headers[HEADER.chunks] ?? ''))
+        : hasBody(request.raw)
+          ? null
+          : EMPTY_SHA;
+    if (checkNow !== null && checkNow !== verdict.bodySha)
+      refuse(request, reply, bodyMismatch(verdict.peer.code), peer);
+    request.unverifiedBodySha = checkNow === null ? verdict.bodySha : null;
+    request.peer = verdict.peer;
   }
 
   const plugin: FastifyPluginAsync = async (app) => {
     app.decorateRequest('peer', null);
-    app.decorateRequest('rawBody', null);
-    app.addContentTypeParser(
-      'application/json',
-      { parseAs: 'buffer', bodyLimit: 64 * 1024 * 1024 },
-      (request, body, done) => {
-        const bytes = body as Buffer;
-        request.rawBody = bytes;
-        try {
-          done(null, bytes.length ? JSON.parse(bytes.toString('utf8')) : {});
-        } catch {
-          done(new OutpostError('OUTPOST_BAD_INPUT', 'request body is not valid JSON'), undefined);
-        }
-      },
-    );
-    app.addHook('preHandler', async (request) => {
+    app.decorateRequest('unverifiedBodySha', null);
+    app.addHook('onClose', async () => {
+      await rejections.flush();
+    });
+    app.addHook('onRoute', (route) => {
+      if (isS2SPath(route.url)) route.bodyLimit ??= BODY_LIMIT[route.url];
+    });
+    app.addHook('onRequest', async (request, reply) => {
       const caller = request.routeOptions.config.caller;
-      if (caller === 'unsigned') return;
-      const signed =
-        request.routeOptions.url === S2S.blocks
-          ? String(request.headers[HEADER.chunks] ?? '')
-          : (request.rawBody ?? NO_BODY);
-      const peer = await authenticate(request, sha256Hex(signed));
-      const from: Caller = peer.code === ctx.config.parent?.code ? 'parent' : 'child';
-      if (from !== caller) {
-        throw new OutpostError(
-          'OUTPOST_UNAUTHORIZED',
-          `this request must come from ${caller === 'parent' ? 'the parent site' : 'a child site'}`,
-        );
+      if (caller === undefined) return;
+      if (caller !== 'unsigned') return authenticate(request, reply, caller);
+      const wait = unsignedLimit.take(request.ip, ctx.clock.now());
+      if (wait === null) return;
+      reply.header('retry-after', String(wait));
+      const error = new OutpostError('OUTPOST_RATE_LIMITED', `too many requests from ${request.ip}`, {
+        hint: `try again in ${wait} s`,
+      });
+      refuse(request, reply, { fault: 'rate-limited', error });
+    });
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      const bytes = body as Buffer;
+      const declared = request.unverifiedBodySha;
+      if (declared !== null && request.peer && sha256Hex(bytes) !== declared) {
+        const refusal = bodyMismatch(request.peer.code);
+        record(request, refusal, request.peer);
+        done(refusal.error, undefined);
+        return;
       }
-      request.peer = peer;
+      request.unverifiedBodySha = null;
+      try {
+        done(null, bytes.length ? JSON.parse(bytes.toString('utf8')) : {});
+      } catch {
+        done(new OutpostError('OUTPOST_BAD_INPUT', 'request body is not valid JSON'), undefined);
+      }
+    });
+    app.addHook('preHandler', async (request, reply) => {
+      // A body no parser checked against its signed hash (one of another content type) is refused.
+      if (request.unverifiedBodySha !== null && request.peer)
+        refuse(request, reply, bodyMismatch(request.peer.code), request.peer);
     });
   };
-  // Like fastify-plugin: the parser, hook and decorators apply to the routes registered beside it.
+  // Like fastify-plugin: the parser, hooks and decorators apply to the routes registered beside it.
   return Object.assign(plugin, { [Symbol.for('skip-override')]: true });
 }

@@ -10,6 +10,9 @@ export function registerServeCommand(program: Command): void {
     .option('--heartbeat <duration>', 'how often to send a heartbeat to the parent', '30s')
     .option('--unreachable-after <duration>', 'silence after which a child is unreachable', '3m')
     .option('--lease <duration>', 'how long a job stays with a sender that makes no progress', '1m')
+    .option('--headers-timeout <duration>', 'time a connection has to send a whole request head', '10s')
+    .option('--body-timeout <duration>', 'silence after which a request body still arriving is cut', '60s')
+    .option('--keep-alive <duration>', 'how long an idle connection is kept open between requests', '5s')
     .option('--json', 'print the started site as one JSON line')
     .action(
       async (o: {
@@ -18,12 +21,18 @@ export function registerServeCommand(program: Command): void {
         heartbeat: string;
         unreachableAfter: string;
         lease: string;
+        headersTimeout: string;
+        bodyTimeout: string;
+        keepAlive: string;
         json?: boolean;
       }) => {
         const settings = {
           heartbeatMs: parseDuration(o.heartbeat, '--heartbeat'),
           unreachableAfterMs: parseDuration(o.unreachableAfter, '--unreachable-after'),
           leaseMs: parseDuration(o.lease, '--lease'),
+          headersTimeoutMs: parseDuration(o.headersTimeout, '--headers-timeout'),
+          bodyIdleTimeoutMs: parseDuration(o.bodyTimeout, '--body-timeout'),
+          keepAliveTimeoutMs: parseDuration(o.keepAlive, '--keep-alive'),
         };
         const { startSite } = await import('../../server/index.js');
         const site = await startSite(o.data, { listen: o.listen, settings });
