@@ -89,12 +89,23 @@ describe('lease owners', () => {
     const remote = ownerOn('there', 150, 'peer');
     await registerOwner(site.db, remote, 1000);
     const id = await claimedBy(remote, 1000);
-    await renewOwner(site.db, remote.owner, 5000);
+    await renewOwner(site.db, remote, 5000);
     await registerOwner(site.db, me, 5000 + LEASE - 1);
     expect(await takeBackLeases(site.db, me, 5000 + LEASE - 1, LEASE, alive)).toBe(0);
     expect(await takeBackLeases(site.db, me, 5000 + LEASE + 1, LEASE, alive)).toBe(1);
     await reclaimExpired(site.db, 5000 + LEASE + 2);
     expect(await holdsJob(site.db, id, remote.owner)).toBe(false);
+  });
+
+  it('puts back the row of a live process that was taken for gone, so its leases are honoured again', async () => {
+    const stalled = ownerOn('there', 150, 'peer');
+    await registerOwner(site.db, stalled, 1000);
+    await registerOwner(site.db, me, 1000 + LEASE + 1);
+    expect(await takeBackLeases(site.db, me, 1000 + LEASE + 1, LEASE, alive)).toBe(0);
+    await renewOwner(site.db, stalled, 1000 + LEASE + 2);
+    const id = await claimedBy(stalled, 1000 + LEASE + 2);
+    expect(await takeBackLeases(site.db, me, 1000 + LEASE + 3, LEASE, alive)).toBe(0);
+    expect(await holdsJob(site.db, id, stalled.owner)).toBe(true);
   });
 
   it('treats an earlier process whose pid came round to this one as gone, and keeps its own leases', async () => {

@@ -36,9 +36,16 @@ export async function registerOwner(db: Db, me: LeaseOwner, now: number): Promis
     .execute();
 }
 
-/** Says `owner` is still running, so other processes of the site keep honouring its leases. */
-export async function renewOwner(db: Db, owner: string, now: number): Promise<void> {
-  await db.updateTable('lease_owners').set({ seen_at: now }).where('owner', '=', owner).execute();
+/**
+ * Says `me` is still running, so other processes of the site keep honouring its leases; puts its
+ * row back if another process took it for gone (after a long stall, say).
+ */
+export async function renewOwner(db: Db, me: LeaseOwner, now: number): Promise<void> {
+  await db
+    .insertInto('lease_owners')
+    .values({ owner: me.owner, host: me.host, pid: me.pid, started_at: now, seen_at: now })
+    .onConflict((oc) => oc.column('owner').doUpdateSet({ seen_at: now }))
+    .execute();
 }
 
 /** A clean stop: `owner` holds nothing any more, and the next start takes back what it left. */

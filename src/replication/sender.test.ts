@@ -41,7 +41,7 @@ describe('sender failures', () => {
         transfers: new TransferRegistry(),
         wake: new Wake(),
       },
-      'test-sender',
+      { owner: 'test-sender', host: 'test', pid: 1 },
       60_000,
     );
     await insertChildSite(site.db, { type: 'primary' });

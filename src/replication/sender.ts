@@ -11,6 +11,7 @@ import {
   failJob,
   holdsJob,
   type Job,
+  type LeaseOwner,
   progressJob,
   reclaimExpired,
   renewOwner,
@@ -82,6 +83,9 @@ class Cancelled extends Error {}
  */
 export class JobSender {
   private lastRenewed = 0;
+  private get owner(): string {
+    return this.lease.owner;
+  }
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly inflight = new Set<Promise<void>>();
   private readonly kinds: Record<JobKind, JobKindHandler> = {
@@ -106,8 +110,8 @@ export class JobSender {
       SiteContext,
       'clock' | 'db' | 'identity' | 'log' | 'metrics' | 'sink' | 'store' | 'transfers' | 'wake'
     >,
-    /** This process's lease-owner id, registered in the site's database (see jobs' owners). */
-    private readonly owner: string,
+    /** This process as a lease owner, registered in the site's database (see jobs' owners). */
+    private readonly lease: LeaseOwner,
     private readonly leaseMs: number,
   ) {
     this.transfers = ctx.transfers;
@@ -118,7 +122,7 @@ export class JobSender {
     const { db, clock } = this.ctx;
     const now = clock.now();
     if (now - this.lastRenewed >= this.leaseMs / 4) {
-      await renewOwner(db, this.owner, now);
+      await renewOwner(db, this.lease, now);
       this.lastRenewed = now;
     }
     await db.transaction().execute(async (trx) => {

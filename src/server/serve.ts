@@ -100,7 +100,7 @@ export async function startSite(
   const takenBack = await takeBackLeases(db, leaseOwner, systemClock.now(), settings.leaseMs);
   if (takenBack > 0)
     ctx.log('sender').info({ jobs: takenBack }, 'took back the jobs of an earlier process of this site');
-  const sender = new JobSender(ctx, leaseOwner.owner, settings.leaseMs);
+  const sender = new JobSender(ctx, leaseOwner, settings.leaseMs);
   const loops = [
     runLoop(ctx, 'distmgr', 'distmgr', 2_000, stopping.signal, () => reconcile(ctx)),
     runLoop(ctx, 'sender', 'sender', 1_000, stopping.signal, () => sender.tick()),
