@@ -111,7 +111,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
 
   it('an install that stalls when its process is killed is failed at the parent, with the phase and why', async () => {
     // Long enough for a server to start on a loaded machine; the DP phase can never finish.
-    const added = await addS03('8s');
+    const added = await addS03('20s');
     await waitFor('S03 pending at C01', 10_000, async () =>
       (await h.sites.C01.admin.get<SiteView[]>('/sites')).some((s) => s.code === 'S03'),
     );
@@ -127,7 +127,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
     // The link to the new site goes dead, then its server is killed mid-install.
     proxy.blackhole = true;
     child = await spawnSite(dataDir, `http://127.0.0.1:${childPort}`, ['--heartbeat', '500ms']);
-    await waitFor('S03 components started', 10_000, async () =>
+    await waitFor('S03 components started', 30_000, async () =>
       (await P01().admin.get<SiteShow>('/sites/S03')).phases.some(
         (p) => p.name === 'components' && p.state === 'done',
       ),
@@ -135,7 +135,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
     await child.kill();
     // Within the deadline, plus the parent's own 5s attempt to reach the site, plus slack for its
     // watch interval on a loaded machine: the deadline, not something else, ends the install.
-    const failed = await waitFor('S03 failed at P01', 8000 + 5000 + 15_000, async () => {
+    const failed = await waitFor('S03 failed at P01', 20_000 + 5000 + 15_000, async () => {
       const s = await P01().admin.get<SiteShow>('/sites/S03');
       return s.state === 'failed' ? s : null;
     });
@@ -155,7 +155,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
     );
     const jobs = await P01().admin.get<JobView[]>('/jobs', { site: 'S03' });
     expect(jobs.filter((j) => j.state === 'pending')).toHaveLength(1);
-  });
+  }, 150_000);
 
   it('delete cancels its jobs and sends nothing more; audit shows the leftovers; purge cleans them', async () => {
     const old = identityOf(dataDir);
