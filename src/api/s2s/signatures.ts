@@ -118,6 +118,8 @@ export function signatures(ctx: SiteContext): FastifyPluginAsync {
       );
       refuse(request, reply, { fault: 'wrong-caller', error }, peer);
     }
+    // A block's signature covers its chunk list and an absent body's hash is known: both are
+    // checked now. Any other body is checked against the signed hash as it is parsed.
     const checkNow =
       request.routeOptions.url === S2S.blocks
         ? sha256Hex(String(request.headers[HEADER.chunks] ?? ''))
