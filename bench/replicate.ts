@@ -13,6 +13,7 @@ import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/index.js';
+import { run, sleep, syncDisks, versionOf } from './tools.js';
 
 const MiB = 1024 * 1024;
 const POLL_MS = 50;
@@ -24,33 +25,6 @@ export interface ToolResult {
   seconds: number[];
   best: number;
   mbPerS: number;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Runs a command to completion; rejects on a non-zero exit or after `timeoutMs`. */
-export function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-    });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code, sig) =>
-      code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code ?? sig}: ${err}`)),
-    );
-  });
-}
-
-/** First line of a tool's version output (nginx prints it on stderr). */
-function versionOf(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
 }
 
 /**
@@ -140,9 +114,6 @@ async function bytesUnder(dir: string): Promise<number> {
   }
   return sum;
 }
-
-/** Flushes dirty pages of the previous run, so they are not written back during the next one. */
-const syncDisks = () => run('sync', [], 120_000);
 
 /** Starts an rsync daemon serving `src` as module `data`; returns the module's URL. */
 async function startRsyncd(servers: Servers, tmp: string, src: string): Promise<string> {

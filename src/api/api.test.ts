@@ -4,9 +4,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertChildSite } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
+import type { ContentStore } from '../content/index.js';
 import { freePort, waitFor } from '../demo/index.js';
 import type { ErrorBody } from '../errors/index.js';
 import { readLog } from '../logs/index.js';
+import { createPackage, type ImportView } from '../packages/index.js';
 import { generateSiteKeys, loadSiteKeys, S2S, type SiteKeys, sha256Hex, signRequest } from '../s2s/index.js';
 import { type RunningSite, startSite } from '../server/index.js';
 import { initCentral } from '../sites/index.js';
@@ -92,6 +94,44 @@ describe('site server HTTP API', () => {
           .find((l) => l.msg === 'request failed');
       });
       expect(logged.err?.message).toMatch(/jobs/);
+    });
+
+    it('shows a running import by the id its caller chose, and answers 404 once it is over', async () => {
+      const source = join(tempDir('import-source'), 'src');
+      mkdirSync(source);
+      for (let i = 0; i < 300; i++) writeFileSync(join(source, `f${i}`), `file ${i}`);
+      // Chunks are stored only once the test lets them: the import is held part-way through.
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const real = site.ctx.store;
+      const store: ContentStore = {
+        has: (sha) => real.has(sha),
+        put: (sha, data) => real.put(sha, data),
+        putMany: async (chunks) => {
+          await gate;
+          return real.putMany(chunks);
+        },
+        get: (sha) => real.get(sha),
+        read: (sha) => real.read(sha),
+        delete: (shas) => real.delete(shas),
+        list: () => real.list(),
+      };
+      const importId = 'watch-this-import';
+      const created = createPackage({ ...site.ctx, store }, { name: 'Watched', source, importId });
+      const running = await waitFor('the import to show', 10_000, async () => {
+        const res = await admin('GET', `/packages/imports/${importId}`);
+        return res.statusCode === 200 ? (res.json() as ImportView) : undefined;
+      });
+      expect(running).toMatchObject({ id: importId, source, files: 300 });
+      expect(running.filesDone).toBeLessThan(300);
+      expect((await admin('GET', '/packages/imports/bad id')).statusCode).toBe(400);
+      release();
+      expect((await created).files).toHaveLength(300);
+      const over = await admin('GET', `/packages/imports/${importId}`);
+      expect(over.statusCode).toBe(404);
+      expect(errorOf(over).code).toBe('OUTPOST_NOT_FOUND');
     });
 
     it('answers a well-formed but invalid value with 400 from the domain', async () => {

@@ -21,11 +21,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await handle.close();
   }
   await rename(tmp, path);
-  await fsyncDir(dirname(path));
+  await fsyncPath(dirname(path));
 }
 
-/** Makes a rename durable: the directory entry itself must reach the disk. */
-export async function fsyncDir(dir: string): Promise<void> {
+/**
+ * Flushes a file or folder to disk through a descriptor of its own: after writing a file through
+ * another one, or to make a rename durable (the directory entry itself must reach the disk).
+ */
+export async function fsyncPath(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

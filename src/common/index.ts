@@ -1,4 +1,5 @@
 export { type Clock, sleep, systemClock } from './clock.js';
 export { formatDuration, parseDuration } from './duration.js';
-export { fsyncDir, isAtomicTemporary, writeFileAtomic } from './files.js';
+export { fsyncPath, isAtomicTemporary, writeFileAtomic } from './files.js';
+export { type Limiter, limitConcurrency } from './limit.js';
 export { formatBytes, parseSize } from './size.js';

@@ -46,18 +46,22 @@ export function findCut(data: Uint8Array): number {
 
 const READ_SIZE = 8 * 1024 * 1024;
 
-/** Reads a file and yields its chunks in order. */
+/**
+ * Reads a file and yields its chunks in order. It reads the size the file had when opened (as tar
+ * does), in buffers no larger than that, so a small file costs a small buffer.
+ */
 export async function* chunkFile(path: string): AsyncGenerator<Buffer> {
   const handle = await open(path, 'r');
   try {
+    let left = (await handle.stat()).size;
     let pending: Buffer = Buffer.alloc(0);
-    let eof = false;
     for (;;) {
-      while (!eof && pending.length < MAX_CHUNK) {
-        const block = Buffer.allocUnsafe(READ_SIZE);
-        const { bytesRead } = await handle.read(block, 0, READ_SIZE, null);
-        if (bytesRead === 0) eof = true;
-        else
+      while (left > 0 && pending.length < MAX_CHUNK) {
+        const block = Buffer.allocUnsafe(Math.min(READ_SIZE, left));
+        const { bytesRead } = await handle.read(block, 0, block.length, null);
+        // A file that shrank while it was read ends where its bytes ended.
+        left = bytesRead === 0 ? 0 : left - bytesRead;
+        if (bytesRead > 0)
           pending =
             pending.length === 0
               ? block.subarray(0, bytesRead)

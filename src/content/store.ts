@@ -1,22 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type Dirent, existsSync } from 'node:fs';
-import {
-  type FileHandle,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  statfs,
-} from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { formatBytes, fsyncDir } from '../common/index.js';
+import { formatBytes, fsyncPath, limitConcurrency } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
+import { PackIndex, type Prepared } from './packs.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/** The most chunk files one store has open at once. */
+const OPEN_FILES = 64;
+/** Chunks up to this size go into pack files, when a batch holds at least PACK_MIN of them. */
+const PACKED_SIZE = 64 * 1024;
+const PACK_MIN = 8;
 
 /** Throws unless `sha` is a lower-case hex SHA-256. */
 export function assertSha256(sha: string): string {
@@ -54,13 +49,23 @@ export interface ContentStore {
    * site checks every chunk; a DP checks every whole file).
    */
   read(sha: string): Promise<Buffer>;
-  delete(sha: string): Promise<void>;
+  /** Deletes chunks; one not held is passed over. */
+  delete(shas: readonly string[]): Promise<void>;
   list(): AsyncIterable<string>;
 }
 
-/** A content store in a folder of the site's data directory: `chunks/ab/abcdef…`. */
+/**
+ * A content store in a folder of the site's data directory: a chunk on its own in
+ * `chunks/ab/abcdef…`, or small ones together in `chunks/packs/` (see packs.ts).
+ */
 export class FileContentStore implements ContentStore {
-  constructor(private readonly root: string) {}
+  /** Every file this store opens goes through here, so a burst of small chunks cannot hit EMFILE. */
+  private readonly files = limitConcurrency(OPEN_FILES);
+  private readonly packs: PackIndex;
+
+  constructor(private readonly root: string) {
+    this.packs = new PackIndex(join(root, 'packs'), this.files);
+  }
 
   private pathOf(sha: string): string {
     assertSha256(sha);
@@ -68,12 +73,17 @@ export class FileContentStore implements ContentStore {
   }
 
   async has(sha: string): Promise<boolean> {
-    try {
-      await stat(this.pathOf(sha));
+    const path = this.pathOf(sha);
+    if (this.packs.has(sha)) return true;
+    if (
+      await stat(path).then(
+        () => true,
+        () => false,
+      )
+    )
       return true;
-    } catch {
-      return false;
-    }
+    await this.packs.refresh();
+    return this.packs.has(sha);
   }
 
   async put(sha: string, data: Uint8Array): Promise<void> {
@@ -86,17 +96,10 @@ export class FileContentStore implements ContentStore {
   ): Promise<{ rejected: { sha: string; reason: string }[] }> {
     const tmpDir = join(this.root, 'tmp');
     const rejected: { sha: string; reason: string }[] = [];
-    const written: { tmp: string; target: string; handle: Promise<FileHandle> }[] = [];
+    const written: { tmp: string; target: string; done: Promise<void> }[] = [];
+    const small: ChunkData[] = [];
     let bytes = 0;
-    const writeOne = async (tmp: string, data: Uint8Array) => {
-      const handle = await open(tmp, 'w');
-      // A write the disk refuses must not leave its descriptor open.
-      await handle.writeFile(data).catch(async (err: unknown) => {
-        await handle.close().catch(() => undefined);
-        throw err;
-      });
-      return handle;
-    };
+    let pack: Prepared | null = null;
     try {
       if (!existsSync(tmpDir)) await mkdir(tmpDir, { recursive: true });
       for await (const { sha, data } of chunks) {
@@ -109,26 +112,36 @@ export class FileContentStore implements ContentStore {
           });
           continue;
         }
-        const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
-        const handle = writeOne(tmp, data);
-        handle.catch(() => undefined);
-        written.push({ tmp, target, handle });
         bytes += data.byteLength;
+        if (data.byteLength <= PACKED_SIZE) {
+          small.push({ sha, data });
+          continue;
+        }
+        const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
+        const done = this.files(() => writeFile(tmp, data));
+        done.catch(() => undefined);
+        written.push({ tmp, target, done });
       }
-      // All syncs together at the end, so the file system can commit them as one.
-      const handles = await Promise.all(written.map((w) => w.handle));
-      await Promise.all(handles.map((h) => h.sync()));
-      await Promise.all(handles.map((h) => h.close()));
+      if (small.length >= PACK_MIN) pack = await this.packs.write(tmpDir, small);
+      else
+        for (const { sha, data } of small) {
+          const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
+          written.push({ tmp, target: this.pathOf(sha), done: this.files(() => writeFile(tmp, data)) });
+        }
+      await Promise.all(written.map((w) => w.done));
+      // All syncs after all writes, so the file system can commit them together. fsync through a
+      // new descriptor flushes the file's data all the same, and no descriptor stays open between.
+      await Promise.all(written.map((w) => this.files(() => fsyncPath(w.tmp))));
       const dirs = new Set(written.map((w) => dirname(w.target)));
       await Promise.all([...dirs].map((d) => (existsSync(d) ? undefined : mkdir(d, { recursive: true }))));
       for (const w of written) await rename(w.tmp, w.target);
-      await Promise.all([...dirs].map((d) => fsyncDir(d)));
+      await Promise.all([...dirs].map((d) => this.files(() => fsyncPath(d))));
+      await pack?.commit();
     } catch (err) {
-      const settled = await Promise.allSettled(written.map((w) => w.handle));
+      await Promise.allSettled(written.map((w) => w.done));
       await Promise.all(
-        settled.map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)),
+        [...written.map((w) => w.tmp), ...(pack?.leftovers ?? [])].map((p) => rm(p, { force: true })),
       );
-      await Promise.all(written.map((w) => rm(w.tmp, { force: true })));
       throw await this.diskFull(err, bytes);
     }
     return { rejected };
@@ -154,18 +167,26 @@ export class FileContentStore implements ContentStore {
   /** Drops half-written chunks a crash left behind; they were never visible under their hash. */
   async clearTemporary(): Promise<void> {
     await rm(join(this.root, 'tmp'), { recursive: true, force: true });
+    await this.packs.clearLeftovers();
   }
 
   async read(sha: string): Promise<Buffer> {
-    return readFile(this.pathOf(sha)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') {
-        throw new OutpostError(
-          'OUTPOST_CONTENT_MISSING',
-          `chunk ${sha.slice(0, 12)} is not in the content library`,
-        );
-      }
-      throw err;
-    });
+    const path = this.pathOf(sha);
+    const packed = await this.packs.read(sha);
+    if (packed) return packed;
+    try {
+      return await this.files(() => readFile(path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    // Not loose: perhaps in a pack another process of this site wrote since this one last looked.
+    await this.packs.refresh();
+    const late = await this.packs.read(sha);
+    if (late) return late;
+    throw new OutpostError(
+      'OUTPOST_CONTENT_MISSING',
+      `chunk ${sha.slice(0, 12)} is not in the content library`,
+    );
   }
 
   async get(sha: string): Promise<Buffer> {
@@ -180,14 +201,21 @@ export class FileContentStore implements ContentStore {
     return data;
   }
 
-  async delete(sha: string): Promise<void> {
-    const path = this.pathOf(sha);
-    // Through a shard folder that is a symlink, the removal would reach outside the library.
-    const shard = await lstat(dirname(path)).catch(() => null);
-    if (!shard) return;
-    if (!shard.isDirectory())
-      throw new OutpostError('OUTPOST_INTERNAL', `refusing to delete through ${dirname(path)}: not a folder`);
-    await rm(path, { force: true });
+  async delete(shas: readonly string[]): Promise<void> {
+    for (const sha of shas) {
+      const path = this.pathOf(sha);
+      // Through a shard folder that is a symlink, the removal would reach outside the library.
+      const shard = await lstat(dirname(path)).catch(() => null);
+      if (!shard) continue;
+      if (!shard.isDirectory())
+        throw new OutpostError(
+          'OUTPOST_INTERNAL',
+          `refusing to delete through ${dirname(path)}: not a folder`,
+        );
+      await rm(path, { force: true });
+    }
+    await this.packs.refresh();
+    await this.packs.delete(shas);
   }
 
   /** The chunks stored, by hash; a shard folder that is a symlink is not part of the library. */
@@ -199,10 +227,16 @@ export class FileContentStore implements ContentStore {
       return;
     }
     const names = shards.filter((d) => d.isDirectory() && /^[0-9a-f]{2}$/.test(d.name)).map((d) => d.name);
+    const loose = new Set<string>();
     for (const prefix of names.sort()) {
       for (const name of (await readdir(join(this.root, prefix))).sort()) {
-        if (SHA256.test(name)) yield name;
+        if (SHA256.test(name)) {
+          loose.add(name);
+          yield name;
+        }
       }
     }
+    await this.packs.refresh();
+    for (const sha of this.packs.shas()) if (!loose.has(sha)) yield sha;
   }
 }

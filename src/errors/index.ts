@@ -38,6 +38,7 @@ const KIND_BY_CODE = {
   OUTPOST_NOT_CONFIGURED: 'conflict',
   OUTPOST_WRONG_PARENT: 'conflict',
   OUTPOST_NOT_ORIGIN: 'conflict',
+  OUTPOST_IMPORT_RUNNING: 'conflict',
   OUTPOST_CONTENT_MISSING: 'unprocessable',
   OUTPOST_HASH_MISMATCH: 'unprocessable',
   OUTPOST_TOO_LARGE: 'unprocessable',

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Kysely } from 'kysely';
-import { importSource, type ManifestFile } from '../content/index.js';
+import { type ImportProgress, importSource, type ManifestFile } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
@@ -34,40 +35,91 @@ async function assertSourceDir(source: string): Promise<string> {
   return dir;
 }
 
-let importsRunning = 0;
+/** An import as `package create|update` callers watch it (`GET /packages/imports/:id`). */
+export interface ImportView extends ImportProgress {
+  id: string;
+  source: string;
+  startedAt: number;
+}
+
+/** Imports running now, by the id their caller chose (or a random one). */
+const imports = new Map<string, ImportView>();
 
 /**
  * Whether a package is being read into the content library right now: its chunks are stored before
  * its manifest, so garbage collection must wait.
  */
 export function importsInProgress(): boolean {
-  return importsRunning > 0;
+  return imports.size > 0;
 }
 
-async function tracked<T>(work: () => Promise<T>): Promise<T> {
-  importsRunning++;
+/** How far the running import `id` has come. */
+export function importProgress(id: string): ImportView {
+  const view = imports.get(id);
+  if (!view)
+    throw new OutpostError('OUTPOST_NOT_FOUND', `no import '${id}' is running here`, {
+      hint: 'it may have finished already',
+    });
+  return { ...view };
+}
+
+/** Reads a source folder into the content library, visible as import `importId` while it runs. */
+async function importTracked(
+  ctx: Pick<SiteContext, 'clock' | 'store'>,
+  source: string,
+  importId: string = randomUUID(),
+): Promise<ManifestFile[]> {
+  if (imports.has(importId))
+    throw new OutpostError('OUTPOST_IMPORT_RUNNING', `an import '${importId}' is already running`);
+  const view: ImportView = {
+    id: importId,
+    source,
+    startedAt: ctx.clock.now(),
+    files: 0,
+    filesDone: 0,
+    bytesDone: 0,
+  };
+  imports.set(importId, view);
   try {
-    return await work();
+    return await importSource(source, ctx.store, (p) => Object.assign(view, p));
   } finally {
-    importsRunning--;
+    imports.delete(importId);
   }
 }
 
 /** `package create`: reads the source folder into the content library as version 1 of a new package. */
-export function createPackage(
+export async function createPackage(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
-  input: { name: string; source: string },
+  input: { name: string; source: string; importId?: string },
 ): Promise<PackageView> {
-  return tracked(() => createPackageNow(ctx, input));
+  const name = input.name.trim();
+  if (!name || name.length > 200)
+    throw new OutpostError('OUTPOST_BAD_INPUT', 'package name must be 1 to 200 characters');
+  // The manifest is only an argument, so it can be freed before the package is shown.
+  const dir = await assertSourceDir(input.source);
+  const id = await insertPackage(ctx, name, input.source, await importTracked(ctx, dir, input.importId));
+  return showPackage(ctx.db, id);
 }
 
 /** `package update`: a new source version from the source folder; assigned DPs go back to Install Pending. */
-export function updatePackage(
+export async function updatePackage(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'store' | 'wake'>,
   id: string,
-  input: { source?: string },
+  input: { source?: string; importId?: string },
 ): Promise<PackageView> {
-  return tracked(() => updatePackageNow(ctx, id, input));
+  const pkg = await getPackageRow(ctx.db, assertPackageId(id));
+  if (pkg.origin_site !== ctx.config.code) {
+    throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, {
+      hint: `update it at ${pkg.origin_site}`,
+    });
+  }
+  const source = input.source ?? pkg.source_path;
+  if (!source)
+    throw new OutpostError('OUTPOST_BAD_INPUT', `package ${id} has no source folder; give --source`);
+  const dir = await assertSourceDir(source);
+  const version = pkg.source_version + 1;
+  await insertVersion(ctx, id, version, source, await importTracked(ctx, dir, input.importId));
+  return showPackage(ctx.db, id);
 }
 
 async function nextPackageId(db: Db, site: string): Promise<string> {
@@ -104,14 +156,12 @@ async function insertFiles(
   }
 }
 
-async function createPackageNow(
-  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
-  input: { name: string; source: string },
-): Promise<PackageView> {
-  const name = input.name.trim();
-  if (!name || name.length > 200)
-    throw new OutpostError('OUTPOST_BAD_INPUT', 'package name must be 1 to 200 characters');
-  const files = await importSource(await assertSourceDir(input.source), ctx.store);
+async function insertPackage(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink'>,
+  name: string,
+  source: string,
+  files: readonly ManifestFile[],
+): Promise<string> {
   const now = ctx.clock.now();
   const id = await ctx.db.transaction().execute(async (trx) => {
     const newId = await nextPackageId(trx, ctx.config.code);
@@ -122,7 +172,7 @@ async function createPackageNow(
         name,
         source_version: 1,
         origin_site: ctx.config.code,
-        source_path: resolve(input.source),
+        source_path: resolve(source),
         complete_version: 1,
         created_at: now,
         updated_at: now,
@@ -138,26 +188,17 @@ async function createPackageNow(
     return newId;
   });
   ctx.log('distmgr').info({ package: id, files: files.length }, 'package created');
-  return showPackage(ctx.db, id);
+  return id;
 }
 
-async function updatePackageNow(
-  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'store' | 'wake'>,
+async function insertVersion(
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'sink' | 'wake'>,
   id: string,
-  input: { source?: string },
-): Promise<PackageView> {
-  const pkg = await getPackageRow(ctx.db, assertPackageId(id));
-  if (pkg.origin_site !== ctx.config.code) {
-    throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, {
-      hint: `update it at ${pkg.origin_site}`,
-    });
-  }
-  const source = input.source ?? pkg.source_path;
-  if (!source)
-    throw new OutpostError('OUTPOST_BAD_INPUT', `package ${id} has no source folder; give --source`);
-  const files = await importSource(await assertSourceDir(source), ctx.store);
+  version: number,
+  source: string,
+  files: readonly ManifestFile[],
+): Promise<void> {
   const now = ctx.clock.now();
-  const version = pkg.source_version + 1;
   await ctx.db.transaction().execute(async (trx) => {
     await trx
       .updateTable('packages')
@@ -195,7 +236,6 @@ async function updatePackageNow(
     });
   });
   ctx.wake.notify('distmgr');
-  return showPackage(ctx.db, id);
 }
 
 export async function getPackageRow(db: Db, id: string) {
@@ -238,13 +278,20 @@ export async function packageManifest(db: Db, id: string): Promise<PackageManife
 
 export async function showPackage(db: Db, id: string): Promise<PackageView> {
   const pkg = await getPackageRow(db, id);
-  const files = await manifestFiles(db, id, pkg.source_version);
+  // Without the chunk lists: a package of 100,000 files is shown without parsing 100,000 of them.
+  const files = await db
+    .selectFrom('package_files')
+    .select(['path', 'size', 'sha256'])
+    .where('package_id', '=', id)
+    .where('source_version', '=', pkg.source_version)
+    .orderBy('path')
+    .execute();
   return {
     id,
     name: pkg.name,
     sourceVersion: pkg.source_version,
     origin: pkg.origin_site,
-    files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+    files,
     size: files.reduce((sum, f) => sum + f.size, 0),
     createdAt: pkg.created_at,
     updatedAt: pkg.updated_at,

@@ -1,6 +1,8 @@
 export {
   createPackage,
   getPackageRow,
+  type ImportView,
+  importProgress,
   importsInProgress,
   listPackages,
   manifestFiles,

@@ -51,12 +51,7 @@ export async function collectGarbage(ctx: Pick<SiteContext, 'db' | 'store'>): Pr
   const referenced = new Set<string>();
   const rows = await ctx.db.selectFrom('package_files').select('chunks').execute();
   for (const r of rows) for (const [sha] of JSON.parse(r.chunks) as [string, number][]) referenced.add(sha);
-  let freed = 0;
-  for (const sha of stored) {
-    if (!referenced.has(sha)) {
-      await ctx.store.delete(sha);
-      freed++;
-    }
-  }
-  return freed;
+  const unneeded = stored.filter((sha) => !referenced.has(sha));
+  await ctx.store.delete(unneeded);
+  return unneeded.length;
 }

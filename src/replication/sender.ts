@@ -17,7 +17,7 @@ import {
   renewOwner,
 } from '../jobs/index.js';
 import { packageManifest } from '../packages/index.js';
-import { type BlockChunk, S2S, s2sJson, s2sPutBlock, TRANSFER_BLOCK } from '../s2s/index.js';
+import { BLOCK_CHUNKS, type BlockChunk, S2S, s2sJson, s2sPutBlock, TRANSFER_BLOCK } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { clearStatusesBelow, forgetGiven } from './given.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
@@ -55,13 +55,16 @@ interface JobKindHandler {
   failed?(trx: Db, job: Job, now: number): Promise<void>;
 }
 
-/** Groups chunks into transfer blocks of at most TRANSFER_BLOCK bytes (a lone larger chunk is its own block). */
+/**
+ * Groups chunks into transfer blocks of at most TRANSFER_BLOCK bytes and BLOCK_CHUNKS chunks (a
+ * lone larger chunk is its own block).
+ */
 function planBlocks(chunks: Block): Block[] {
   const blocks: Block[] = [];
   let current: Block = [];
   let bytes = 0;
   for (const c of chunks) {
-    if (current.length > 0 && bytes + c.size > TRANSFER_BLOCK) {
+    if (current.length > 0 && (bytes + c.size > TRANSFER_BLOCK || current.length === BLOCK_CHUNKS)) {
       blocks.push(current);
       current = [];
       bytes = 0;
@@ -221,12 +224,15 @@ export class JobSender {
       throw new Cancelled();
   }
 
-  private async sendPackage(job: Job, address: Address, signal: AbortSignal): Promise<Answer> {
-    const { ctx } = this;
-    const manifest = await packageManifest(ctx.db, job.package_id ?? '');
+  /**
+   * Offers the manifest and returns the chunks the child lacks, with their sizes. The manifest is
+   * not kept: for a package of 100,000 files it is most of the memory the job would hold.
+   */
+  private async offer(job: Job, address: Address, signal: AbortSignal): Promise<Block> {
+    const manifest = await packageManifest(this.ctx.db, job.package_id ?? '');
     if (manifest.sourceVersion !== job.source_version) throw new Cancelled();
     const offer = await s2sJson<{ missing: string[] }>(
-      ctx.identity,
+      this.ctx.identity,
       address.url,
       'POST',
       S2S.offer,
@@ -234,11 +240,16 @@ export class JobSender {
       signal,
     );
     const sizes = chunksOf(manifest.files);
-    const missing = offer.missing.filter((sha) => sizes.has(sha));
-    const total = missing.reduce((sum, sha) => sum + (sizes.get(sha) ?? 0), 0);
+    return offer.missing.filter((sha) => sizes.has(sha)).map((sha) => ({ sha, size: sizes.get(sha) ?? 0 }));
+  }
+
+  private async sendPackage(job: Job, address: Address, signal: AbortSignal): Promise<Answer> {
+    const { ctx } = this;
+    const missing = await this.offer(job, address, signal);
+    const total = missing.reduce((sum, c) => sum + c.size, 0);
     await this.progress(job.id, 0, ctx.clock.now(), total);
     const limiter = this.limiterFor(address);
-    const blocks = planBlocks(missing.map((sha) => ({ sha, size: sizes.get(sha) ?? 0 })));
+    const blocks = planBlocks(missing);
     let sent = 0;
     let lastProgress = 0;
     // Read the next block while this one is on the wire; only one block is ever unacknowledged.

@@ -1,6 +1,7 @@
 export { type Sender, s2sJson, s2sPutBlock } from './client.js';
 export {
   AssignmentsBody,
+  BLOCK_CHUNKS,
   type BlockChunk,
   BODY_LIMIT,
   HEADER,

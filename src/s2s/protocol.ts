@@ -52,6 +52,11 @@ export const HEADER = {
 
 /** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
 export const TRANSFER_BLOCK = 8 * 1024 * 1024;
+/**
+ * The most chunks a transfer block may list: the list travels in a header, and Node refuses a
+ * request whose headers exceed 16 KiB (128 entries of 72 characters are 9 KiB).
+ */
+export const BLOCK_CHUNKS = 128;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -103,6 +108,11 @@ export function parseBlockList(header: string): BlockChunk[] {
     return { sha, size: n };
   });
   const total = list.reduce((sum, c) => sum + c.size, 0);
+  if (list.length > BLOCK_CHUNKS)
+    throw new OutpostError(
+      'OUTPOST_TOO_LARGE',
+      `block of ${list.length} chunks lists more than ${BLOCK_CHUNKS}`,
+    );
   if (list.length === 0 || total > TRANSFER_BLOCK + MAX_CHUNK)
     throw new OutpostError('OUTPOST_TOO_LARGE', `block of ${total} bytes is larger than a transfer block`);
   return list;

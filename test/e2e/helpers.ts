@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient } from '../../src/apiclient/index.js';
+import { FileContentStore } from '../../src/content/index.js';
 import {
   freePort,
   type HierarchySite,
@@ -159,14 +160,17 @@ export async function proxiedPair(baseDir: string): Promise<ProxiedPair> {
   };
 }
 
-/** Hashes every chunk in a site's content library: true when each matches its name. */
+/** Reads back every chunk in a site's content library, loose or packed: true when each matches its hash. */
 export async function libraryIsSound(dataDir: string): Promise<boolean> {
-  const root = join(dataDir, 'content', 'chunks');
-  for (const prefix of readdirSync(root)) {
-    if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
-    for (const name of readdirSync(join(root, prefix))) {
-      if (sha256(readFileSync(join(root, prefix, name))) !== name) return false;
-    }
+  const store = new FileContentStore(join(dataDir, 'content', 'chunks'));
+  for await (const sha of store.list()) {
+    if (
+      !(await store.get(sha).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return false;
   }
   return true;
 }

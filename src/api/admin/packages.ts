@@ -3,6 +3,7 @@ import type { SiteContext } from '../../core/index.js';
 import {
   assertPackageId,
   createPackage,
+  importProgress,
   listPackages,
   showPackage,
   updatePackage,
@@ -12,6 +13,8 @@ import { assertSiteCode } from '../../sites/index.js';
 import { Code, optional } from '../schemas.js';
 
 const OnePackage = Type.Object({ id: Code });
+/** Chosen by the caller, so it can watch the import's progress while its request runs. */
+const ImportId = Type.String({ pattern: '^[A-Za-z0-9-]{8,64}$' });
 const DpBody = Type.Object(
   { dps: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000 }) },
   { additionalProperties: false },
@@ -25,7 +28,11 @@ export function packageRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       {
         schema: {
           body: Type.Object(
-            { name: Type.String({ maxLength: 200 }), source: Type.String({ minLength: 1, maxLength: 4096 }) },
+            {
+              name: Type.String({ maxLength: 200 }),
+              source: Type.String({ minLength: 1, maxLength: 4096 }),
+              importId: Type.Optional(ImportId),
+            },
             { additionalProperties: false },
           ),
         },
@@ -36,6 +43,11 @@ export function packageRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       },
     );
     app.get('/packages', async () => listPackages(ctx.db));
+    app.get(
+      '/packages/imports/:importId',
+      { schema: { params: Type.Object({ importId: ImportId }) } },
+      async (request) => importProgress(request.params.importId),
+    );
     app.get('/packages/:id', { schema: { params: OnePackage } }, async (request) =>
       showPackage(ctx.db, assertPackageId(request.params.id)),
     );
@@ -45,7 +57,10 @@ export function packageRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
         schema: {
           params: OnePackage,
           body: Type.Object(
-            { source: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
+            {
+              source: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+              importId: Type.Optional(ImportId),
+            },
             { additionalProperties: false },
           ),
         },

@@ -4,6 +4,7 @@ import { AdminClient } from '../../apiclient/index.js';
 import type { PackageView } from '../../packages/index.js';
 import { type CommonOptions, collect, serverOptions } from '../options.js';
 import { colourState, formatBytes, printJson, printObject, printRows } from '../output.js';
+import { withImportProgress } from '../progress.js';
 
 function printPackage(json: boolean, p: PackageView): void {
   if (json) {
@@ -28,10 +29,10 @@ export function registerPackageCommands(program: Command): void {
     .requiredOption('--name <name>', 'package name')
     .requiredOption('--source <dir>', 'source folder')
     .action(async (o: CommonOptions & { name: string; source: string }) => {
-      const p = await (await AdminClient.from(o)).post<PackageView>('/packages', {
-        name: o.name,
-        source: resolve(o.source),
-      });
+      const client = await AdminClient.from(o);
+      const p = await withImportProgress(client, !!o.json, (importId) =>
+        client.post<PackageView>('/packages', { name: o.name, source: resolve(o.source), importId }),
+      );
       printPackage(!!o.json, p);
     });
 
@@ -39,9 +40,12 @@ export function registerPackageCommands(program: Command): void {
     .description('new source version from the source folder')
     .option('--source <dir>', 'source folder (default: the one it was created from)')
     .action(async (id: string, o: CommonOptions & { source?: string }) => {
-      const p = await (await AdminClient.from(o)).post<PackageView>(
-        `/packages/${encodeURIComponent(id)}/update`,
-        { source: o.source ? resolve(o.source) : undefined },
+      const client = await AdminClient.from(o);
+      const p = await withImportProgress(client, !!o.json, (importId) =>
+        client.post<PackageView>(`/packages/${encodeURIComponent(id)}/update`, {
+          source: o.source ? resolve(o.source) : undefined,
+          importId,
+        }),
       );
       printPackage(!!o.json, p);
     });
