@@ -6,14 +6,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/index.js';
-import { run, sleep, syncDisks, versionOf } from './tools.js';
+import { machineInfo, run, sleep, syncDisks, versionOf } from './tools.js';
 
 const MiB = 1024 * 1024;
 const POLL_MS = 50;
@@ -261,10 +260,7 @@ async function main(): Promise<void> {
   // With --json, stdout carries only the JSON; the human-readable lines go to stderr.
   const say = (line: string) => (values.json ? console.error(line) : console.log(line));
   const machine = {
-    nproc: availableParallelism(),
-    cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?',
-    memGiB: Math.round(totalmem() / 1024 ** 3),
-    node: process.version,
+    ...machineInfo(),
     rsync: versionOf('rsync', ['--version']),
     nginx: versionOf('nginx', ['-v']),
     curl: versionOf('curl', ['--version']),

@@ -8,11 +8,11 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/index.js';
-import { run, sleep, syncDisks, versionOf } from './tools.js';
+import { machineInfo, run, sleep, syncDisks, versionOf } from './tools.js';
 
 const PER_FOLDER = 1000;
 const MIN_SIZE = 64;
@@ -104,10 +104,7 @@ async function main(): Promise<void> {
     throw new Error('--files must be an integer from 1 to 1,000,000');
   const say = (line: string) => (values.json ? console.error(line) : console.log(line));
   const machine = {
-    nproc: availableParallelism(),
-    cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?',
-    memGiB: Math.round(totalmem() / 1024 ** 3),
-    node: process.version,
+    ...machineInfo(),
     rsync: versionOf('rsync', ['--version']),
   };
   for (const [k, v] of Object.entries(machine)) say(`${k.padEnd(7)} ${v}`);

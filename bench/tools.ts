@@ -1,5 +1,7 @@
 /** Helpers the benchmarks share: running the tools they compare against. */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -30,3 +32,13 @@ export function versionOf(cmd: string, args: string[]): string {
 
 /** Flushes dirty pages of the previous run, so they are not written back during the next one. */
 export const syncDisks = () => run('sync', [], 120_000);
+
+/** The machine a benchmark ran on, as its report prints it. */
+export function machineInfo() {
+  return {
+    nproc: availableParallelism(),
+    cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?',
+    memGiB: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+  };
+}
