@@ -111,6 +111,7 @@ describe('the sender honours the address', () => {
       'status',
       'messages',
       '--follow',
+      '--json',
       '--since',
       '1h',
       '--data',
@@ -128,6 +129,15 @@ describe('the sender honours the address', () => {
       await waitFor('the new package in the followed output', 15_000, async () =>
         out.includes(`package ${pkg.id} 'P${n}' created`),
       );
+      // Idle for a few polls: nothing is printed twice (a poll that found nothing new once lost its
+      // place, and the next one printed the whole history again).
+      await sleep(3_500);
+      const ids = out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { id: string }).id);
+      expect(ids.length).toBeGreaterThan(1);
+      expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
     } finally {
       follower.kill('SIGINT');
     }
