@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { assertIdPrefix, oneMatch } from '../common/index.js';
 import type { Database } from '../db/index.js';
 import type { PackageState, PackageStatus, StatusMessage } from './model.js';
 
@@ -16,6 +17,24 @@ export interface MessageFilter {
   limit?: number;
 }
 
+/** The job whose id starts with `prefix`, among the jobs messages are about. */
+async function resolveMessageJob(db: Db, prefix: string): Promise<string> {
+  const p = assertIdPrefix(prefix, 'job');
+  const rows = await db
+    .selectFrom('status_messages')
+    .select('job_id')
+    .distinct()
+    .where('job_id', 'like', `${p}%`)
+    .limit(10)
+    .execute();
+  return oneMatch(
+    p,
+    rows.flatMap((r) => (r.job_id ? [r.job_id] : [])),
+    'job',
+    ' that status messages are about',
+  );
+}
+
 /** Status messages, oldest first, each with the local sequence number to follow from. */
 export async function listMessages(db: Db, f: MessageFilter): Promise<(StatusMessage & { seq: number })[]> {
   let q = db.selectFrom('status_messages').selectAll();
@@ -23,7 +42,7 @@ export async function listMessages(db: Db, f: MessageFilter): Promise<(StatusMes
   if (site) q = q.where((eb) => eb.or([eb('site_code', '=', site), eb('subject_site', '=', site)]));
   if (f.component) q = q.where('component', '=', f.component);
   if (f.package) q = q.where('package_id', '=', f.package);
-  if (f.job) q = q.where('job_id', '=', f.job);
+  if (f.job) q = q.where('job_id', '=', await resolveMessageJob(db, f.job));
   if (f.since !== undefined) q = q.where('time', '>=', f.since);
   if (f.after !== undefined) q = q.where('seq', '>', f.after);
   const limit = f.limit ?? 1000;

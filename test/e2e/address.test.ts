@@ -111,6 +111,7 @@ describe('the sender honours the address', () => {
       'status',
       'messages',
       '--follow',
+      '--json',
       '--since',
       '1h',
       '--data',
@@ -128,8 +129,58 @@ describe('the sender honours the address', () => {
       await waitFor('the new package in the followed output', 15_000, async () =>
         out.includes(`package ${pkg.id} 'P${n}' created`),
       );
+      // Idle for a few polls: nothing is printed twice (a poll that found nothing new once lost its
+      // place, and the next one printed the whole history again).
+      await sleep(3_500);
+      const ids = out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { id: string }).id);
+      expect(ids.length).toBeGreaterThan(1);
+      expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
     } finally {
       follower.kill('SIGINT');
     }
+  });
+
+  it('takes a job by the start of its id, as tables show it; a start that names none is an error', async () => {
+    const { C01 } = h.sites;
+    const about = (await C01.admin.get<{ job: string | null }[]>('/status/messages', {})).find((m) => m.job);
+    const jobId = about?.job ?? '';
+    expect(jobId).not.toBe('');
+    const messages = await cli([
+      'status',
+      'messages',
+      '--job',
+      jobId.slice(0, 8),
+      '--json',
+      '--data',
+      C01.dataDir,
+    ]);
+    expect(messages.code, messages.stderr).toBe(0);
+    const found = JSON.parse(messages.stdout) as { job: string }[];
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.every((m) => m.job === jobId)).toBe(true);
+    const none = await cli(['status', 'messages', '--job', '0000ffff', '--data', C01.dataDir]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('has an id starting with 0000ffff');
+
+    const job = (await C01.admin.get<JobView[]>('/jobs', { site: 'S02' }))[0];
+    const missing = await cli(['job', 'delete', '--site', 'S02', '--job', '0000ffff', '--data', C01.dataDir]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no job to S02 has an id starting with 0000ffff');
+    const removed = await cli([
+      'job',
+      'delete',
+      '--site',
+      'S02',
+      '--job',
+      job.id.slice(0, 8),
+      '--data',
+      C01.dataDir,
+    ]);
+    expect(removed.code, removed.stderr).toBe(0);
+    const left = await C01.admin.get<JobView[]>('/jobs', { site: 'S02' });
+    expect(left.map((j) => j.id)).not.toContain(job.id);
   });
 });

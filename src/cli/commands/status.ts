@@ -94,11 +94,14 @@ export function registerStatusCommands(program: Command): void {
         const strip = ({ seq: _seq, ...m }: StatusMessage & { seq: number }) => m;
         if (o.json && !o.follow) return printJson(rows.map(strip));
         const signal = o.follow ? untilInterrupted() : null;
+        // The newest message printed so far: a poll that brings nothing new must not lose it, or the
+        // next poll would print the whole history again.
+        let after: number | undefined;
         for (;;) {
           for (const m of rows)
             process.stdout.write(o.json ? `${JSON.stringify(strip(m))}\n` : messageLine(m));
           if (!signal || signal.aborted) return;
-          const after = rows.length ? rows[rows.length - 1].seq : undefined;
+          after = rows.at(-1)?.seq ?? after;
           await sleep(1000, signal);
           if (signal.aborted) return;
           rows =
