@@ -28,8 +28,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
  * Flushes a file or folder to disk through a descriptor of its own: after writing a file through
  * another one, or to make a rename durable (the directory entry itself must reach the disk).
  */
-export async function fsyncPath(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {

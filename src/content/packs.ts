@@ -149,7 +149,9 @@ export class PackIndex {
     for (const sha of shas) {
       const at = this.where.get(sha);
       if (!at) continue;
-      byPack.set(at.pack, [...(byPack.get(at.pack) ?? []), sha]);
+      const gone = byPack.get(at.pack);
+      if (gone) gone.push(sha);
+      else byPack.set(at.pack, [sha]);
     }
     for (const [pack, gone] of byPack) {
       const members = this.members.get(pack) ?? new Set<string>();

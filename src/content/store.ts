@@ -100,10 +100,16 @@ export class FileContentStore implements ContentStore {
     const small: ChunkData[] = [];
     let bytes = 0;
     let pack: Prepared | null = null;
+    const writeLoose = (sha: string, data: Uint8Array) => {
+      const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
+      const done = this.files(() => writeFile(tmp, data));
+      done.catch(() => undefined);
+      written.push({ tmp, target: this.pathOf(sha), done });
+    };
     try {
       if (!existsSync(tmpDir)) await mkdir(tmpDir, { recursive: true });
       for await (const { sha, data } of chunks) {
-        const target = this.pathOf(sha);
+        assertSha256(sha);
         const actual = createHash('sha256').update(data).digest('hex');
         if (actual !== sha) {
           rejected.push({
@@ -117,17 +123,10 @@ export class FileContentStore implements ContentStore {
           small.push({ sha, data });
           continue;
         }
-        const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
-        const done = this.files(() => writeFile(tmp, data));
-        done.catch(() => undefined);
-        written.push({ tmp, target, done });
+        writeLoose(sha, data);
       }
       if (small.length >= PACK_MIN) pack = await this.packs.write(tmpDir, small);
-      else
-        for (const { sha, data } of small) {
-          const tmp = join(tmpDir, `${sha}.${randomBytes(4).toString('hex')}`);
-          written.push({ tmp, target: this.pathOf(sha), done: this.files(() => writeFile(tmp, data)) });
-        }
+      else for (const { sha, data } of small) writeLoose(sha, data);
       await Promise.all(written.map((w) => w.done));
       // All syncs after all writes, so the file system can commit them together. fsync through a
       // new descriptor flushes the file's data all the same, and no descriptor stays open between.

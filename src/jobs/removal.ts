@@ -22,8 +22,8 @@ async function resolveJobId(db: SiteContext['db'], prefix: string, site: string)
 }
 
 /**
- * `job delete`: removes the jobs to `site` (or one of them, by its id or the start of it), stops their transfers in flight and
- * leaves a status message saying so.
+ * `job delete`: removes the jobs to `site` (or one of them, by its id or the start of it), stops
+ * their transfers in flight and leaves a status message saying so.
  */
 export async function removeJobs(
   ctx: Pick<SiteContext, 'clock' | 'db' | 'sink' | 'transfers'>,
