@@ -1,5 +1,18 @@
 import type { Insertable, Kysely } from 'kysely';
 import type { Database, SitesTable } from '../src/db/index.js';
+import type { SiteConfig } from '../src/host/index.js';
+
+/** The configuration of a central site C01, for domain functions tested without a server. */
+export const centralConfig: SiteConfig = {
+  code: 'C01',
+  type: 'central',
+  name: 'C01',
+  listen: '127.0.0.1:8470',
+  url: 'http://127.0.0.1:8470',
+  generation: 'c01-generation',
+  parent: null,
+  createdAt: 0,
+};
 
 /**
  * Inserts a child site S02 of C01 as its parent records it, active and with nothing else known;
@@ -48,4 +61,18 @@ export async function insertAddress(db: Kysely<Database>): Promise<void> {
       updated_at: 0,
     })
     .execute();
+}
+
+/** A package row of C01 at source version 1, complete here (`name` is its id). */
+export function packageRow(id: string) {
+  return {
+    id,
+    name: id,
+    source_version: 1,
+    origin_site: 'C01',
+    source_path: null,
+    complete_version: 1,
+    created_at: 0,
+    updated_at: 0,
+  };
 }

@@ -3,11 +3,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { addressRoutes } from './admin/addresses.js';
+import { contentRoutes } from './admin/content.js';
 import { jobRoutes } from './admin/jobs.js';
 import { logRoutes } from './admin/logs.js';
 import { packageRoutes } from './admin/packages.js';
 import { siteRoutes } from './admin/sites.js';
 import { statusRoutes } from './admin/status.js';
+import { verifyRoutes } from './admin/verify.js';
 
 /** The admin API (`/api/v1`), used by the CLI and the console; every route needs the bearer token. */
 export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync {
@@ -21,7 +23,16 @@ export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync
         });
       }
     });
-    for (const routes of [siteRoutes, jobRoutes, addressRoutes, packageRoutes, statusRoutes, logRoutes]) {
+    for (const routes of [
+      siteRoutes,
+      jobRoutes,
+      addressRoutes,
+      packageRoutes,
+      statusRoutes,
+      logRoutes,
+      verifyRoutes,
+      contentRoutes,
+    ]) {
       await app.register(routes(ctx));
     }
   };

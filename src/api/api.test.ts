@@ -57,10 +57,12 @@ describe('site server HTTP API', () => {
     });
 
     it('refuses a wrong token: 401 with a JSON error', async () => {
+      // Change the last character to one it is not, so the token is wrong on every run.
+      const wrong = `${token.slice(0, -1)}${token.endsWith('x') ? 'y' : 'x'}`;
       const res = await site.app.inject({
         method: 'GET',
         url: '/api/v1/sites',
-        headers: { authorization: `Bearer ${token.slice(0, -1)}x` },
+        headers: { authorization: `Bearer ${wrong}` },
       });
       expect(res.statusCode).toBe(401);
       expect(errorOf(res).code).toBe('OUTPOST_UNAUTHORIZED');
@@ -88,7 +90,7 @@ describe('site server HTTP API', () => {
         await sql`alter table jobs_away rename to jobs`.execute(site.ctx.db);
       }
       const logged = await waitFor('the failure in the api log', 10_000, async () => {
-        const lines = (await readLog(site.ctx.paths.logs, 'api', 0)).lines;
+        const lines = (await readLog(site.ctx.paths.logs, 'api', { offset: 0 })).lines;
         return lines
           .map((l) => JSON.parse(l) as { msg: string; err?: { message: string } })
           .find((l) => l.msg === 'request failed');

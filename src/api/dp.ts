@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import send from '@fastify/send';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import type { SiteContext } from '../core/index.js';
 import { servedFile } from '../dp/index.js';
+import { assertDpName } from '../sites/index.js';
 
 function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
@@ -27,7 +28,8 @@ function rangeOf(
 }
 
 /**
- * `GET|HEAD /dp/<PACKAGE ID>/<path>`: the installed version of a file (see `servedFile`), with
+ * `GET|HEAD /dp/<PACKAGE ID>/<path>` (the site's default DP) and `/dps/<NAME>/<PACKAGE ID>/<path>`
+ * (its named DP `CODE/NAME`): the version installed on that DP of a file (see `servedFile`), with
  * Range (one range), If-Range, If-Match, If-None-Match and a strong ETag (its SHA-256).
  */
 export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 'store'>): FastifyPluginAsync {
@@ -35,35 +37,51 @@ export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 's
     ctx.metrics.dpRequests.inc({ status: String(status) });
     return reply.code(status);
   };
+  const serve = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    dp: string,
+    pkg: string,
+    path: string,
+  ) => {
+    const file = await servedFile(ctx, dp, pkg, path);
+    const etag = `"${file.sha256}"`;
+    const headers = request.headers;
+    if (headers['if-match'] && !etagMatches(headers['if-match'], etag))
+      return answer(reply, 412).header('etag', etag).send();
+    if (etagMatches(headers['if-none-match'], etag)) return answer(reply, 304).header('etag', etag).send();
+    // If-Range: only a matching ETag keeps the Range; anything else gets the whole file.
+    const rangeHeader =
+      headers['if-range'] === undefined || headers['if-range'] === etag ? headers.range : undefined;
+    const range = rangeOf(rangeHeader, file.size);
+    const type = send.mime.getType(file.path) ?? 'application/octet-stream';
+    reply
+      .header('accept-ranges', 'bytes')
+      .header('etag', etag)
+      .header('content-type', type.startsWith('text/') ? `${type}; charset=utf-8` : type);
+    if (range === 'unsatisfiable')
+      return answer(reply, 416).header('content-range', `bytes */${file.size}`).send();
+    const length = file.size === 0 ? 0 : range.end - range.start + 1;
+    answer(reply, range.partial ? 206 : 200).header('content-length', String(length));
+    if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
+    if (request.method === 'HEAD' || length === 0) return reply.send();
+    return reply.send(Readable.from(file.read(range.start, range.end)));
+  };
   return async (app) => {
     app.route({
       method: ['GET', 'HEAD'],
       url: '/dp/:pkg/*',
       handler: async (request, reply) => {
         const { pkg, '*': path } = request.params as { pkg: string; '*': string };
-        const file = await servedFile(ctx, pkg, path);
-        const etag = `"${file.sha256}"`;
-        const headers = request.headers;
-        if (headers['if-match'] && !etagMatches(headers['if-match'], etag))
-          return answer(reply, 412).header('etag', etag).send();
-        if (etagMatches(headers['if-none-match'], etag))
-          return answer(reply, 304).header('etag', etag).send();
-        // If-Range: only a matching ETag keeps the Range; anything else gets the whole file.
-        const rangeHeader =
-          headers['if-range'] === undefined || headers['if-range'] === etag ? headers.range : undefined;
-        const range = rangeOf(rangeHeader, file.size);
-        const type = send.mime.getType(file.path) ?? 'application/octet-stream';
-        reply
-          .header('accept-ranges', 'bytes')
-          .header('etag', etag)
-          .header('content-type', type.startsWith('text/') ? `${type}; charset=utf-8` : type);
-        if (range === 'unsatisfiable')
-          return answer(reply, 416).header('content-range', `bytes */${file.size}`).send();
-        const length = file.size === 0 ? 0 : range.end - range.start + 1;
-        answer(reply, range.partial ? 206 : 200).header('content-length', String(length));
-        if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
-        if (request.method === 'HEAD' || length === 0) return reply.send();
-        return reply.send(Readable.from(file.read(range.start, range.end)));
+        return serve(request, reply, ctx.config.code, pkg, path);
+      },
+    });
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: '/dps/:name/:pkg/*',
+      handler: async (request, reply) => {
+        const { name, pkg, '*': path } = request.params as { name: string; pkg: string; '*': string };
+        return serve(request, reply, `${ctx.config.code}/${assertDpName(name)}`, pkg, path);
       },
     });
   };

@@ -1,13 +1,17 @@
 import { Command, CommanderError } from 'commander';
-import pc from 'picocolors';
 import { exitCodeFor, OutpostError } from '../errors/index.js';
 import { registerAddressCommands } from './commands/address.js';
+import { registerContentCommands } from './commands/content.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSiteCommands } from './commands/sites.js';
 import { registerStatusCommands } from './commands/status.js';
+import { registerCompletionCommand } from './completion.js';
+import { errColours } from './colour.js';
+import { teachHelp } from './help.js';
+import { type OutputFormat, setOutputFormat } from './output.js';
 
 /** Builds the `outpost` command line. */
 export function buildProgram(): Command {
@@ -23,9 +27,18 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerDemoCommand(program);
   registerPackageCommands(program);
+  registerContentCommands(program);
   registerStatusCommands(program);
   registerAddressCommands(program);
   registerHostCommands(program);
+  registerCompletionCommand(program);
+  teachHelp(program);
+  // `-o json` is `--json`: the command sees the same option either way and prints the same bytes.
+  program.hook('preAction', (_program, action) => {
+    const o = action.opts<{ json?: boolean; output?: OutputFormat }>();
+    if (o.output === 'json') action.setOptionValue('json', true);
+    setOutputFormat(o.output ?? (o.json ? 'json' : undefined));
+  });
   return program;
 }
 
@@ -38,16 +51,13 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (
-        err.code === 'commander.helpDisplayed' ||
-        err.code === 'commander.version' ||
-        err.code === 'commander.help'
-      )
-        return 0;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      // `outpost` or `outpost site` without a subcommand printed the help: that is bad usage.
+      if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
       return 2;
     }
     if (err instanceof OutpostError) {
-      process.stderr.write(`outpost: ${err.message}${err.hint ? pc.dim(` (${err.hint})`) : ''}\n`);
+      process.stderr.write(`outpost: ${err.message}${err.hint ? errColours.dim(` (${err.hint})`) : ''}\n`);
       return exitCodeFor(err.code);
     }
     process.stderr.write(`outpost: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,8 +1,10 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { OutpostError } from '../errors/index.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
 export interface CommonOptions {
   json?: boolean;
+  output?: OutputFormat;
   server?: string;
   token?: string;
   data?: string;
@@ -12,9 +14,32 @@ export interface CommonOptions {
 export function serverOptions(cmd: Command): Command {
   return cmd
     .option('--json', 'machine-readable output on stdout')
-    .option('--server <url>', 'site server URL (or OUTPOST_SERVER)')
+    .addOption(
+      new Option(
+        '-o, --output <format>',
+        'json (same as --json), wide (every column, uncut), name (ids only)',
+      ).choices(OUTPUT_FORMATS),
+    )
+    .option('--server <url>', 'site server URL (or OUTPOST_SERVER)', parseServerUrl)
     .option('--token <token>', 'admin token (or OUTPOST_TOKEN)')
     .option('--data <dir>', 'read server and token from this local data directory');
+}
+
+/** `--server`: an http(s) URL; a bare HOST:PORT is refused with the URL it probably meant. */
+export function parseServerUrl(value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
+    throw new OutpostError('OUTPOST_BAD_INPUT', `--server '${value}' has no scheme`, {
+      hint: `did you mean http://${value}?`,
+    });
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new OutpostError('OUTPOST_BAD_INPUT', `--server '${value}' is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new OutpostError('OUTPOST_BAD_INPUT', `--server '${value}' must be an http or https URL`);
+  return value;
 }
 
 /** Collects a repeatable option (`--dp A --dp B`, or `--dp A B`). */

@@ -1,4 +1,17 @@
 export { chunkFile, findCut, MAX_CHUNK } from './chunker.js';
-export { chunksOf, type ImportProgress, importSource, type ManifestFile } from './manifest.js';
+export { type ImportProgress, importSource, type ManifestFile } from './manifest.js';
+export {
+  distinctChunks,
+  indexPackageFile,
+  PACKAGE_FILE_FORMAT,
+  PACKAGE_FILE_SUFFIX,
+  type PackageFileManifest,
+  PackageFileRefused,
+  type PackedChunk,
+  packageFileName,
+  writePackageFile,
+} from './packagefile.js';
+export { parseIndex as parsePackIndex } from './packs.js';
 export { assertPackagePath } from './paths.js';
-export { assertSha256, type ContentStore, FileContentStore } from './store.js';
+export { assertSha256, type ChunkData, type ContentStore, FileContentStore } from './store.js';
+export { type ChunkAt, type Verified, VerifyPool } from './verify.js';

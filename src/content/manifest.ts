@@ -167,10 +167,3 @@ export async function importSource(
   if (stored) throw stored;
   return files;
 }
-
-/** Every distinct chunk a set of files needs, with its size. */
-export function chunksOf(files: readonly ManifestFile[]): Map<string, number> {
-  const all = new Map<string, number>();
-  for (const file of files) for (const [sha, size] of file.chunks) all.set(sha, size);
-  return all;
-}

@@ -22,7 +22,8 @@ interface Location {
 
 const PACK_ID = /^[0-9a-z]+-[0-9a-f]{12}$/;
 
-function parseIndex(text: string): { sha: string; offset: number; size: number }[] {
+/** The entries of a pack index file: each chunk, its offset in the pack and its size. */
+export function parseIndex(text: string): { sha: string; offset: number; size: number }[] {
   const entries = [];
   for (const line of text.split('\n')) {
     const [sha, offset, size] = line.split(' ');

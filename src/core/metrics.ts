@@ -1,8 +1,13 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
-/** Prometheus metrics of one site server, served at /metrics. */
+/**
+ * Prometheus metrics of one site server, served at /metrics, with the process and Node.js ones.
+ * The gauges read from the database are set at each scrape. No series is labelled by both package
+ * and DP: a thousand packages on five hundred DPs would be half a million series.
+ */
 export function createMetrics() {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     bytesSent: new Counter({
@@ -25,6 +30,38 @@ export function createMetrics() {
       name: 'outpost_jobs',
       help: 'Jobs by state',
       labelNames: ['state'],
+      registers: [registry],
+    }),
+    dpPackages: new Gauge({
+      name: 'outpost_dp_packages',
+      help: "Packages at each DP of this site's subtree, by state as last reported here",
+      labelNames: ['dp', 'state'],
+      registers: [registry],
+    }),
+    siteState: new Gauge({
+      name: 'outpost_site_state',
+      help: 'State of each child site: 1 for the state it is in, 0 for the others',
+      labelNames: ['site', 'state'],
+      registers: [registry],
+    }),
+    siteContactAge: new Gauge({
+      name: 'outpost_site_contact_age_seconds',
+      help: 'Seconds since each child site was last heard from (absent before its first contact)',
+      labelNames: ['site'],
+      registers: [registry],
+    }),
+    linkJobs: new Gauge({
+      name: 'outpost_link_jobs',
+      help: 'Jobs to each child site, by state',
+      labelNames: ['site', 'state'],
+      registers: [registry],
+    }),
+    linkQueuedBytes: new Gauge({
+      name: 'outpost_link_queued_bytes',
+      help:
+        "Bytes still to send to each child site for its open package jobs: what the job's offer found " +
+        'missing less what was sent, or the whole package for a job not tried yet',
+      labelNames: ['site'],
       registers: [registry],
     }),
     reportsDropped: new Counter({

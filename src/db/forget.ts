@@ -17,6 +17,7 @@ export async function dropSiteContent(
   db: Kysely<Database>,
   code: string,
 ): Promise<Pick<RemovedRows, 'assignments' | 'statuses' | 'deliveries'>> {
+  await db.deleteFrom('dps').where('site_code', '=', code).execute();
   return {
     assignments: count(
       await db.deleteFrom('assignments').where('site_code', '=', code).executeTakeFirstOrThrow(),
@@ -27,6 +28,21 @@ export async function dropSiteContent(
     deliveries: count(
       await db.deleteFrom('deliveries').where('site_code', '=', code).executeTakeFirstOrThrow(),
     ),
+  };
+}
+
+/**
+ * Drops a named DP and what is held about it — its assignments and package status — here; each
+ * ancestor does the same when the removal reaches it.
+ */
+export async function dropDp(
+  db: Kysely<Database>,
+  dp: string,
+): Promise<Pick<RemovedRows, 'assignments' | 'statuses'>> {
+  await db.deleteFrom('dps').where('dp', '=', dp).execute();
+  return {
+    assignments: count(await db.deleteFrom('assignments').where('dp', '=', dp).executeTakeFirstOrThrow()),
+    statuses: count(await db.deleteFrom('package_status').where('dp', '=', dp).executeTakeFirstOrThrow()),
   };
 }
 

@@ -2,6 +2,11 @@ import { type ColumnDefinitionBuilder, type Kysely, type Migration, Migrator } f
 import { initial } from './migrations/0001_initial.js';
 import { messageSubject } from './migrations/0002_message_subject.js';
 import { leaseOwners } from './migrations/0003_lease_owners.js';
+import { redistributions } from './migrations/0004_redistributions.js';
+import { statusByDp } from './migrations/0005_status_by_dp.js';
+import { offeredFiles } from './migrations/0006_offered_files.js';
+import { namedDps } from './migrations/0007_named_dps.js';
+import { preloadedChunks } from './migrations/0008_preloaded_chunks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -17,6 +22,11 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0001_initial': initial(identity),
     '0002_message_subject': messageSubject,
     '0003_lease_owners': leaseOwners,
+    '0004_redistributions': redistributions,
+    '0005_status_by_dp': statusByDp,
+    '0006_offered_files': offeredFiles,
+    '0007_named_dps': namedDps,
+    '0008_preloaded_chunks': preloadedChunks,
   };
 }
 

@@ -7,7 +7,9 @@ export interface Database {
   addresses: AddressesTable;
   packages: PackagesTable;
   package_files: PackageFilesTable;
+  offered_files: OfferedFilesTable;
   assignments: AssignmentsTable;
+  dps: DpsTable;
   deliveries: DeliveriesTable;
   package_status: PackageStatusTable;
   jobs: JobsTable;
@@ -15,6 +17,7 @@ export interface Database {
   outbox: OutboxTable;
   kv: KvTable;
   lease_owners: LeaseOwnersTable;
+  preloaded_chunks: PreloadedChunksTable;
 }
 
 /** Which way a site row relates to the site that holds it. */
@@ -88,12 +91,38 @@ export interface PackageFilesTable {
   chunks: string;
 }
 
+/** A file line of an offer being received, staged until the whole offer is known sound. */
+export interface OfferedFilesTable {
+  /** The offer being received: one id per request. */
+  offer: string;
+  path: string;
+  /** Its line in the offer, to name the first of two lines with one path. */
+  line: number;
+  size: number;
+  sha256: string;
+  chunks: string;
+  created_at: number;
+}
+
 /** A package assigned to a DP somewhere in this site's subtree (or this site's own DP). */
 export interface AssignmentsTable {
   package_id: string;
   dp: string;
   site_code: string;
   created_at: number;
+  /** How many redistributes the package's origin has asked for at this DP (0 until the first). */
+  redistributions: Generated<number>;
+}
+
+/** A named DP (`S02/NAME`) of a site at or below this one; a site's default DP has no row. */
+export interface DpsTable {
+  /** The DP's full name, `CODE/NAME`. */
+  dp: string;
+  site_code: string;
+  /** Where clients download from; null: the site's own URL under `/dps/NAME/`. */
+  url: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 /** What this site has handed to each child: the version and the DP set the child acknowledged. */
@@ -156,7 +185,7 @@ export interface StatusMessagesTable {
 
 export interface OutboxTable {
   seq: Generated<number>;
-  kind: 'message' | 'package-status' | 'site' | 'purge';
+  kind: 'message' | 'package-status' | 'site' | 'purge' | 'dp';
   payload: string;
   created_at: number;
 }
@@ -173,4 +202,12 @@ export interface LeaseOwnersTable {
   pid: number;
   started_at: number;
   seen_at: number;
+}
+
+/** A chunk a preload stored for a package version this site may be sent later; kept by garbage collection. */
+export interface PreloadedChunksTable {
+  sha256: string;
+  package_id: string;
+  source_version: number;
+  created_at: number;
 }

@@ -29,11 +29,13 @@ export interface SiteSpec {
 /**
  * Stands up a hierarchy of real site-server processes on loopback, each with its own data
  * directory under `baseDir`: init the central site, then add and join each child at its parent.
+ * When `signal` aborts meanwhile, the servers started so far are stopped and it throws.
  */
 export async function startHierarchy(
   baseDir: string,
   specs: SiteSpec[],
   serveArgs: string[] = ['--heartbeat', '1s'],
+  signal?: AbortSignal,
 ): Promise<Hierarchy> {
   const sites: Record<string, HierarchySite> = {};
   const hierarchy: Hierarchy = {
@@ -44,6 +46,7 @@ export async function startHierarchy(
   };
   try {
     for (const spec of specs) {
+      signal?.throwIfAborted();
       const port = await freePort();
       const dataDir = join(baseDir, spec.code);
       const url = `http://127.0.0.1:${port}`;
@@ -66,14 +69,21 @@ export async function startHierarchy(
       const process = await spawnSite(dataDir, url, serveArgs, spec.wrap);
       const admin = await AdminClient.from({ data: dataDir });
       sites[spec.code] = { code: spec.code, dataDir, url, admin, process };
+      signal?.throwIfAborted();
       // A site is used from every site above it (the demo assigns at the central site), and its
       // record reaches a grandparent only after the parent's status has gone up: wait for each.
       for (const ancestor of ancestorsOf(spec, specs)) {
         const at = sites[ancestor];
-        await waitFor(`${spec.code} to be active at ${ancestor}`, 30_000, async () => {
-          const list = await at.admin.get<SiteView[]>('/sites');
-          return list.some((s) => s.code === spec.code && s.state === 'active');
-        });
+        await waitFor(
+          `${spec.code} to be active at ${ancestor}`,
+          30_000,
+          async () => {
+            const list = await at.admin.get<SiteView[]>('/sites');
+            return list.some((s) => s.code === spec.code && s.state === 'active');
+          },
+          200,
+          signal,
+        );
       }
     }
   } catch (err) {

@@ -26,16 +26,21 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls `check` until it returns a value, or fails after `timeoutMs` with `what` in the message. */
+/**
+ * Polls `check` until it returns a value, or fails after `timeoutMs` with `what` in the message;
+ * stops with `signal`'s reason as soon as it aborts.
+ */
 export async function waitFor<T>(
   what: string,
   timeoutMs: number,
   check: () => Promise<T | undefined | null | false>,
   intervalMs = 200,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
+    signal?.throwIfAborted();
     try {
       const value = await check();
       if (value) return value;
@@ -48,7 +53,7 @@ export async function waitFor<T>(
         `timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`,
       );
     }
-    await sleep(intervalMs);
+    await sleep(intervalMs, signal);
   }
 }
 

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { JobView } from '../jobs/index.js';
@@ -22,20 +21,22 @@ function writeSampleSource(dir: string): void {
 
 /**
  * `outpost demo`: a real three-level hierarchy (C01 → P01 → S02) as three server processes on
- * loopback, one package created at C01 and distributed to S02's DP, followed until C01 sees it
- * Installed.
+ * loopback with their data directories under `dir`, one package created at C01 and distributed to
+ * S02's DP, followed until C01 sees it Installed. When it fails, or `signal` aborts, the servers
+ * are stopped before it throws.
  */
 export async function runDemo(opts: {
   once: boolean;
-  dir?: string;
+  dir: string;
   say: Say;
   interactive: boolean;
-}): Promise<{ hierarchy: Hierarchy; packageId: string; baseDir: string }> {
-  const { say } = opts;
-  const baseDir = opts.dir ?? mkdtempSync(join(tmpdir(), 'outpost-demo-'));
+  signal?: AbortSignal;
+}): Promise<{ hierarchy: Hierarchy; packageId: string }> {
+  const { say, signal } = opts;
+  const baseDir = opts.dir;
   say(`data directories under ${baseDir}`);
   say('starting C01 (central), P01 (primary under C01) and S02 (secondary under P01)…');
-  const hierarchy = await startHierarchy(baseDir, THREE_LEVELS);
+  const hierarchy = await startHierarchy(baseDir, THREE_LEVELS, undefined, signal);
   const { C01, S02 } = hierarchy.sites;
   try {
     for (const s of Object.values(hierarchy.sites))
@@ -82,6 +83,7 @@ export async function runDemo(opts: {
         return rows.find((r) => r.dp === 'S02' && r.state === 'Installed');
       },
       250,
+      signal,
     );
     bar?.update(bar.getTotal(), { stage: 'Installed' });
     bar?.stop();
@@ -91,13 +93,20 @@ export async function runDemo(opts: {
     say('package status at C01:');
     for (const r of table) say(`  ${r.package}  v${r.sourceVersion}  DP ${r.dp.padEnd(4)} ${r.state}`);
     say('');
-    say(
-      `${pkg.id} is Installed on S02 (v${status.sourceVersion}). Download a file from S02's DP (resumable, Range supported):`,
-    );
-    say(`  curl -o setup.bin ${S02.url}/dp/${pkg.id}/setup.bin`);
-    say(`  curl -r 0-99 ${S02.url}/dp/${pkg.id}/README.txt`);
-    say(`Talk to C01 with the CLI: outpost status messages --data ${C01.dataDir}`);
-    return { hierarchy, packageId: pkg.id, baseDir };
+    if (opts.once) {
+      // The servers stop next: commands for them would only fail.
+      say(
+        `${pkg.id} is Installed on S02 (v${status.sourceVersion}). Run without --once to download it from S02's DP.`,
+      );
+    } else {
+      say(
+        `${pkg.id} is Installed on S02 (v${status.sourceVersion}). Download a file from S02's DP (resumable, Range supported):`,
+      );
+      say(`  curl -o setup.bin ${S02.url}/dp/${pkg.id}/setup.bin`);
+      say(`  curl -r 0-99 ${S02.url}/dp/${pkg.id}/README.txt`);
+      say(`Talk to C01 with the CLI: outpost status messages --data ${C01.dataDir}`);
+    }
+    return { hierarchy, packageId: pkg.id };
   } catch (err) {
     await hierarchy.stop();
     throw err;

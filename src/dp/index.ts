@@ -1,2 +1,3 @@
 export { installedVersion, installOnDp, removeFromDp } from './install.js';
+export { addDp, assertDpKnown, namedDpPath, removeDp } from './named.js';
 export { type ServedFile, servedFile } from './serve.js';

@@ -2,25 +2,26 @@ import { createHash } from 'node:crypto';
 import type { ContentStore, ManifestFile } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
-import { getPackageRow, manifestFiles } from '../packages/index.js';
+import { getPackageRow, manifestPages } from '../packages/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 
-/** The version of `pkg` this site's DP serves, if it is fully installed. */
+/** The version of `pkg` DP `dp` of this site serves, if it is fully installed there. */
 export async function installedVersion(
-  ctx: Pick<SiteContext, 'config' | 'db'>,
+  ctx: Pick<SiteContext, 'db'>,
   pkg: string,
+  dp: string,
 ): Promise<number | null> {
   const row = await ctx.db
     .selectFrom('package_status')
     .select(['source_version', 'state'])
     .where('package_id', '=', pkg)
-    .where('dp', '=', ctx.config.code)
+    .where('dp', '=', dp)
     .executeTakeFirst();
   return row?.state === 'Installed' ? row.source_version : null;
 }
 
 /** Reads every file of a version from the chunk store and checks its whole-file SHA-256. */
-async function verifyFiles(store: ContentStore, files: readonly ManifestFile[]): Promise<void> {
+async function verifyFiles(store: ContentStore, files: readonly ManifestFile[], site: string): Promise<void> {
   for (const file of files) {
     const hash = createHash('sha256');
     let size = 0;
@@ -30,7 +31,10 @@ async function verifyFiles(store: ContentStore, files: readonly ManifestFile[]):
       size += data.length;
     }
     if (size !== file.size || hash.digest('hex') !== file.sha256) {
-      throw new OutpostError('OUTPOST_HASH_MISMATCH', `'${file.path}' does not match its manifest hash`);
+      throw new OutpostError(
+        'OUTPOST_HASH_MISMATCH',
+        `'${file.path}' does not match its manifest hash; content verify --repair at ${site} fetches the damaged chunks`,
+      );
     }
   }
 }
@@ -39,6 +43,7 @@ async function verifyFiles(store: ContentStore, files: readonly ManifestFile[]):
 async function recordOutcome(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink'>,
   pkg: string,
+  dp: string,
   version: number,
   state: 'Installed' | 'Install Failed',
   error: string | null,
@@ -51,7 +56,7 @@ async function recordOutcome(
       package: pkg,
       sourceVersion: version,
       site: self,
-      dp: self,
+      dp,
       state,
       error,
       updatedAt: now,
@@ -66,58 +71,65 @@ async function recordOutcome(
 }
 
 /**
- * Installs the newest held version of a package on this site's DP. The DP serves files straight
+ * Installs the newest held version of a package on DP `dp` of this site (its default DP or a named
+ * one: they share the content library, each has its own status). The DP serves files straight
  * from the content library, whose chunks were each verified and synced on arrival; before the
  * package counts as Installed, every file is read back and its whole-file SHA-256 checked here.
  */
 export async function installOnDp(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
   pkg: string,
+  dp: string,
 ): Promise<void> {
   const row = await getPackageRow(ctx.db, pkg);
   const version = row.source_version;
-  if ((await installedVersion(ctx, pkg)) === version) return;
+  if ((await installedVersion(ctx, pkg, dp)) === version) return;
   const log = ctx.log('dp');
   try {
-    await verifyFiles(ctx.store, await manifestFiles(ctx.db, pkg, version));
+    // A page of the manifest at a time: a package of 200,000 files is never held whole.
+    for await (const files of manifestPages(ctx.db, pkg, version))
+      await verifyFiles(ctx.store, files, ctx.config.code);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     await recordOutcome(
       ctx,
       pkg,
+      dp,
       version,
       'Install Failed',
       reason,
       `package ${pkg} version ${version} failed to install: ${reason}`,
     );
-    log.error({ package: pkg, version, err }, 'install failed');
+    log.error({ package: pkg, dp, version, err }, 'install failed');
     return;
   }
   await recordOutcome(
     ctx,
     pkg,
+    dp,
     version,
     'Installed',
     null,
-    `package ${pkg} version ${version} installed on DP ${ctx.config.code}, every file verified`,
+    `package ${pkg} version ${version} installed on DP ${dp}, every file verified`,
   );
-  log.info({ package: pkg, version }, 'installed');
+  log.info({ package: pkg, dp, version }, 'installed');
 }
 
 /**
- * Removes a package from this site's DP: Removal Pending, then the status row goes; the content
+ * Removes a package from DP `dp` of this site: Removal Pending, then the status row goes; the content
  * library frees the chunks no other package needs.
  */
 export async function removeFromDp(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink'>,
   pkg: string,
+  dp: string,
 ): Promise<void> {
   const self = ctx.config.code;
   const current = await ctx.db
     .selectFrom('package_status')
     .select('source_version')
     .where('package_id', '=', pkg)
-    .where('dp', '=', self)
+    .where('dp', '=', dp)
     .executeTakeFirst();
   const version = current?.source_version ?? 0;
   const status = (state: 'Removal Pending' | 'Removed') =>
@@ -125,7 +137,7 @@ export async function removeFromDp(
       package: pkg,
       sourceVersion: version,
       site: self,
-      dp: self,
+      dp,
       state,
       error: null,
       updatedAt: ctx.clock.now(),
@@ -135,8 +147,8 @@ export async function removeFromDp(
   await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
     severity: 'info',
     component: 'dp',
-    text: `package ${pkg} removed from DP ${self}`,
+    text: `package ${pkg} removed from DP ${dp}`,
     package: pkg,
   });
-  ctx.log('dp').info({ package: pkg }, 'removed');
+  ctx.log('dp').info({ package: pkg, dp }, 'removed');
 }

@@ -33,17 +33,18 @@ async function* fileBytes(
 }
 
 /**
- * The file at `rawPath` of package `pkg` as this DP serves it. Nothing of a package is served
- * before it is Installed here.
+ * The file at `rawPath` of package `pkg` as DP `dp` of this site serves it. Nothing of a package is
+ * served before it is Installed on that DP.
  */
 export async function servedFile(
-  ctx: Pick<SiteContext, 'config' | 'db' | 'store'>,
+  ctx: Pick<SiteContext, 'db' | 'store'>,
+  dp: string,
   pkg: string,
   rawPath: string,
 ): Promise<ServedFile> {
   assertPackageId(pkg);
   const path = assertPackagePath(rawPath);
-  const version = await installedVersion(ctx, pkg);
+  const version = await installedVersion(ctx, pkg, dp);
   const file =
     version === null
       ? undefined
@@ -54,7 +55,7 @@ export async function servedFile(
           .where('source_version', '=', version)
           .where('path', '=', path)
           .executeTakeFirst();
-  if (!file) throw new OutpostError('OUTPOST_FILE_NOT_FOUND', `${pkg}/${path} is not installed on this DP`);
+  if (!file) throw new OutpostError('OUTPOST_FILE_NOT_FOUND', `${pkg}/${path} is not installed on DP ${dp}`);
   const chunks = JSON.parse(file.chunks) as [string, number][];
   return {
     path,

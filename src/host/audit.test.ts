@@ -7,6 +7,7 @@ import { tempDir } from '../../test/tempdirs.js';
 import { waitFor } from '../demo/index.js';
 import { auditHost, purgeHost } from './audit.js';
 import { type FootprintItem, installLocations, recordFootprint } from './footprint.js';
+import { procNetAddress } from './processes.js';
 
 const freshRoot = () => tempDir('host');
 
@@ -35,6 +36,24 @@ function fakeServer(args: string[], cwd?: string): { child: ChildProcess; exited
     cwd,
   });
   return { child, exited: new Promise((done) => child.once('exit', done)) };
+}
+
+/**
+ * A process that runs from `dataDir` without naming it in its command line (given it by an
+ * environment variable, say): it holds a log of the folder open and listens on a port it prints.
+ */
+function serverWithoutArgs(dataDir: string): { child: ChildProcess; port: Promise<number> } {
+  const script = [
+    "require('node:fs').openSync(process.env.SITE_DIR + '/logs/sender.log', 'a');",
+    "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port));",
+    'setInterval(() => {}, 1000);',
+  ].join('');
+  const child = spawn(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, SITE_DIR: dataDir },
+  });
+  const port = new Promise<number>((done) => child.stdout?.once('data', (d: Buffer) => done(Number(d))));
+  return { child, port };
 }
 
 describe('host audit and purge', () => {
@@ -222,5 +241,59 @@ describe('host audit and purge', () => {
     ]);
     const purged = await purgeHost({ code: 'S09', dataDir, root });
     expect(purged.remaining).toEqual([expect.objectContaining({ kind: 'database', checked: false })]);
+  });
+
+  it('finds a server of the code running from another folder, however it got it; purge leaves it', async () => {
+    const root = freshRoot();
+    const elsewhere = join(root, 'srv', 'site-b');
+    const otherCode = join(root, 'srv', 'site-c');
+    installedSite(elsewhere, 'S05');
+    installedSite(otherCode, 'S06');
+    const ours = serverWithoutArgs(elsewhere);
+    const byArgument = fakeServer(['--data', elsewhere]);
+    const other = serverWithoutArgs(otherCode);
+    try {
+      const port = await ours.port;
+      await other.port;
+      const audit = await waitFor('the servers of S05 in /proc', 10_000, async () => {
+        const found = await auditHost({ code: 'S05', root });
+        return found.leftovers.length === 2 && found;
+      });
+      expect(audit.clean).toBe(false);
+      const byPid = (pid?: number) => audit.leftovers.find((l) => l.pid === pid);
+      expect(byPid(ours.child.pid)).toMatchObject({
+        kind: 'process',
+        dataDir: elsewhere,
+        listen: [`127.0.0.1:${port}`],
+      });
+      expect(byPid(byArgument.child.pid)).toMatchObject({ kind: 'process', dataDir: elsewhere });
+      expect(audit.leftovers[0].detail).toContain(`audit or purge it with --data ${elsewhere}`);
+      // Not this install's (the default folder): purge stops neither, and says so.
+      const purged = await purgeHost({ code: 'S05', root });
+      expect(purged.removed).toEqual([]);
+      expect(purged.remaining.map((l) => l.pid).sort()).toEqual(
+        [ours.child.pid, byArgument.child.pid].sort(),
+      );
+      expect(ours.child.exitCode === null && byArgument.child.exitCode === null).toBe(true);
+      // Given its folder, purge stops both: they run from it.
+      const own = await purgeHost({ code: 'S05', dataDir: elsewhere, root });
+      expect(
+        own.removed
+          .filter((l) => l.kind === 'process')
+          .map((l) => l.pid)
+          .sort(),
+      ).toEqual([ours.child.pid, byArgument.child.pid].sort());
+      expect(other.child.exitCode === null && other.child.signalCode === null).toBe(true);
+      expect(await auditHost({ code: 'S05', root })).toMatchObject({ clean: true });
+    } finally {
+      for (const s of [ours, byArgument, other]) s.child.kill('SIGKILL');
+    }
+  });
+
+  it('reads listen addresses as /proc/net/tcp and tcp6 write them', () => {
+    expect(procNetAddress('0100007F:1F90')).toBe('127.0.0.1:8080');
+    expect(procNetAddress('00000000000000000000000001000000:0050')).toBe('[::1]:80');
+    expect(procNetAddress('0000000000000000FFFF00000100007F:0050')).toBe('[::ffff:7f00:1]:80');
+    expect(procNetAddress('nonsense')).toBeNull();
   });
 });

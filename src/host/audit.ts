@@ -8,7 +8,7 @@ import { type Registration, registrationPath } from '../s2s/index.js';
 import { type FootprintItem, installLocations } from './footprint.js';
 import { type ListenAddress, parseListen } from './listen.js';
 import { proveDataDir, realOrResolved } from './ownership.js';
-import { serverProcesses, stopServer } from './processes.js';
+import { type SiteProcess, serverProcesses, siteProcesses, stopServer } from './processes.js';
 
 /** Something an install of a site code left on this host (the `host audit --json` shape). */
 export interface Leftover {
@@ -18,6 +18,10 @@ export interface Leftover {
   detail: string;
   /** The process id, for a process. */
   pid?: number;
+  /** The data directory a process runs from. */
+  dataDir?: string;
+  /** The addresses a process listens on (HOST:PORT). */
+  listen?: string[];
   /** Present (false) when whether it is still there could not be checked: nothing may remove it then. */
   checked?: false;
 }
@@ -37,6 +41,11 @@ export interface AuditOptions {
   /** The data directory the install used; default: where an install puts it under root. */
   dataDir?: string;
   root?: string;
+  /**
+   * Also servers of `code` running from any other data directory under root (default true): a host
+   * is not clean of a code while a server of it runs there, whatever folder it was started from.
+   */
+  anywhere?: boolean;
 }
 
 function isListening({ host, port }: ListenAddress): Promise<boolean> {
@@ -100,24 +109,39 @@ async function dropSchema(code: string, name: string): Promise<void> {
   }
 }
 
-async function registrationAtParent(parentUrl: string, code: string): Promise<Leftover | null> {
+/**
+ * What the parent says of `code`: a leftover registration while it still knows the site, none once
+ * it is deleted, and `replacedBy` when it accepts another generation than this install's (the site
+ * was replaced: the registration, and the code on this host, belong to the new install).
+ */
+async function registrationAtParent(
+  parentUrl: string,
+  code: string,
+  generation: string | undefined,
+): Promise<{ leftover: Leftover | null; replacedBy?: string }> {
   try {
     const res = await fetch(new URL(registrationPath(code), parentUrl), {
       signal: AbortSignal.timeout(5000),
     });
     const body = (await res.json()) as Registration;
-    if (!body.known || body.state === 'deleted') return null;
+    if (!body.known || body.state === 'deleted') return { leftover: null };
+    if (generation && body.generation && body.generation !== generation)
+      return { leftover: null, replacedBy: body.generation };
     return {
-      kind: 'registration',
-      name: parentUrl,
-      detail: `parent ${body.parent} still knows site ${code} (state ${body.state}); delete it there: outpost site delete ${code}`,
+      leftover: {
+        kind: 'registration',
+        name: parentUrl,
+        detail: `parent ${body.parent} still knows site ${code} (state ${body.state}); delete it there: outpost site delete ${code}`,
+      },
     };
   } catch (err) {
     return {
-      kind: 'registration',
-      name: parentUrl,
-      detail: `cannot ask the parent at ${parentUrl} whether it still knows ${code}: ${(err as Error).message}`,
-      checked: false,
+      leftover: {
+        kind: 'registration',
+        name: parentUrl,
+        detail: `cannot ask the parent at ${parentUrl} whether it still knows ${code}: ${(err as Error).message}`,
+        checked: false,
+      },
     };
   }
 }
@@ -128,6 +152,52 @@ const notCreated = (count: number) => `${count} file${count === 1 ? '' : 's'} Ou
 export function describeLeft(files: string[]): string {
   const more = files.length > 10 ? ` and ${files.length - 10} more` : '';
   return `${notCreated(files.length)}: ${files.slice(0, 10).join(', ')}${more}`;
+}
+
+/** What a process is and does, in one line: `… running from DIR, listening on ADDR: CMDLINE`. */
+function describeProcess(what: string, p: { dataDir: string; listen: string[]; cmdline: string }): string {
+  const listening = p.listen.length ? `, listening on ${p.listen.join(', ')}` : '';
+  return `${what} running from ${p.dataDir}${listening}: ${p.cmdline}`;
+}
+
+/**
+ * The processes that keep a host from being clean of `code`: those running from the audited data
+ * directory (started with it as `--data`, or holding its files open) and, unless `anywhere` is false,
+ * servers of `code` running from any other data directory under root — which purge leaves alone.
+ */
+async function processLeftovers(opts: AuditOptions, dataDir: string, root: string): Promise<Leftover[]> {
+  const running = siteProcesses();
+  const leftover = (p: Omit<SiteProcess, 'code'>, detail: string): Leftover => ({
+    kind: 'process',
+    name: `pid ${p.pid}`,
+    pid: p.pid,
+    dataDir: p.dataDir,
+    listen: p.listen,
+    detail,
+  });
+  // Its own servers by their --data first: that finds one of an install that never wrote site.json.
+  const own = serverProcesses(dataDir).map((p) => ({
+    ...p,
+    dataDir,
+    listen: running.find((r) => r.pid === p.pid && r.dataDir === dataDir)?.listen ?? [],
+  }));
+  for (const r of running) {
+    if (r.dataDir === dataDir && !own.some((p) => p.pid === r.pid)) own.push(r);
+  }
+  const found = own.map((p) => leftover(p, describeProcess('site server still', p)));
+  if (opts.anywhere === false) return found;
+  const top = await realOrResolved(root);
+  for (const r of running) {
+    if (r.dataDir === dataDir || (top !== '/' && !r.dataDir.startsWith(`${top}/`))) continue;
+    if (r.code === opts.code) {
+      const elsewhere = `not the install at ${dataDir}: audit or purge it with --data ${r.dataDir}`;
+      found.push(leftover(r, `${describeProcess(`site server of ${r.code}`, r)}; ${elsewhere}`));
+    } else if (r.code === null) {
+      const unknown = `cannot tell whether it is of ${opts.code}: its site.json cannot be read`;
+      found.push({ ...leftover(r, `${describeProcess('site server', r)}; ${unknown}`), checked: false });
+    }
+  }
+  return found;
 }
 
 /**
@@ -143,10 +213,17 @@ export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
   const config = proof?.config ?? null;
   const footprint = proof?.footprint ?? null;
   const leftovers: Leftover[] = [];
+  const recorded: FootprintItem[] = footprint?.items ?? [];
+  const parentUrl = config?.parent?.url ?? recorded.find((i) => i.kind === 'registration')?.name;
+  const registration = parentUrl
+    ? await registrationAtParent(parentUrl, opts.code, config?.generation)
+    : null;
+  const replacedBy = registration?.replacedBy;
 
   if (proof) {
+    const replaced = replacedBy ? `, replaced by generation ${replacedBy}` : '';
     const detail = config
-      ? `data directory of site ${config.code} (${config.type}, generation ${config.generation})`
+      ? `data directory of site ${config.code} (${config.type}, generation ${config.generation}${replaced})`
       : `data directory of an install of ${opts.code} that never completed`;
     const kept = proof.foreign.length;
     leftovers.push({
@@ -155,7 +232,6 @@ export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
       detail: kept ? `${detail}; ${notCreated(kept)} stay in it` : detail,
     });
   }
-  const recorded: FootprintItem[] = footprint?.items ?? [];
   // Only the unit an install of this code writes: a footprint names nothing else outside its folder.
   const unitName = basename(places.serviceUnit);
   const services = new Set([
@@ -173,23 +249,16 @@ export async function auditHost(opts: AuditOptions): Promise<AuditResult> {
     const schema = await schemaLeftover(item.name);
     if (schema) leftovers.push(schema);
   }
-  const processes = serverProcesses(dataDir);
-  for (const p of processes)
-    leftovers.push({
-      kind: 'process',
-      name: `pid ${p.pid}`,
-      pid: p.pid,
-      detail: `site server still running: ${p.cmdline}`,
-    });
+  // A replaced install's code, address and registration now belong to its replacement, which may
+  // run on this same host: only what runs from this data directory is this install's.
+  const processes = await processLeftovers(replacedBy ? { ...opts, anywhere: false } : opts, dataDir, root);
+  leftovers.push(...processes);
   const listen = config?.listen ?? recorded.find((i) => i.kind === 'port')?.name;
-  if (listen && processes.length === 0 && (await isListening(parseListen(listen)))) {
+  const ownPort = listen && !replacedBy && !processes.some((p) => p.dataDir === dataDir);
+  if (ownPort && (await isListening(parseListen(listen)))) {
     leftovers.push({ kind: 'port', name: listen, detail: `something still listens on ${listen}` });
   }
-  const parentUrl = config?.parent?.url ?? recorded.find((i) => i.kind === 'registration')?.name;
-  if (parentUrl) {
-    const registration = await registrationAtParent(parentUrl, opts.code);
-    if (registration) leftovers.push(registration);
-  }
+  if (registration?.leftover) leftovers.push(registration.leftover);
   return { code: opts.code, dataDir, clean: leftovers.length === 0, leftovers, left: proof?.foreign ?? [] };
 }
 
@@ -234,7 +303,8 @@ async function removeDataDir(
 
 /**
  * `host purge`: removes what `host audit` found that can be removed from this host, after the same
- * proof that the data directory is one of `code`. Only servers of that data directory are stopped.
+ * proof that the data directory is one of `code`. Only servers of that data directory are stopped; a
+ * server of the code running from another folder is left, and listed as remaining.
  */
 export async function purgeHost(opts: AuditOptions): Promise<PurgeResult> {
   const root = opts.root ?? '/';
@@ -246,7 +316,9 @@ export async function purgeHost(opts: AuditOptions): Promise<PurgeResult> {
   );
   for (const item of ordered) {
     if (item.kind === 'process' && item.pid !== undefined) {
-      if (await stopServer(item.pid, audit.dataDir)) result.removed.push(item);
+      // A server of another data directory is another install's: purge stops only this one's.
+      if (item.dataDir !== audit.dataDir || item.checked === false) result.remaining.push(item);
+      else if (await stopServer(item.pid, audit.dataDir)) result.removed.push(item);
       else result.remaining.push({ ...item, detail: `${item.detail} (would not stop)` });
     } else if (item.kind === 'database' && item.name && item.checked !== false) {
       await dropSchema(opts.code, item.name);

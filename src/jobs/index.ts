@@ -1,6 +1,7 @@
 export {
   assertJobState,
   collectJobMetrics,
+  JOB_STATES,
   type Job,
   type JobView,
   jobView,
@@ -17,6 +18,7 @@ export {
   holdsJob,
   progressJob,
   reclaimExpired,
+  retryJobsNow,
 } from './lifecycle.js';
 export {
   type LeaseOwner,

@@ -6,7 +6,7 @@ import { OutpostError } from '../errors/index.js';
 type Db = Kysely<Database>;
 
 export const OPEN_STATES: JobState[] = ['pending', 'active', 'retrying'];
-const JOB_STATES: JobState[] = ['pending', 'active', 'retrying', 'failed', 'completed', 'cancelled'];
+export const JOB_STATES: JobState[] = ['pending', 'active', 'retrying', 'failed', 'completed', 'cancelled'];
 
 /** A job as `job list --json` shows it. */
 export interface JobView {

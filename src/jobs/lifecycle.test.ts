@@ -14,6 +14,7 @@ import {
   listJobs,
   progressJob,
   reclaimExpired,
+  retryJobsNow,
 } from './index.js';
 
 const LEASE = 60_000;
@@ -53,17 +54,26 @@ describe('job lifecycle', () => {
     expect(await claimJob(site.db, id, 'A', LEASE, 1020)).toMatchObject({ attempts: 2 });
   });
 
+  it('a redistribute makes a job that waits to retry due at once', async () => {
+    await claimJob(site.db, id, 'A', LEASE, 10);
+    await failJob(site.db, id, 'A', transient, 20);
+    await retryJobsNow(site.db, { site: 'S02', package: 'C0100002' }, 30);
+    expect(await claimJob(site.db, id, 'A', LEASE, 30)).toBeUndefined();
+    await retryJobsNow(site.db, { site: 'S02', package: 'C0100001' }, 30);
+    expect(await claimJob(site.db, id, 'A', LEASE, 30)).toMatchObject({ state: 'active', attempts: 2 });
+  });
+
   it('a write by a sender that does not hold the job changes nothing', async () => {
     await claimJob(site.db, id, 'A', LEASE, 10);
     const before = await job();
     expect(await progressJob(site.db, id, 'B', { sent: 5, total: 9 }, LEASE, 20)).toBe(false);
-    expect(await completeJob(site.db, id, 'B', 20)).toBe(false);
+    expect(await completeJob(site.db, id, 'B', 20)).toBeUndefined();
     expect(await failJob(site.db, id, 'B', { ...transient, permanent: true }, 20)).toBeUndefined();
     expect(await job()).toEqual(before);
 
     expect(await progressJob(site.db, id, 'A', { sent: 5, total: 9 }, LEASE, 20)).toBe(true);
     expect(await job()).toMatchObject({ bytesSent: 5, bytesTotal: 9 });
-    expect(await completeJob(site.db, id, 'A', 30)).toBe(true);
+    expect(await completeJob(site.db, id, 'A', 30)).toMatchObject({ state: 'completed', bytes_sent: 5 });
     expect(await job()).toMatchObject({ state: 'completed', attempts: 1 });
   });
 
@@ -72,7 +82,7 @@ describe('job lifecycle', () => {
     expect(await cancelJobs(site.db, { site: 'S02', package: 'C0100001' }, 'superseded', 20)).toEqual([id]);
     expect(await cancelJobs(site.db, { site: 'S02' }, 'again', 21)).toEqual([]);
     expect(await progressJob(site.db, id, 'A', { sent: 5 }, LEASE, 30)).toBe(false);
-    expect(await completeJob(site.db, id, 'A', 30)).toBe(false);
+    expect(await completeJob(site.db, id, 'A', 30)).toBeUndefined();
     expect(await failJob(site.db, id, 'A', transient, 30)).toBeUndefined();
     expect(await job()).toMatchObject({ state: 'cancelled', lastError: 'superseded' });
     expect(await deleteJobs(site.db, { site: 'S02' })).toEqual([id]);

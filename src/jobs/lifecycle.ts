@@ -116,18 +116,19 @@ export async function progressJob(
 }
 
 /**
- * Marks the job completed if `owner` still holds it. Returns whether it did: the caller's follow-up
+ * Marks the job completed if `owner` still holds it. Returns the job as it now stands (its bytes
+ * sent are the last attempt's), or undefined when it did not take effect: the caller's follow-up
  * writes belong in the same transaction and only when this took effect.
  */
-export async function completeJob(db: Db, id: string, owner: string, now: number): Promise<boolean> {
-  const result = await db
+export async function completeJob(db: Db, id: string, owner: string, now: number): Promise<Job | undefined> {
+  return db
     .updateTable('jobs')
     .set({ state: 'completed', last_error: null, lease_owner: null, lease_expires_at: null, updated_at: now })
     .where('id', '=', id)
     .where('state', '=', 'active')
     .where('lease_owner', '=', owner)
+    .returningAll()
     .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
 }
 
 /**
@@ -159,6 +160,25 @@ export async function failJob(
     .where('lease_owner', '=', owner)
     .returningAll()
     .executeTakeFirst();
+}
+
+/**
+ * Makes the jobs of `package` to `site` that wait to retry due now: a redistribute asks for the
+ * package to be sent again, not after the retry delay.
+ */
+export async function retryJobsNow(
+  db: Db,
+  where: { site: string; package: string },
+  now: number,
+): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ next_attempt_at: now, updated_at: now })
+    .where('site_code', '=', where.site)
+    .where('package_id', '=', where.package)
+    .where('state', '=', RETRYING)
+    .where('next_attempt_at', '>', now)
+    .execute();
 }
 
 /** Marks open jobs cancelled; returns their ids so running transfers can be aborted. */

@@ -23,13 +23,19 @@ async function resolveJobId(db: SiteContext['db'], prefix: string, site: string)
 
 /**
  * `job delete`: removes the jobs to `site` (or one of them, by its id or the start of it), stops
- * their transfers in flight and leaves a status message saying so.
+ * their transfers in flight and leaves a status message saying so. With `dryRun` it removes
+ * nothing and names the jobs it would remove.
  */
 export async function removeJobs(
   ctx: Pick<SiteContext, 'clock' | 'db' | 'sink' | 'transfers'>,
-  where: { site: string; job?: string },
-): Promise<{ site: string; removed: string[] }> {
+  where: { site: string; job?: string; dryRun?: boolean },
+): Promise<{ site: string; dryRun: boolean; removed: string[] }> {
   const job = where.job === undefined ? undefined : await resolveJobId(ctx.db, where.job, where.site);
+  if (where.dryRun) {
+    let q = ctx.db.selectFrom('jobs').select('id').where('site_code', '=', where.site);
+    if (job) q = q.where('id', '=', job);
+    return { site: where.site, dryRun: true, removed: (await q.execute()).map((r) => r.id) };
+  }
   const removed = await deleteJobs(ctx.db, { site: where.site, job });
   await ctx.transfers.abortJobs(removed, 'deleted by job delete');
   if (removed.length) {
@@ -40,5 +46,5 @@ export async function removeJobs(
       subject: where.site,
     });
   }
-  return { site: where.site, removed };
+  return { site: where.site, dryRun: false, removed };
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Kysely } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { type ImportProgress, importSource, type ManifestFile } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
-import type { Database } from '../db/index.js';
+import type { Database, OfferedFilesTable, PackageFilesTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
-import type { PackageManifest } from '../s2s/index.js';
-import { postMessage, setPackageStatus } from '../status/index.js';
+import type { ManifestHeader } from '../s2s/index.js';
+import { postMessage, setInstallPending } from '../status/index.js';
 import { assertPackageId, formatPackageId } from './ids.js';
 
 type Db = Kysely<Database>;
@@ -101,12 +101,38 @@ export async function createPackage(
   return showPackage(ctx.db, id);
 }
 
-/** `package update`: a new source version from the source folder; assigned DPs go back to Install Pending. */
+/** What `package update` answers: the package, and whether it made a new version. */
+export type UpdateView = PackageView & { changed: boolean };
+
+/** Same paths, sizes and content, whatever order the import listed them in. */
+/** Whether a version holds exactly these files (read a page at a time: it may have 100,000). */
+async function sameFiles(
+  db: Db,
+  id: string,
+  version: number,
+  files: readonly ManifestFile[],
+): Promise<boolean> {
+  const key = (f: ManifestFile) => `${f.path}\0${f.size}\0${f.sha256}`;
+  const keys = new Set(files.map(key));
+  if (keys.size !== files.length) return false;
+  let count = 0;
+  for await (const page of manifestPages(db, id, version)) {
+    count += page.length;
+    if (count > files.length || !page.every((f) => keys.has(key(f)))) return false;
+  }
+  return count === files.length;
+}
+
+/**
+ * `package update`: a new source version from the source folder; assigned DPs go back to Install
+ * Pending. A source that reads the same as the current version, from the same folder, makes no
+ * new version (`changed: false`): nothing would be sent anywhere.
+ */
 export async function updatePackage(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'store' | 'wake'>,
   id: string,
   input: { source?: string; importId?: string },
-): Promise<PackageView> {
+): Promise<UpdateView> {
   const pkg = await getPackageRow(ctx.db, assertPackageId(id));
   if (pkg.origin_site !== ctx.config.code) {
     throw new OutpostError('OUTPOST_NOT_ORIGIN', `package ${id} is managed at ${pkg.origin_site}`, {
@@ -117,9 +143,11 @@ export async function updatePackage(
   if (!source)
     throw new OutpostError('OUTPOST_BAD_INPUT', `package ${id} has no source folder; give --source`);
   const dir = await assertSourceDir(source);
-  const version = pkg.source_version + 1;
-  await insertVersion(ctx, id, version, source, await importTracked(ctx, dir, input.importId));
-  return showPackage(ctx.db, id);
+  const files = await importTracked(ctx, dir, input.importId);
+  if (dir === pkg.source_path && (await sameFiles(ctx.db, id, pkg.source_version, files)))
+    return { ...(await showPackage(ctx.db, id)), changed: false };
+  await insertVersion(ctx, id, pkg.source_version + 1, source, files);
+  return { ...(await showPackage(ctx.db, id)), changed: true };
 }
 
 async function nextPackageId(db: Db, site: string): Promise<string> {
@@ -218,15 +246,12 @@ async function insertVersion(
       .execute();
     const assigned = await trx.selectFrom('assignments').selectAll().where('package_id', '=', id).execute();
     for (const a of assigned) {
-      await setPackageStatus(trx, ctx.sink, {
-        package: id,
-        sourceVersion: version,
-        site: a.site_code,
-        dp: a.dp,
-        state: 'Install Pending',
-        error: null,
-        updatedAt: now,
-      });
+      await setInstallPending(
+        trx,
+        ctx.sink,
+        { package: id, sourceVersion: version, site: a.site_code, dp: a.dp },
+        now,
+      );
     }
     await postMessage(trx, ctx.sink, now, {
       severity: 'info',
@@ -248,31 +273,55 @@ export async function getPackageRow(db: Db, id: string) {
   return row;
 }
 
-/** The files of one package version, with their chunks. */
-export async function manifestFiles(db: Db, id: string, version: number): Promise<ManifestFile[]> {
-  const rows = await db
-    .selectFrom('package_files')
-    .selectAll()
-    .where('package_id', '=', id)
-    .where('source_version', '=', version)
-    .orderBy('path')
-    .execute();
-  return rows.map((r) => ({
+function toManifestFile(r: Selectable<PackageFilesTable>): ManifestFile {
+  return {
     path: r.path,
     size: r.size,
     sha256: r.sha256,
     chunks: JSON.parse(r.chunks) as [string, number][],
-  }));
+  };
 }
 
-export async function packageManifest(db: Db, id: string): Promise<PackageManifest> {
+/**
+ * The files of one package version in path order, a page at a time: a package of 200,000 files is
+ * offered or checked without holding it whole.
+ */
+export async function* manifestPages(
+  db: Db,
+  id: string,
+  version: number,
+  pageSize = 1000,
+): AsyncGenerator<ManifestFile[]> {
+  let after: string | null = null;
+  for (;;) {
+    let query = db
+      .selectFrom('package_files')
+      .selectAll()
+      .where('package_id', '=', id)
+      .where('source_version', '=', version);
+    if (after !== null) query = query.where('path', '>', after);
+    const rows = await query.orderBy('path').limit(pageSize).execute();
+    if (rows.length) yield rows.map(toManifestFile);
+    if (rows.length < pageSize) return;
+    after = rows[rows.length - 1].path;
+  }
+}
+
+/** The current version of a package, as it is offered to a child, with how many files it has. */
+export async function manifestHeader(db: Db, id: string): Promise<ManifestHeader> {
   const pkg = await getPackageRow(db, id);
+  const { files } = await db
+    .selectFrom('package_files')
+    .select((eb) => eb.fn.countAll<number>().as('files'))
+    .where('package_id', '=', id)
+    .where('source_version', '=', pkg.source_version)
+    .executeTakeFirstOrThrow();
   return {
     id,
     name: pkg.name,
     sourceVersion: pkg.source_version,
     origin: pkg.origin_site,
-    files: await manifestFiles(db, id, pkg.source_version),
+    files: Number(files),
   };
 }
 
@@ -336,38 +385,156 @@ export async function listPackages(db: Db): Promise<Omit<PackageView, 'files'>[]
   }));
 }
 
+/** File lines staged per insert (7 values each: well under either database's bound on parameters). */
+const STAGE_BATCH = 2000;
+/** Staged lines this old belong to an offer a crash cut off: nothing will commit or drop them. */
+const STALE_OFFER_MS = 24 * 60 * 60_000;
+
+/** The version of package `id` held here, or null when none is. */
+export async function heldVersion(db: Db, id: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('packages')
+    .select('source_version')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row?.source_version ?? null;
+}
+
 /**
- * Stores a manifest offered by the parent, unless this version is already held. Older versions'
- * file lists are dropped: a site keeps the newest version it was sent.
+ * A manifest offered by the parent, stored as its lines arrive: they are staged apart from the
+ * package's own rows, and take effect all at once in {@link commit}, only once the whole offer is
+ * known sound. A path given twice is refused as it arrives (the staging key catches it, so no set of
+ * paths is held). Whatever happens, {@link drop} leaves nothing staged.
  */
-export async function storeOfferedManifest(db: Db, m: PackageManifest, now: number): Promise<void> {
-  assertPackageId(m.id);
-  await db.transaction().execute(async (trx) => {
-    const existing = await trx
-      .selectFrom('packages')
-      .select('source_version')
-      .where('id', '=', m.id)
-      .executeTakeFirst();
-    if (existing && existing.source_version > m.sourceVersion) {
-      throw new OutpostError(
-        'OUTPOST_BAD_INPUT',
-        `package ${m.id} version ${m.sourceVersion} is older than the version ${existing.source_version} held here`,
-      );
-    }
-    if (existing && existing.source_version === m.sourceVersion) return;
-    const row = {
-      name: m.name,
-      source_version: m.sourceVersion,
-      origin_site: m.origin,
-      source_path: null,
-      updated_at: now,
-    };
-    await trx
-      .insertInto('packages')
-      .values({ id: m.id, created_at: now, complete_version: null, ...row })
-      .onConflict((oc) => oc.column('id').doUpdateSet(row))
+export class OfferStaging {
+  private readonly offer = randomUUID();
+  private batch: Selectable<OfferedFilesTable>[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: number,
+  ) {}
+
+  /** Drops lines staged by offers that a crash cut off long ago. */
+  async sweep(): Promise<void> {
+    await this.db
+      .deleteFrom('offered_files')
+      .where('created_at', '<', this.now - STALE_OFFER_MS)
       .execute();
-    await trx.deleteFrom('package_files').where('package_id', '=', m.id).execute();
-    await insertFiles(trx, m.id, m.sourceVersion, m.files);
-  });
+  }
+
+  /** Stages file line number `line`. */
+  async add(file: ManifestFile, line: number): Promise<void> {
+    this.batch.push({
+      offer: this.offer,
+      path: file.path,
+      line,
+      size: file.size,
+      sha256: file.sha256,
+      chunks: JSON.stringify(file.chunks),
+      created_at: this.now,
+    });
+    if (this.batch.length >= STAGE_BATCH) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const rows = this.batch;
+    this.batch = [];
+    if (!rows.length) return;
+    const result = await this.db
+      .insertInto('offered_files')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['offer', 'path']).doNothing())
+      .executeTakeFirst();
+    if (Number(result.numInsertedOrUpdatedRows ?? rows.length) === rows.length) return;
+    // A path given twice in this batch, or given in an earlier one.
+    const seen = new Set<string>();
+    let twice = rows.find((r) => {
+      if (seen.has(r.path)) return true;
+      seen.add(r.path);
+      return false;
+    })?.path;
+    twice ??= (
+      await this.db
+        .selectFrom('offered_files')
+        .select('path')
+        .where('offer', '=', this.offer)
+        .where('line', '<', rows[0].line)
+        .where(
+          'path',
+          'in',
+          rows.map((r) => r.path),
+        )
+        .executeTakeFirst()
+    )?.path;
+    throw new OutpostError('OUTPOST_BAD_PATH', `'${twice}' appears twice in the manifest`);
+  }
+
+  /**
+   * Makes the staged manifest of `m` the package's, in one transaction, unless this version is
+   * already held. Older versions' file lists are dropped: a site keeps the newest version it was sent.
+   */
+  async commit(m: ManifestHeader): Promise<void> {
+    await this.flush();
+    await this.db.transaction().execute(async (trx) => {
+      const held = await heldVersion(trx, m.id);
+      if (held !== null && held > m.sourceVersion) throw olderThanHeld(m, held);
+      if (held === m.sourceVersion) return;
+      const { staged } = await trx
+        .selectFrom('offered_files')
+        .select((eb) => eb.fn.countAll<number>().as('staged'))
+        .where('offer', '=', this.offer)
+        .executeTakeFirstOrThrow();
+      if (Number(staged) !== m.files)
+        throw new OutpostError(
+          'OUTPOST_BAD_INPUT',
+          `offer of package ${m.id} staged ${staged} files, not the ${m.files} it announced`,
+        );
+      const row = {
+        name: m.name,
+        source_version: m.sourceVersion,
+        origin_site: m.origin,
+        source_path: null,
+        updated_at: this.now,
+      };
+      await trx
+        .insertInto('packages')
+        .values({ id: m.id, created_at: this.now, complete_version: null, ...row })
+        .onConflict((oc) => oc.column('id').doUpdateSet(row))
+        .execute();
+      await trx.deleteFrom('package_files').where('package_id', '=', m.id).execute();
+      await trx
+        .insertInto('package_files')
+        .columns(['package_id', 'source_version', 'path', 'size', 'sha256', 'chunks'])
+        .expression((eb) =>
+          eb
+            .selectFrom('offered_files')
+            .select([
+              sql<string>`cast(${m.id} as text)`.as('package_id'),
+              sql<number>`cast(${m.sourceVersion} as bigint)`.as('source_version'),
+              'path',
+              'size',
+              'sha256',
+              'chunks',
+            ])
+            .where('offer', '=', this.offer),
+        )
+        .execute();
+      await trx.deleteFrom('offered_files').where('offer', '=', this.offer).execute();
+    });
+  }
+
+  /** Drops whatever this offer staged (nothing, once it committed). */
+  async drop(): Promise<void> {
+    this.batch = [];
+    await this.db.deleteFrom('offered_files').where('offer', '=', this.offer).execute();
+  }
+}
+
+/** The refusal of an offer of a version older than the one held. */
+export function olderThanHeld(m: Pick<ManifestHeader, 'id' | 'sourceVersion'>, held: number): OutpostError {
+  return new OutpostError(
+    'OUTPOST_BAD_INPUT',
+    `package ${m.id} version ${m.sourceVersion} is older than the version ${held} held here`,
+  );
 }

@@ -1,15 +1,18 @@
 export {
   createPackage,
   getPackageRow,
+  heldVersion,
   type ImportView,
   importProgress,
   importsInProgress,
   listPackages,
-  manifestFiles,
+  manifestHeader,
+  manifestPages,
+  OfferStaging,
+  olderThanHeld,
   type PackageView,
-  packageManifest,
   showPackage,
-  storeOfferedManifest,
+  type UpdateView,
   updatePackage,
 } from './catalog.js';
 export { assertPackageId, formatPackageId } from './ids.js';

@@ -2,22 +2,30 @@ import type { Selectable } from 'kysely';
 import type { SiteContext } from '../core/index.js';
 import type { AddressesTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
+import { DEFAULT_ADDRESS } from '../sites/index.js';
 import { parseSchedule } from './throttle.js';
 
 /** How this site sends to one child, as scripts see it (`address list --json`). */
 export interface AddressView {
   site: string;
   url: string;
+  /** The rate limit in KiB/s (1024 bytes a second); null: none. */
+  rateLimitKiBps: number | null;
+  /** The same value under its first name, kept for scripts that read it. */
   rateLimitKbps: number | null;
   schedule: string | null;
   concurrency: number;
   retries: number;
   retryDelayMs: number;
+  /** The settings that have their default value (a new address has all of them). */
+  defaults: AddressSetting[];
 }
+
+export type AddressSetting = 'rateLimitKiBps' | 'schedule' | 'concurrency' | 'retries' | 'retryDelayMs';
 
 /** What `address set` may change; an absent field stays as it is, `null` turns a limit off. */
 export interface AddressChanges {
-  rateLimitKbps?: number | null;
+  rateLimitKiBps?: number | null;
   schedule?: string | null;
   concurrency?: number;
   retries?: number;
@@ -25,14 +33,21 @@ export interface AddressChanges {
 }
 
 function addressView(a: Selectable<AddressesTable>): AddressView {
-  return {
-    site: a.site_code,
-    url: a.url,
-    rateLimitKbps: a.rate_limit_kbps,
+  const values = {
+    // Stored as KiB/s since the first release: the sender multiplies it by 1024.
+    rateLimitKiBps: a.rate_limit_kbps,
     schedule: a.schedule,
     concurrency: a.concurrency,
     retries: a.retries,
     retryDelayMs: a.retry_delay_ms,
+  };
+  const defaults = { rateLimitKiBps: null, schedule: null, ...DEFAULT_ADDRESS };
+  return {
+    site: a.site_code,
+    url: a.url,
+    ...values,
+    rateLimitKbps: values.rateLimitKiBps,
+    defaults: (Object.keys(defaults) as AddressSetting[]).filter((k) => values[k] === defaults[k]),
   };
 }
 
@@ -60,7 +75,7 @@ export async function updateAddress(
       `no address to ${code}: it is not a child of ${ctx.config.code}`,
     );
   const changes = {
-    ...(c.rateLimitKbps !== undefined ? { rate_limit_kbps: c.rateLimitKbps } : {}),
+    ...(c.rateLimitKiBps !== undefined ? { rate_limit_kbps: c.rateLimitKiBps } : {}),
     ...(c.schedule !== undefined ? { schedule: c.schedule } : {}),
     ...(c.concurrency !== undefined ? { concurrency: c.concurrency } : {}),
     ...(c.retries !== undefined ? { retries: c.retries } : {}),

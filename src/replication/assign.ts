@@ -1,18 +1,20 @@
 import type { SiteContext } from '../core/index.js';
+import { assertDpKnown, namedDpPath } from '../dp/index.js';
 import { OutpostError } from '../errors/index.js';
 import { getPackageRow } from '../packages/index.js';
 import { nextHop, parseDpName } from '../sites/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
-import { forgetGiven } from './given.js';
+import { sendAgain } from './given.js';
 
-async function resolveDps(
+/** Checks DP names and that each DP is at or below this site (a named one known here). */
+export async function resolveDps(
   ctx: Pick<SiteContext, 'config' | 'db'>,
   dps: string[],
 ): Promise<{ dp: string; site: string }[]> {
   if (dps.length === 0) throw new OutpostError('OUTPOST_BAD_INPUT', 'name at least one DP with --dp');
   const out: { dp: string; site: string }[] = [];
   for (const text of dps) {
-    const { site, dp } = parseDpName(text);
+    const { site, dp, name } = parseDpName(text);
     if (site !== ctx.config.code) {
       const row = await ctx.db
         .selectFrom('sites')
@@ -37,6 +39,7 @@ async function resolveDps(
         );
       }
     }
+    if (name !== null) await assertDpKnown(ctx, dp);
     if (!out.some((o) => o.dp === dp)) out.push({ dp, site });
   }
   return out;
@@ -138,7 +141,8 @@ export async function assignPackage(
  * `dp redistribute`: sends a package to DPs again — after a job used up its retries (Install
  * Failed) or a DP's copy is in doubt. The jobs that gave up are cleared and what the child was
  * given is forgotten, so distmgr offers the package afresh; the child still receives only the
- * chunks it lacks.
+ * chunks it lacks. The assignment's redistribute count goes up and travels down with it, so each
+ * site on the way does the same toward the next hop: a job that gave up further down runs again.
  */
 export async function redistributePackage(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>,
@@ -153,9 +157,15 @@ export async function redistributePackage(
     'redistributed to',
     async (trx, t, status) => {
       if (!(await isAssigned(trx, id, t.dp))) return false;
+      await trx
+        .updateTable('assignments')
+        .set((eb) => ({ redistributions: eb('redistributions', '+', 1) }))
+        .where('package_id', '=', id)
+        .where('dp', '=', t.dp)
+        .execute();
       await status('Install Pending');
       const child = t.site === ctx.config.code ? null : await nextHop(trx, ctx.config.code, t.site);
-      if (child) await forgetGiven(trx, child, id);
+      if (child) await sendAgain(trx, child, id, ctx.clock.now());
       return true;
     },
   );
@@ -189,7 +199,7 @@ export async function unassignPackage(
   return { package: id, unassigned: changed, notAssigned: unchanged };
 }
 
-/** `dp list`: the DPs this site knows (one default DP per active site) with their package counts. */
+/** `dp list`: the DPs this site knows — each active site's default DP and the named DPs — with their package counts. */
 export async function listDps(ctx: Pick<SiteContext, 'db'>, site?: string) {
   let q = ctx.db
     .selectFrom('sites')
@@ -198,16 +208,33 @@ export async function listDps(ctx: Pick<SiteContext, 'db'>, site?: string) {
     .where('relation', '!=', 'parent');
   if (site) q = q.where('code', '=', site);
   const sites = await q.orderBy('code').execute();
-  const statuses = await ctx.db.selectFrom('package_status').select(['dp', 'state']).execute();
-  return sites.map((s) => {
-    const mine = statuses.filter((st) => st.dp === s.code);
+  let named = ctx.db.selectFrom('dps').selectAll();
+  if (site) named = named.where('site_code', '=', site);
+  const namedRows = await named.execute();
+  const counts = await ctx.db
+    .selectFrom('package_status')
+    .select(['dp', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy(['dp', 'state'])
+    .execute();
+  const countsOf = (dp: string) => {
+    const mine = counts.filter((c) => c.dp === dp);
     return {
-      dp: s.code,
-      site: s.code,
-      url: s.url ? `${s.url}/dp/` : null,
-      siteState: s.state,
-      packages: mine.length,
-      installed: mine.filter((st) => st.state === 'Installed').length,
+      packages: mine.reduce((sum, c) => sum + Number(c.n), 0),
+      installed: mine.filter((c) => c.state === 'Installed').reduce((sum, c) => sum + Number(c.n), 0),
     };
+  };
+  const rows = sites.flatMap((s) => {
+    const base = { site: s.code, siteState: s.state };
+    return [
+      { dp: s.code, ...base, name: null, url: s.url ? `${s.url}/dp/` : null, ...countsOf(s.code) },
+      ...namedRows
+        .filter((d) => d.site_code === s.code)
+        .map((d) => {
+          const name = d.dp.slice(s.code.length + 1);
+          const url = d.url ?? (s.url ? `${s.url}${namedDpPath(name)}` : null);
+          return { dp: d.dp, ...base, name, url, ...countsOf(d.dp) };
+        }),
+    ];
   });
+  return rows.sort((a, b) => a.dp.localeCompare(b.dp));
 }

@@ -1,66 +1,11 @@
-import { assertPackagePath, assertSha256, chunksOf, MAX_CHUNK } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
-import { assertPackageId, getPackageRow, storeOfferedManifest } from '../packages/index.js';
-import type { BlockChunk, PackageManifest } from '../s2s/index.js';
-import { assertSiteCode, nextHop, parseDpName } from '../sites/index.js';
-import { postMessage } from '../status/index.js';
+import { assertPackageId, getPackageRow, manifestPages } from '../packages/index.js';
+import type { BlockChunk } from '../s2s/index.js';
+import { nextHop, parseDpName } from '../sites/index.js';
+import { postMessage, setInstallPending } from '../status/index.js';
 import { collectGarbage, forgetPackage } from './gc.js';
-
-/** Checks everything in an offered manifest that could hurt this site if it were wrong. */
-function assertManifest(m: PackageManifest): void {
-  assertPackageId(m.id);
-  assertSiteCode(m.origin, 'package origin');
-  if (!Number.isInteger(m.sourceVersion) || m.sourceVersion < 1)
-    throw new OutpostError('OUTPOST_BAD_INPUT', 'source version must be a positive integer');
-  const seen = new Set<string>();
-  for (const f of m.files) {
-    assertPackagePath(f.path);
-    if (seen.has(f.path))
-      throw new OutpostError('OUTPOST_BAD_PATH', `'${f.path}' appears twice in the manifest`);
-    seen.add(f.path);
-    assertSha256(f.sha256);
-    let size = 0;
-    for (const [sha, n] of f.chunks) {
-      assertSha256(sha);
-      if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK)
-        throw new OutpostError('OUTPOST_BAD_INPUT', `chunk ${sha.slice(0, 12)} has an impossible size ${n}`);
-      size += n;
-    }
-    if (size !== f.size)
-      throw new OutpostError(
-        'OUTPOST_BAD_INPUT',
-        `'${f.path}': its chunks add up to ${size} bytes, not ${f.size}`,
-      );
-  }
-}
-
-/**
- * despooler, first step of a package job: keep the manifest and answer with the chunks this site
- * does not hold yet. Content already here — from an earlier version, another package or a
- * preloaded copy — is never asked for again.
- */
-export async function acceptOffer(
-  ctx: Pick<SiteContext, 'clock' | 'db' | 'log' | 'store'>,
-  body: { job: string; manifest: PackageManifest },
-): Promise<{ missing: string[] }> {
-  assertManifest(body.manifest);
-  await storeOfferedManifest(ctx.db, body.manifest, ctx.clock.now());
-  const missing: string[] = [];
-  for (const sha of chunksOf(body.manifest.files).keys()) {
-    if (!(await ctx.store.has(sha))) missing.push(sha);
-  }
-  ctx.log('despooler').info(
-    {
-      job: body.job,
-      package: body.manifest.id,
-      version: body.manifest.sourceVersion,
-      missing: missing.length,
-    },
-    'offer received',
-  );
-  return { missing };
-}
+import { sendAgain } from './given.js';
 
 /**
  * despooler: one transfer block from the parent — several chunks back to back, as listed in the
@@ -135,6 +80,35 @@ function diskFullHere(ctx: Pick<SiteContext, 'config' | 'log'>, err: unknown): u
 }
 
 /**
+ * The origin asked for `pkg` to be sent to `target` again, and this site is on the way: the DP here
+ * is verified again, or the way to the next hop starts afresh (its job that gave up and what that
+ * child was given are forgotten, so distmgr makes the job again, and the count goes on down with
+ * it). The status here says a new attempt is under way until the real outcome replaces it.
+ */
+async function redistributeHere(
+  trx: SiteContext['db'],
+  ctx: Pick<SiteContext, 'config' | 'sink'>,
+  pkg: string,
+  version: number,
+  target: { dp: string; site: string },
+  now: number,
+): Promise<void> {
+  const here = target.site === ctx.config.code;
+  const hop = here ? null : await nextHop(trx, ctx.config.code, target.site);
+  if (hop) await sendAgain(trx, hop, pkg, now);
+  await setInstallPending(trx, ctx.sink, { package: pkg, sourceVersion: version, ...target }, now);
+  await postMessage(trx, ctx.sink, now, {
+    severity: 'info',
+    component: 'distmgr',
+    text: here
+      ? `redistribute of package ${pkg} asked for by the origin: verifying it again on DP ${target.dp}`
+      : `redistribute of package ${pkg} to ${target.dp} asked for by the origin: sending it to ${hop} again`,
+    package: pkg,
+    subject: target.site,
+  });
+}
+
+/**
  * despooler, last step: the parent hands over which DPs below (or at) this site the package is
  * assigned to. With DPs, every chunk of the version must be here first; then this site installs it
  * on its own DP and passes it on to its children. With none (an unassign), a package that never
@@ -142,16 +116,33 @@ function diskFullHere(ctx: Pick<SiteContext, 'config' | 'log'>, err: unknown): u
  * and `held: false` tells the parent so, since no removal will be reported from here.
  */
 export async function acceptAssignments(
-  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'store' | 'wake'>,
-  body: { job: string; package: string; sourceVersion: number | null; dps: string[] },
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store' | 'wake'>,
+  body: {
+    job: string;
+    package: string;
+    sourceVersion: number | null;
+    dps: string[];
+    redistributions?: Record<string, number>;
+  },
 ): Promise<{ ok: true; held: boolean }> {
   const pkg = assertPackageId(body.package);
   const self = ctx.config.code;
   const rows: { dp: string; site: string }[] = [];
   for (const dp of body.dps) {
-    const { site } = parseDpName(dp);
+    const { site, name } = parseDpName(dp);
     if (site !== self && !(await nextHop(ctx.db, self, site))) {
       throw new OutpostError('OUTPOST_SITE_NOT_FOUND', `DP ${dp} is not at or below ${self}`);
+    }
+    // A named DP removed below while this job was on its way: its removal is on its way up to the
+    // origin, which will stop sending to it.
+    if (
+      name !== null &&
+      !(await ctx.db.selectFrom('dps').select('dp').where('dp', '=', dp).executeTakeFirst())
+    ) {
+      ctx
+        .log('despooler')
+        .warn({ job: body.job, package: pkg, dp }, 'assignment to a DP not known here ignored');
+      continue;
     }
     rows.push({ dp, site });
   }
@@ -164,14 +155,8 @@ export async function acceptAssignments(
         `package ${pkg} version ${body.sourceVersion} was not offered here (holding ${row.source_version})`,
       );
     }
-    const files = await ctx.db
-      .selectFrom('package_files')
-      .select('chunks')
-      .where('package_id', '=', pkg)
-      .where('source_version', '=', row.source_version)
-      .execute();
-    for (const f of files) {
-      for (const [sha] of JSON.parse(f.chunks) as [string, number][]) {
+    for await (const page of manifestPages(ctx.db, pkg, row.source_version)) {
+      for (const [sha] of page.flatMap((f) => f.chunks)) {
         if (!(await ctx.store.has(sha)))
           throw new OutpostError(
             'OUTPOST_CONTENT_MISSING',
@@ -183,6 +168,12 @@ export async function acceptAssignments(
   // What this site held of the package before: only a version that completed here can have been
   // installed or passed on below.
   const before = await ctx.db.transaction().execute(async (trx) => {
+    const counted = await trx
+      .selectFrom('assignments')
+      .select(['dp', 'redistributions'])
+      .where('package_id', '=', pkg)
+      .execute();
+    const countsHere = new Map(counted.map((c) => [c.dp, Number(c.redistributions)]));
     await trx.deleteFrom('assignments').where('package_id', '=', pkg).execute();
     if (rows.length === 0) {
       const row = await trx
@@ -193,10 +184,22 @@ export async function acceptAssignments(
       if (row?.complete_version === null) await forgetPackage(trx, pkg);
       return row ? (row.complete_version === null ? 'partial' : 'complete') : 'nothing';
     }
+    const count = (dp: string) => body.redistributions?.[dp] ?? 0;
     await trx
       .insertInto('assignments')
-      .values(rows.map((r) => ({ package_id: pkg, dp: r.dp, site_code: r.site, created_at: now })))
+      .values(
+        rows.map((r) => ({
+          package_id: pkg,
+          dp: r.dp,
+          site_code: r.site,
+          created_at: now,
+          redistributions: count(r.dp),
+        })),
+      )
       .execute();
+    // Only where this site was given the DP before: a new assignment is sent in full anyway.
+    const asked = rows.filter((r) => count(r.dp) > (countsHere.get(r.dp) ?? Number.POSITIVE_INFINITY));
+    for (const r of asked) await redistributeHere(trx, ctx, pkg, body.sourceVersion ?? 0, r, now);
     await trx
       .updateTable('packages')
       .set({ complete_version: body.sourceVersion })

@@ -2,13 +2,13 @@ import type { SiteContext } from '../core/index.js';
 import { nextHop } from '../sites/index.js';
 import type { Target } from './diff.js';
 import { collectGarbage, retireUnneeded } from './gc.js';
-import { syncOwnDp } from './owndp.js';
+import { syncOwnDps } from './owndp.js';
 import { scheduleChild } from './schedule.js';
 
 /**
  * distmgr: compares what each child should hold (the package versions assigned to DPs in its
  * subtree) with what it was last given, and has the scheduler make a job for each difference. It
- * also installs or removes packages on this site's own DP and frees content nothing needs.
+ * also installs or removes packages on this site's own DPs and frees content nothing needs.
  * Level-triggered: running it again with nothing changed does nothing.
  */
 export async function reconcile(
@@ -28,10 +28,14 @@ export async function reconcile(
     await scheduleChild(ctx, child.code, perChild.get(child.code) ?? new Map<string, Target>(), now);
   }
 
-  const assignedHere = new Set(
-    assignments.filter((a) => a.site_code === ctx.config.code).map((a) => a.package_id),
-  );
-  const removed = await syncOwnDp(ctx, ready, assignedHere);
+  const assignedHere = new Map<string, Set<string>>();
+  for (const a of assignments) {
+    if (a.site_code !== ctx.config.code) continue;
+    const packages = assignedHere.get(a.dp) ?? new Set<string>();
+    packages.add(a.package_id);
+    assignedHere.set(a.dp, packages);
+  }
+  const removed = await syncOwnDps(ctx, ready, assignedHere);
   const retired = await retireUnneeded(
     ctx,
     assignments.map((a) => a.package_id),

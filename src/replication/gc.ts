@@ -34,8 +34,19 @@ export async function retireUnneeded(
       .where('kind', '=', 'package')
       .executeTakeFirst();
     if (openJob) continue;
-    await ctx.db.transaction().execute((trx) => forgetPackage(trx, row.id));
-    retired = true;
+    // `assigned` was read before this round installed anything: a package whose assignments
+    // arrived since (another job completing meanwhile) is assigned after all.
+    retired =
+      (await ctx.db.transaction().execute(async (trx) => {
+        const now = await trx
+          .selectFrom('assignments')
+          .select('dp')
+          .where('package_id', '=', row.id)
+          .executeTakeFirst();
+        if (now) return false;
+        await forgetPackage(trx, row.id);
+        return true;
+      })) || retired;
   }
   return retired;
 }
@@ -51,6 +62,9 @@ export async function collectGarbage(ctx: Pick<SiteContext, 'db' | 'store'>): Pr
   const referenced = new Set<string>();
   const rows = await ctx.db.selectFrom('package_files').select('chunks').execute();
   for (const r of rows) for (const [sha] of JSON.parse(r.chunks) as [string, number][]) referenced.add(sha);
+  // Preloaded for a package this site may be sent later: recorded before they were stored.
+  for (const r of await ctx.db.selectFrom('preloaded_chunks').select('sha256').execute())
+    referenced.add(r.sha256);
   const unneeded = stored.filter((sha) => !referenced.has(sha));
   await ctx.store.delete(unneeded);
   return unneeded.length;

@@ -1,4 +1,5 @@
 import type { SiteContext } from '../core/index.js';
+import { retryJobsNow } from '../jobs/index.js';
 import { nextHop } from '../sites/index.js';
 import { type ReportSink, setPackageStatus } from '../status/index.js';
 
@@ -16,6 +17,15 @@ export async function forgetGiven(db: Db, child: string, pkg: string): Promise<v
     .where('state', '=', 'failed')
     .execute();
   await db.deleteFrom('deliveries').where('site_code', '=', child).where('package_id', '=', pkg).execute();
+}
+
+/**
+ * A redistribute toward `child`: what it was given and the jobs that gave up are forgotten, so
+ * distmgr makes the job again, and a job that waits to retry is due at once.
+ */
+export async function sendAgain(db: Db, child: string, pkg: string, now: number): Promise<void> {
+  await forgetGiven(db, child, pkg);
+  await retryJobsNow(db, { site: child, package: pkg }, now);
 }
 
 /**

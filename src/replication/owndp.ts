@@ -2,25 +2,27 @@ import type { SiteContext } from '../core/index.js';
 import { installOnDp, removeFromDp } from '../dp/index.js';
 
 /**
- * Brings this site's own DP in line: installs each package in `ready` (complete and assigned
- * here) and removes every package it holds that is no longer assigned here at all. Returns
- * whether anything was removed, so content may have been freed.
+ * Brings this site's own DPs (its default one and its named ones) in line: installs on each DP the
+ * packages in `ready` assigned to it (complete here), and removes from each every package it
+ * holds that is no longer assigned to it. Returns whether anything was removed, so content may
+ * have been freed.
  */
-export async function syncOwnDp(
+export async function syncOwnDps(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'sink' | 'store'>,
   ready: Set<string>,
-  assigned: Set<string>,
+  assigned: Map<string, Set<string>>,
 ): Promise<boolean> {
-  for (const pkg of ready) await installOnDp(ctx, pkg);
+  for (const [dp, packages] of assigned)
+    for (const pkg of packages) if (ready.has(pkg)) await installOnDp(ctx, pkg, dp);
   const held = await ctx.db
     .selectFrom('package_status')
-    .select('package_id')
-    .where('dp', '=', ctx.config.code)
+    .select(['package_id', 'dp'])
+    .where('site_code', '=', ctx.config.code)
     .execute();
   let removed = false;
-  for (const { package_id } of held) {
-    if (assigned.has(package_id)) continue;
-    await removeFromDp(ctx, package_id);
+  for (const { package_id, dp } of held) {
+    if (assigned.get(dp)?.has(package_id)) continue;
+    await removeFromDp(ctx, package_id, dp);
     removed = true;
   }
   return removed;

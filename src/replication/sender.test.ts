@@ -1,15 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { insertChildSite } from '../../test/sites.js';
+import { insertChildSite, packageRow } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { FileContentStore } from '../content/index.js';
 import { createMetrics, TransferRegistry, Wake } from '../core/index.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
 import { claimJob, createJob, listJobs } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
-import { generateSiteKeys, loadSiteKeys } from '../s2s/index.js';
+import { generateSiteKeys, HEADER, loadSiteKeys, NDJSON, sha256Hex } from '../s2s/index.js';
 import { listMessages, listPackageStatus, setPackageStatus } from '../status/index.js';
 import { JobSender } from './sender.js';
 
@@ -19,9 +20,10 @@ describe('sender failures', () => {
   let site: SiteDb;
   let now = 1_000_000;
   let sender: JobSender;
+  let dir: string;
 
   beforeEach(async () => {
-    const dir = tempDir('sender');
+    dir = tempDir('sender');
     site = await openDatabase({ kind: 'sqlite', file: join(dir, 'db') });
     const clock = { now: () => now };
     sender = new JobSender(
@@ -68,6 +70,11 @@ describe('sender failures', () => {
   }
   const packageJob = () =>
     createJob(site.db, { site: 'S02', kind: 'package', package: PKG, sourceVersion: 1, dps: ['S02'] }, now);
+  const insertPackage = () =>
+    site.db
+      .insertInto('packages')
+      .values({ ...packageRow(PKG), name: 'P' })
+      .execute();
   const statusOf = async () => (await listPackageStatus(site.db, { package: PKG }))[0];
 
   it('a job whose sender died mid-job too often ends failed, and its DPs Install Failed', async () => {
@@ -107,19 +114,7 @@ describe('sender failures', () => {
 
   it('a transient error (the child cannot be reached) retries', async () => {
     await address(5);
-    await site.db
-      .insertInto('packages')
-      .values({
-        id: PKG,
-        name: 'P',
-        source_version: 1,
-        origin_site: 'C01',
-        source_path: null,
-        complete_version: 1,
-        created_at: 0,
-        updated_at: 0,
-      })
-      .execute();
+    await insertPackage();
     await packageJob();
     await sender.tick();
     await sender.drain();
@@ -128,6 +123,68 @@ describe('sender failures', () => {
       state: 'Install Retrying',
       error: expect.stringMatching(/cannot reach/),
     });
+    // The log line names this site and the child apart, and says what the attempt moved.
+    const logged = readFileSync(join(dir, 'logs', 'sender.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        site: 'C01',
+        peer: 'S02',
+        state: 'retrying',
+        bytes: 0,
+        durationMs: 0,
+        bytesPerSecond: 0,
+        msg: 'job attempt failed after 0 B in 0.0s at 0 B/s',
+      }),
+    );
+  });
+
+  it('streams the offer as its signed NDJSON, and retries when the answer is cut short', async () => {
+    const chunk = 'a'.repeat(64);
+    let offered = { body: '', declared: '', type: '' };
+    // A child that reads the offer, then answers with a chunk line but never the last line.
+    const child = createServer((req, res) => {
+      const pieces: Buffer[] = [];
+      req.on('data', (d: Buffer) => pieces.push(d));
+      req.on('end', () => {
+        offered = {
+          body: Buffer.concat(pieces).toString(),
+          declared: String(req.headers[HEADER.bodySha]),
+          type: String(req.headers['content-type']),
+        };
+        res.setHeader('content-type', NDJSON);
+        res.end(`${JSON.stringify({ missing: chunk })}\n`);
+      });
+    });
+    await new Promise<void>((listening) => child.listen(0, '127.0.0.1', listening));
+    try {
+      await address(5, `http://127.0.0.1:${(child.address() as AddressInfo).port}`);
+      await insertPackage();
+      const file = { path: 'a.txt', size: 5, sha256: chunk, chunks: [[chunk, 5]] };
+      await site.db
+        .insertInto('package_files')
+        .values({ package_id: PKG, source_version: 1, ...file, chunks: JSON.stringify(file.chunks) })
+        .execute();
+      const id = await packageJob();
+      await sender.tick();
+      await sender.drain();
+      expect(offered.type).toBe(NDJSON);
+      expect(offered.declared).toBe(sha256Hex(offered.body));
+      expect(offered.body.split('\n').map((l) => (l ? JSON.parse(l) : l))).toEqual([
+        { job: id, id: PKG, name: 'P', sourceVersion: 1, origin: 'C01', files: 1 },
+        file,
+        '',
+      ]);
+      expect((await listJobs(site.db, {}))[0]).toMatchObject({
+        state: 'retrying',
+        attempts: 1,
+        lastError: expect.stringMatching(/S02 answered the offer unreadably: it was cut short/),
+      });
+    } finally {
+      await new Promise((closed) => child.close(closed));
+    }
   });
 
   it('an unassign the child answers with held: false clears the statuses kept for the DPs below it', async () => {

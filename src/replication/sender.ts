@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
-import { formatBytes } from '../common/index.js';
-import { chunksOf } from '../content/index.js';
+import { formatBytes, splitLines } from '../common/index.js';
+import type { ManifestFile } from '../content/index.js';
 import type { SiteContext, TransferRegistry } from '../core/index.js';
 import type { AddressesTable, JobKind } from '../db/index.js';
 import { type ErrorKind, OutpostError } from '../errors/index.js';
@@ -16,15 +17,30 @@ import {
   reclaimExpired,
   renewOwner,
 } from '../jobs/index.js';
-import { packageManifest } from '../packages/index.js';
-import { BLOCK_CHUNKS, type BlockChunk, S2S, s2sJson, s2sPutBlock, TRANSFER_BLOCK } from '../s2s/index.js';
+import { manifestHeader, manifestPages } from '../packages/index.js';
+import {
+  type BlockChunk,
+  type ManifestHeader,
+  ndjsonLine,
+  OfferAnswerLine,
+  planBlocks,
+  readLine,
+  S2S,
+  s2sJson,
+  s2sPostStream,
+  s2sPutBlock,
+} from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { clearStatusesBelow, forgetGiven } from './given.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
+import { transferred } from './transferred.js';
 
 const CHUNK_TRIES = 3;
-/** How often a running job's progress (and lease) is written: not once per block. */
-const PROGRESS_EVERY_MS = 500;
+/**
+ * How often a running job's progress (and lease) is written while it sends: on a timer, since one
+ * block (up to 8 MiB) takes minutes on a slow link, and no more often, to bound database writes.
+ */
+const PROGRESS_EVERY_MS = 1000;
 /**
  * Errors that another attempt cannot cure: the job fails at once instead of using up its retries.
  * A full disk at the child is one: it does not free itself, and each retry would only resend into
@@ -55,28 +71,85 @@ interface JobKindHandler {
   failed?(trx: Db, job: Job, now: number): Promise<void>;
 }
 
+class Cancelled extends Error {}
+
 /**
- * Groups chunks into transfer blocks of at most TRANSFER_BLOCK bytes and BLOCK_CHUNKS chunks (a
- * lone larger chunk is its own block).
+ * An offer's body (NDJSON: a header line, then a line per file), read from the database a page at a
+ * time each time it is produced; `onPage` sees each page of files on the way.
  */
-function planBlocks(chunks: Block): Block[] {
-  const blocks: Block[] = [];
-  let current: Block = [];
-  let bytes = 0;
-  for (const c of chunks) {
-    if (current.length > 0 && (bytes + c.size > TRANSFER_BLOCK || current.length === BLOCK_CHUNKS)) {
-      blocks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(c);
-    bytes += c.size;
+async function* offerLines(
+  db: Db,
+  job: string,
+  header: ManifestHeader,
+  onPage?: (files: ManifestFile[]) => void,
+): AsyncGenerator<Buffer> {
+  yield Buffer.from(ndjsonLine({ job, ...header }));
+  for await (const page of manifestPages(db, header.id, header.sourceVersion)) {
+    onPage?.(page);
+    yield Buffer.from(page.map(ndjsonLine).join(''));
   }
-  if (current.length) blocks.push(current);
-  return blocks;
 }
 
-class Cancelled extends Error {}
+/** The most an answer line to an offer may hold: a chunk's hash, or the count that ends it. */
+const ANSWER_LINE = 1024;
+
+/**
+ * The first reading of an offer: its hash and length, and the size of each of its distinct chunks;
+ * throws Cancelled when the version's files changed while it was read.
+ */
+async function hashOffer(db: Db, job: string, header: ManifestHeader) {
+  const sizes = new Map<string, number>();
+  let files = 0;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const notePage = (page: ManifestFile[]) => {
+    files += page.length;
+    for (const f of page) for (const [sha, size] of f.chunks) sizes.set(sha, size);
+  };
+  for await (const piece of offerLines(db, job, header, notePage)) {
+    hash.update(piece);
+    bytes += piece.length;
+  }
+  if (files !== header.files) throw new Cancelled();
+  return { sha256: hash.digest('hex'), bytes, sizes };
+}
+
+/**
+ * Reads the child's answer to an offer as it arrives: the chunks it lacks, with their sizes from
+ * `sizes` (which it empties as it goes). Only the offered version's chunks are kept, each once.
+ */
+async function readMissing(
+  answer: AsyncIterable<Uint8Array>,
+  sizes: Map<string, number>,
+  site: string,
+): Promise<Block> {
+  const missing: Block = [];
+  let named = 0;
+  let end: number | undefined;
+  try {
+    for await (const line of splitLines(answer, ANSWER_LINE)) {
+      if (end !== undefined) throw new OutpostError('OUTPOST_BAD_INPUT', 'a line follows its last line');
+      const read = readLine(OfferAnswerLine, line, 'a line');
+      if ('end' in read) {
+        end = read.end;
+        continue;
+      }
+      named++;
+      const size = sizes.get(read.missing);
+      if (size === undefined) continue;
+      sizes.delete(read.missing);
+      missing.push({ sha: read.missing, size });
+    }
+    if (end !== named) throw new OutpostError('OUTPOST_BAD_INPUT', 'it was cut short');
+  } catch (err) {
+    if (!(err instanceof OutpostError) || err.kind === 'unavailable') throw err;
+    // Not the child's final word (a proxy may have cut it): another attempt asks again.
+    throw new OutpostError('OUTPOST_UNREACHABLE', `${site} answered the offer unreadably: ${err.message}`, {
+      cause: err,
+    });
+  }
+  return missing;
+}
 
 /**
  * sender: runs due jobs to child sites, honouring each address's schedule, concurrency, rate
@@ -191,22 +264,26 @@ export class JobSender {
   private async run(job: Job, address: Address): Promise<void> {
     const { ctx } = this;
     const controller = this.transfers.start(job.id, job.site_code);
-    const log = ctx.log('sender').child({ job: job.id, site: job.site_code, package: job.package_id });
+    const log = ctx.log('sender').child({ job: job.id, peer: job.site_code, package: job.package_id });
     const kind = this.kinds[job.kind];
+    const started = ctx.clock.now();
     try {
       const answer = await kind.send(job, address, controller.signal);
       const done = await ctx.db.transaction().execute(async (trx) => {
         const now = ctx.clock.now();
-        if (!(await completeJob(trx, job.id, this.owner, now))) return false;
-        await kind.completed?.(trx, job, now, answer);
-        return true;
+        const row = await completeJob(trx, job.id, this.owner, now);
+        if (row) await kind.completed?.(trx, job, now, answer);
+        return row;
       });
-      if (done) log.info('job completed');
+      if (done) {
+        const t = transferred(done.bytes_sent, started, ctx.clock.now());
+        log.info(t.fields, `job completed: ${t.text}`);
+      }
     } catch (err) {
       if (err instanceof Cancelled || controller.signal.aborted) {
         log.info('job stopped: cancelled');
       } else {
-        await this.failAttempt(job, address, err);
+        await this.failAttempt(job, address, err, started);
       }
     } finally {
       this.transfers.finish(job.id);
@@ -226,21 +303,46 @@ export class JobSender {
 
   /**
    * Offers the manifest and returns the chunks the child lacks, with their sizes. The manifest is
-   * not kept: for a package of 100,000 files it is most of the memory the job would hold.
+   * streamed, never held: for a package of 100,000 files it would be most of the memory the job
+   * holds. Its signature covers the body's hash, which must be known before the body is sent, so
+   * the body is produced twice from the database: once to hash it, noting the size of each chunk
+   * (the one map kept: it is what the sizes of the chunks asked for come from, and it lets only
+   * this version's chunks be sent), then again to send it, checked on the way against the first.
+   * Files of a version never change, only go with a newer one: a body that came out different
+   * means the job is stale, and it is cut off before its end so the child keeps none of it.
    */
   private async offer(job: Job, address: Address, signal: AbortSignal): Promise<Block> {
-    const manifest = await packageManifest(this.ctx.db, job.package_id ?? '');
-    if (manifest.sourceVersion !== job.source_version) throw new Cancelled();
-    const offer = await s2sJson<{ missing: string[] }>(
+    const { db } = this.ctx;
+    const header = await manifestHeader(db, job.package_id ?? '');
+    if (header.sourceVersion !== job.source_version) throw new Cancelled();
+    const first = await hashOffer(db, job.id, header);
+    let changed = false;
+    async function* asHashed(pieces: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      const again = createHash('sha256');
+      let sent = 0;
+      let last: Buffer | undefined;
+      for await (const piece of pieces) {
+        if (last) yield last;
+        again.update(piece);
+        sent += piece.length;
+        last = piece;
+        if (sent > first.bytes) break;
+      }
+      changed = sent !== first.bytes || again.digest('hex') !== first.sha256;
+      if (changed) throw new Cancelled();
+      if (last) yield last;
+    }
+    const content = asHashed(offerLines(db, job.id, header));
+    const answer = await s2sPostStream(
       this.ctx.identity,
       address.url,
-      'POST',
       S2S.offer,
-      { job: job.id, manifest },
+      { sha256: first.sha256, bytes: first.bytes, content },
       signal,
-    );
-    const sizes = chunksOf(manifest.files);
-    return offer.missing.filter((sha) => sizes.has(sha)).map((sha) => ({ sha, size: sizes.get(sha) ?? 0 }));
+    ).catch((err: unknown) => {
+      throw changed ? new Cancelled() : err;
+    });
+    return readMissing(answer, first.sizes, job.site_code);
   }
 
   private async sendPackage(job: Job, address: Address, signal: AbortSignal): Promise<Answer> {
@@ -251,58 +353,85 @@ export class JobSender {
     const limiter = this.limiterFor(address);
     const blocks = planBlocks(missing);
     let sent = 0;
-    let lastProgress = 0;
-    // Read the next block while this one is on the wire; only one block is ever unacknowledged.
-    const read = (block: Block) => Promise.all(block.map((c) => ctx.store.read(c.sha)));
-    let next = blocks.length ? read(blocks[0]) : null;
-    for (let i = 0; i < blocks.length; i++) {
-      await this.assertStillHeld(job.id);
-      if (signal.aborted) throw new Cancelled();
-      let block = blocks[i];
-      let datas = await (next as Promise<Buffer[]>);
-      next = i + 1 < blocks.length ? read(blocks[i + 1]) : null;
-      next?.catch(() => undefined);
-      for (let attempt = 1; ; attempt++) {
-        const body = Readable.from(limiter ? throttledAll(datas, limiter, signal) : datas);
-        const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal).catch(
-          (err: unknown) => {
-            throw withPackageNeed(err, job, total - sent);
-          },
-        );
-        const accepted = block
-          .filter((c) => !rejected.some((r) => r.sha === c.sha))
-          .reduce((sum, c) => sum + c.size, 0);
-        sent += accepted;
-        ctx.metrics.bytesSent.inc({ site: job.site_code }, accepted);
-        if (rejected.length === 0) break;
-        // A chunk damaged on the way was discarded by the child: send just those again, at once.
-        if (attempt >= CHUNK_TRIES || signal.aborted) {
-          // Rejected every time: the damage may be in this site's own copy, not on the wire.
-          const ownCopy = await ctx.store.get(rejected[0].sha).then(
-            () => 'the copy here is sound, so the damage is on the way',
-            (err: Error) => err.message,
+    // What of the block in flight has gone to the connection: the progress between acknowledgements.
+    let onWire = 0;
+    const counted = async function* (pieces: AsyncIterable<Buffer>) {
+      for await (const piece of pieces) {
+        onWire += piece.length;
+        yield piece;
+      }
+    };
+    let writing: Promise<unknown> | null = null;
+    const ticker = setInterval(() => {
+      if (writing) return;
+      // A job no longer held is noticed (and stopped) by the block loop; the timer only reports.
+      writing = progressJob(
+        ctx.db,
+        job.id,
+        this.owner,
+        { sent: sent + onWire },
+        this.leaseMs,
+        ctx.clock.now(),
+      )
+        .catch(() => false)
+        .finally(() => {
+          writing = null;
+        });
+    }, PROGRESS_EVERY_MS);
+    try {
+      // Read the next block while this one is on the wire; only one block is ever unacknowledged.
+      const read = (block: Block) => Promise.all(block.map((c) => ctx.store.read(c.sha)));
+      let next = blocks.length ? read(blocks[0]) : null;
+      for (let i = 0; i < blocks.length; i++) {
+        await this.assertStillHeld(job.id);
+        if (signal.aborted) throw new Cancelled();
+        let block = blocks[i];
+        let datas = await (next as Promise<Buffer[]>);
+        next = i + 1 < blocks.length ? read(blocks[i + 1]) : null;
+        next?.catch(() => undefined);
+        for (let attempt = 1; ; attempt++) {
+          onWire = 0;
+          const body = Readable.from(counted(throttledAll(datas, limiter, signal)));
+          const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal).catch(
+            (err: unknown) => {
+              throw withPackageNeed(err, job, total - sent);
+            },
           );
-          throw new OutpostError(
-            'OUTPOST_HASH_MISMATCH',
-            `child kept rejecting chunks: ${rejected[0].reason}; ${ownCopy}`,
-          );
+          const accepted = block
+            .filter((c) => !rejected.some((r) => r.sha === c.sha))
+            .reduce((sum, c) => sum + c.size, 0);
+          sent += accepted;
+          onWire = 0;
+          ctx.metrics.bytesSent.inc({ site: job.site_code }, accepted);
+          if (rejected.length === 0) break;
+          // A chunk damaged on the way was discarded by the child: send just those again, at once.
+          if (attempt >= CHUNK_TRIES || signal.aborted) {
+            // Rejected every time: the damage may be in this site's own copy, not on the wire.
+            const ownCopy = await ctx.store.get(rejected[0].sha).then(
+              () => 'the copy here is sound, so the damage is on the way',
+              (err: Error) => err.message,
+            );
+            throw new OutpostError(
+              'OUTPOST_HASH_MISMATCH',
+              `child kept rejecting chunks: ${rejected[0].reason}; ${ownCopy}`,
+            );
+          }
+          ctx
+            .log('sender')
+            .warn(
+              { job: job.id, chunks: rejected.map((r) => r.sha) },
+              'child rejected damaged chunks; resending',
+            );
+          const again = new Set(rejected.map((r) => r.sha));
+          datas = datas.filter((_, k) => again.has(block[k].sha));
+          block = block.filter((c) => again.has(c.sha));
         }
-        ctx
-          .log('sender')
-          .warn(
-            { job: job.id, chunks: rejected.map((r) => r.sha) },
-            'child rejected damaged chunks; resending',
-          );
-        const again = new Set(rejected.map((r) => r.sha));
-        datas = datas.filter((_, k) => again.has(block[k].sha));
-        block = block.filter((c) => again.has(c.sha));
       }
-      const now = ctx.clock.now();
-      if (now - lastProgress >= PROGRESS_EVERY_MS || i === blocks.length - 1) {
-        lastProgress = now;
-        await this.progress(job.id, sent, now);
-      }
+    } finally {
+      clearInterval(ticker);
+      await writing;
     }
+    if (blocks.length) await this.progress(job.id, sent, ctx.clock.now());
     await this.assertStillHeld(job.id);
     return this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);
   }
@@ -313,12 +442,22 @@ export class JobSender {
     dps: string[],
     signal: AbortSignal,
   ): Promise<Answer> {
+    // Read now, not when the job was made: a redistribute asked for since then goes down with it.
+    const counts = await this.ctx.db
+      .selectFrom('assignments')
+      .select(['dp', 'redistributions'])
+      .where('package_id', '=', job.package_id ?? '')
+      .execute();
+    const given = new Set(dps);
+    const redistributions = Object.fromEntries(
+      counts.filter((c) => given.has(c.dp)).map((c) => [c.dp, Number(c.redistributions)]),
+    );
     return s2sJson<Answer>(
       this.ctx.identity,
       address.url,
       'POST',
       S2S.assignments,
-      { job: job.id, package: job.package_id, sourceVersion: job.source_version, dps },
+      { job: job.id, package: job.package_id, sourceVersion: job.source_version, dps, redistributions },
       signal,
     );
   }
@@ -340,7 +479,7 @@ export class JobSender {
   }
 
   /** Ends this attempt: retrying, or failed when the error is permanent or no retries are left. */
-  private async failAttempt(job: Job, address: Address, err: unknown): Promise<void> {
+  private async failAttempt(job: Job, address: Address, err: unknown, started: number): Promise<void> {
     const { ctx } = this;
     const reason = err instanceof Error ? err.message : String(err);
     const permanent = err instanceof OutpostError && PERMANENT.has(err.kind);
@@ -357,12 +496,18 @@ export class JobSender {
       return row;
     });
     if (!after) return;
-    ctx
-      .log('sender')
-      .warn(
-        { job: job.id, site: job.site_code, attempts: after.attempts, state: after.state, err: reason },
-        'job attempt failed',
-      );
+    const t = transferred(after.bytes_sent, started, ctx.clock.now());
+    ctx.log('sender').warn(
+      {
+        job: job.id,
+        peer: job.site_code,
+        attempts: after.attempts,
+        state: after.state,
+        err: reason,
+        ...t.fields,
+      },
+      `job attempt failed after ${t.text}`,
+    );
   }
 
   /** Status for a job that just failed or went back to retrying, in the transaction that did it. */

@@ -54,10 +54,10 @@ export class RateLimiter {
   }
 }
 
-/** Yields the buffers in pieces no faster than the limiter allows. */
+/** Yields the buffers in pieces, no faster than the limiter (if any) allows. */
 export async function* throttledAll(
   datas: readonly Buffer[],
-  limiter: RateLimiter,
+  limiter: RateLimiter | null,
   signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
   for (const data of datas) yield* throttled(data, limiter, signal);

@@ -1,8 +1,16 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { Clock } from '../common/index.js';
 import { errorFromResponse, OutpostError } from '../errors/index.js';
-import { type BlockChunk, encodeBlockList, HEADER, S2S, type S2SPath } from './protocol.js';
+import {
+  type BlockChunk,
+  encodeBlockList,
+  HEADER,
+  NDJSON,
+  parseBlockList,
+  S2S,
+  type S2SPath,
+} from './protocol.js';
 import { type SiteKeys, sha256Hex, signRequest } from './signing.js';
 
 /** Who is sending: this site's identity and keys. */
@@ -91,6 +99,89 @@ export async function s2sPutBlock(
     const res = await request(url, { method: 'PUT', headers, body, dispatcher: agent, signal });
     if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
     return (await res.body.json()) as { stored: string[]; rejected: { sha: string; reason: string }[] };
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+}
+
+/** A body streamed to another site: its bytes, produced again for each reading, and their hash and length. */
+export interface SignedStream {
+  sha256: string;
+  bytes: number;
+  content: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Posts a signed NDJSON stream to another site and returns its answer as it arrives. The hash and
+ * length are declared up front, so the receiver can check the signature before reading the body
+ * and the body as it streams. A failure while the answer arrives is thrown as the site being
+ * unreachable, like a failure before it.
+ */
+export async function s2sPostStream(
+  from: Sender,
+  baseUrl: string,
+  path: S2SPath,
+  body: SignedStream,
+  signal: AbortSignal,
+): Promise<AsyncIterable<Uint8Array>> {
+  const url = new URL(path, baseUrl).toString();
+  const headers = {
+    'content-type': NDJSON,
+    'content-length': String(body.bytes),
+    ...signRequest(from.keys, from, { method: 'POST', path, bodySha: body.sha256 }, from.clock.now()),
+  };
+  const res = await request(url, {
+    method: 'POST',
+    headers,
+    body: Readable.from(body.content),
+    dispatcher: agent,
+    signal,
+  }).catch((err: unknown) => {
+    throw unreachable(url, err);
+  });
+  if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
+  return (async function* answer() {
+    try {
+      yield* res.body;
+    } catch (err) {
+      throw unreachable(url, err);
+    }
+  })();
+}
+
+/**
+ * Asks the parent for chunks of a package (see {@link S2S}.chunks): the chunks it gave, each with
+ * its bytes, as the block it answered with. The caller checks every chunk against its hash.
+ */
+export async function s2sFetchChunks(
+  from: Sender,
+  baseUrl: string,
+  body: { package: string; chunks: string[] },
+  signal?: AbortSignal,
+): Promise<{ sha: string; data: Buffer }[]> {
+  const path = S2S.chunks;
+  const url = new URL(path, baseUrl).toString();
+  const payload = JSON.stringify(body);
+  const headers = {
+    'content-type': 'application/json',
+    ...signRequest(from.keys, from, { method: 'POST', path, bodySha: sha256Hex(payload) }, from.clock.now()),
+  };
+  try {
+    const res = await request(url, { method: 'POST', headers, body: payload, dispatcher: agent, signal });
+    if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
+    const header = String(res.headers[HEADER.chunks] ?? '');
+    // An empty list: the parent could give none of them.
+    const list = header ? parseBlockList(header) : [];
+    const total = list.reduce((sum, c) => sum + c.size, 0);
+    const data = Buffer.from(await res.body.arrayBuffer());
+    if (data.length !== total)
+      throw new OutpostError('OUTPOST_UNREACHABLE', `${url} answered ${data.length} bytes, not ${total}`);
+    let at = 0;
+    return list.map((c) => {
+      const piece = data.subarray(at, at + c.size);
+      at += c.size;
+      return { sha: c.sha, data: piece };
+    });
   } catch (err) {
     throw unreachable(url, err);
   }

@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from 'typebox';
+import { Compile, type Validator } from 'typebox/compile';
 import { Value } from 'typebox/value';
 import { assertSha256, MAX_CHUNK } from '../content/index.js';
 import { SITE_STATES, SITE_TYPES, type SiteState } from '../db/index.js';
@@ -20,9 +21,14 @@ export const S2S = {
   sitePurge: '/s2s/v1/sites/purge',
   deinstall: '/s2s/v1/deinstall',
   reports: '/s2s/v1/reports',
-  offer: '/s2s/v1/packages/offer',
+  /** Version 2 of the offer: its body and answer are NDJSON streams (see {@link OfferHeader}). */
+  offer: '/s2s/v2/packages/offer',
   blocks: '/s2s/v1/blocks',
   assignments: '/s2s/v1/packages/assignments',
+  /** A child pulls chunks it found damaged or missing (`content verify --repair`). */
+  chunks: '/s2s/v1/packages/chunks',
+  /** A child preloading content asks for the manifests of the package versions the hierarchy knows. */
+  manifests: '/s2s/v1/packages/manifests',
 } as const;
 export type S2SPath = (typeof S2S)[keyof typeof S2S];
 
@@ -37,6 +43,8 @@ export interface Registration {
   code: string;
   known: boolean;
   state?: SiteState;
+  /** The generation the parent accepts for the site: an install of another one has been replaced. */
+  generation?: string;
 }
 
 export const HEADER = {
@@ -64,7 +72,7 @@ const MiB = 1024 * KiB;
 /**
  * The most a body of each route may hold: what its schema admits, with room for JSON escapes. A
  * batch of status reports is at most 500 (the forwarder's batch) with fields of up to 4096
- * characters; an offer carries a manifest of up to 200,000 files; a block, its chunk list.
+ * characters; a block, its chunk list. An offer is streamed, never held (see {@link OFFER_LIMIT}).
  */
 export const BODY_LIMIT: Record<S2SPath, number> = {
   [S2S.join]: 16 * KiB,
@@ -78,15 +86,38 @@ export const BODY_LIMIT: Record<S2SPath, number> = {
   [S2S.sitePurge]: 1 * KiB,
   [S2S.deinstall]: 1 * KiB,
   [S2S.reports]: 16 * MiB,
-  [S2S.offer]: 64 * MiB,
+  [S2S.offer]: 512 * MiB,
   [S2S.blocks]: TRANSFER_BLOCK + MAX_CHUNK,
   [S2S.assignments]: 1 * MiB,
+  [S2S.chunks]: 16 * KiB,
+  [S2S.manifests]: 1 * MiB,
 };
 
 /** One chunk of a transfer block, in the order the block's body carries them. */
 export interface BlockChunk {
   sha: string;
   size: number;
+}
+
+/**
+ * Groups chunks into transfer blocks of at most TRANSFER_BLOCK bytes and BLOCK_CHUNKS chunks (a
+ * lone larger chunk is its own block), in their order.
+ */
+export function planBlocks<T extends { size: number }>(chunks: readonly T[]): T[][] {
+  const blocks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const c of chunks) {
+    if (current.length > 0 && (bytes + c.size > TRANSFER_BLOCK || current.length === BLOCK_CHUNKS)) {
+      blocks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(c);
+    bytes += c.size;
+  }
+  if (current.length) blocks.push(current);
+  return blocks;
 }
 
 /** Writes a block's chunk list header: `sha:size,sha:size,…`. */
@@ -132,7 +163,8 @@ export const PACKAGE_STATES = [
 ] as const;
 export type PackageState = (typeof PACKAGE_STATES)[number];
 
-const SEVERITIES = ['info', 'warning', 'error'] as const;
+/** Message severities, least to most severe (`status messages --severity` counts on the order). */
+export const SEVERITIES = ['info', 'warning', 'error'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 /** An event from a component, as scripts see it (`status messages --json`). */
@@ -179,6 +211,19 @@ const SiteRecordSchema = Type.Object({
 export type SiteRecord = Static<typeof SiteRecordSchema>;
 
 /**
+ * A named DP of a site, as the site reports it up to every ancestor (where packages may be
+ * assigned to it); `removed` drops it there with its assignments and status.
+ */
+const DpRecordSchema = Type.Object({
+  dp: Str(64),
+  site: Str(8),
+  url: Nullable(Str(2048)),
+  removed: Type.Boolean(),
+  updatedAt: Type.Integer(),
+});
+export type DpRecord = Static<typeof DpRecordSchema>;
+
+/**
  * What travels up the hierarchy, in order, each applied once. A `purge` is a `site purge` at a site
  * below: every ancestor removes every trace of `code` too.
  */
@@ -187,6 +232,7 @@ const ReportSchema = Type.Union([
   Type.Object({ kind: Type.Literal('package-status'), status: PackageStatusSchema }),
   Type.Object({ kind: Type.Literal('site'), site: SiteRecordSchema }),
   Type.Object({ kind: Type.Literal('purge'), code: Str(8), at: Type.Integer() }),
+  Type.Object({ kind: Type.Literal('dp'), dp: DpRecordSchema }),
 ]);
 export type Report = Static<typeof ReportSchema>;
 
@@ -198,31 +244,130 @@ export function isReport(value: unknown): value is Report {
 /** The reports of a batch are checked one by one (see {@link isReport}), not as a whole. */
 export const ReportsBody = Type.Object({ reports: Type.Array(Type.Unknown(), { maxItems: 5000 }) });
 
-/** What travels to a child: the package and its files with their chunks. */
-const ManifestSchema = Type.Object({
+/** The type of a body or answer streamed as newline-delimited JSON, one value a line. */
+export const NDJSON = 'application/x-ndjson';
+
+/**
+ * What an offer may carry. An offer is a stream: its memory cost at either end is one line, so its
+ * body limit (in {@link BODY_LIMIT}) bounds what the child stages on disk, not what it holds: 200,000
+ * files with paths of up to 1 KiB and chunk lists for packages of a few TiB. One line is one file's
+ * entry; its chunk list grows with the file's size (about 76 bytes a chunk of at least 256 KiB).
+ */
+export const OFFER_LIMIT = { files: 200_000, lineBytes: 64 * MiB } as const;
+
+const Sha = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
+/**
+ * The first line of an offer: the job, the package version and how many file lines follow. The
+ * body is `header \n file \n file …`, each line one JSON value; the signature covers the whole
+ * body, so the child acts on none of it before the last byte matched the signed hash.
+ */
+export const OfferHeader = Type.Object({
+  job: Str(64),
   id: Str(16),
   name: Str(200),
   sourceVersion: Type.Integer({ minimum: 1 }),
   origin: Str(8),
-  files: Type.Array(
-    Type.Object({
-      path: Str(1024),
-      size: Type.Integer({ minimum: 0 }),
-      sha256: Str(64),
-      chunks: Type.Array(Type.Tuple([Str(64), Type.Integer({ minimum: 1 })])),
-    }),
-    { maxItems: 200_000 },
-  ),
+  files: Type.Integer({ minimum: 0, maximum: OFFER_LIMIT.files }),
 });
-export type PackageManifest = Static<typeof ManifestSchema>;
+export type OfferHeader = Static<typeof OfferHeader>;
+/** A package version as it is offered, without its files. */
+export type ManifestHeader = Omit<OfferHeader, 'job'>;
 
-export const OfferBody = Type.Object({ job: Str(64), manifest: ManifestSchema });
+/** One file line of an offer: a file of the package and its chunks, in order. */
+export const OfferFile = Type.Object({
+  path: Str(1024),
+  size: Type.Integer({ minimum: 0 }),
+  sha256: Sha,
+  chunks: Type.Array(Type.Tuple([Sha, Type.Integer({ minimum: 1, maximum: MAX_CHUNK })])),
+});
+
+/**
+ * One line of the answer to an offer: a chunk the child lacks, or the last line, which counts the
+ * chunk lines before it. An answer without its last line was cut short.
+ */
+export const OfferAnswerLine = Type.Union([
+  Type.Object({ missing: Sha }),
+  Type.Object({ end: Type.Integer({ minimum: 0 }) }),
+]);
+export type OfferAnswerLine = Static<typeof OfferAnswerLine>;
+
+/** The body of {@link S2S.manifests}: the packages wanted, or every one when empty. */
+export const ManifestsBody = Type.Object({ ids: Type.Array(Str(16), { maxItems: 10_000 }) });
+
+/** One package version in the answer to {@link S2S.manifests}. */
+export const KnownManifest = Type.Object({
+  id: Str(16),
+  name: Str(200),
+  sourceVersion: Type.Integer({ minimum: 1 }),
+  origin: Str(8),
+  files: Type.Array(OfferFile, { maxItems: OFFER_LIMIT.files }),
+});
+export type KnownManifest = Static<typeof KnownManifest>;
+export const ManifestsAnswer = Type.Object({ packages: Type.Array(KnownManifest) });
+
+/** One value as a line of an NDJSON stream. */
+export function ndjsonLine(value: unknown): string {
+  return `${JSON.stringify(value)}\n`;
+}
+
+/**
+ * Reads one line of an NDJSON stream as a value of `schema`; `what` names the line in the error
+ * that refuses anything else.
+ */
+export function readLine<T extends TSchema>(schema: T, line: string, what: string): Static<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new OutpostError('OUTPOST_BAD_INPUT', `${what} is not valid JSON`);
+  }
+  const validator = validatorOf(schema);
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value)[0];
+    const where = first?.instancePath ? ` at ${first.instancePath}` : '';
+    throw new OutpostError(
+      'OUTPOST_BAD_INPUT',
+      `${what} is not valid${where}: ${first?.message ?? 'wrong shape'}`,
+    );
+  }
+  return value as Static<T>;
+}
+
+/** Line schemas compiled once: a stream of 200,000 lines checks each against compiled code. */
+const validators = new WeakMap<TSchema, Validator>();
+
+function validatorOf(schema: TSchema): Validator {
+  let validator = validators.get(schema);
+  if (!validator) {
+    validator = Compile(schema);
+    validators.set(schema, validator);
+  }
+  return validator;
+}
 
 export const AssignmentsBody = Type.Object({
   job: Str(64),
   package: Str(16),
   sourceVersion: Nullable(Type.Integer()),
   dps: Type.Array(Str(64), { maxItems: 10_000 }),
+  /**
+   * DP → how many redistributes the origin has asked for there. A site that receives a higher count
+   * than it holds makes its own way to that DP again. Absent from a parent that predates it.
+   */
+  redistributions: Type.Optional(
+    Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }), { maxProperties: 10_000 }),
+  ),
+});
+
+/**
+ * Chunks a child asks its parent for: of one package it holds for a DP at or below it, at most a
+ * transfer block's worth. The answer is a block: chunks back to back, listed in {@link HEADER}.chunks;
+ * a chunk the parent cannot give (not of the package, or not sound there) is left out of the list.
+ */
+export const ChunksBody = Type.Object({
+  package: Str(16),
+  chunks: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { minItems: 1, maxItems: BLOCK_CHUNKS }),
 });
 
 const Token = Str(200);

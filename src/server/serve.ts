@@ -12,9 +12,12 @@ import {
   Wake,
 } from '../core/index.js';
 import { openDatabase } from '../db/index.js';
+import { OutpostError } from '../errors/index.js';
 import {
   databaseConfigOf,
   dataPaths,
+  formatListen,
+  type ListenAddress,
   parseListen,
   purgeHost,
   readAdminToken,
@@ -91,7 +94,13 @@ export async function startSite(
     },
   };
   const app = await buildApp(ctx, await readAdminToken(dataDir));
-  await app.listen(parseListen(listen));
+  try {
+    await listenOrSayWho(app, listen, config.code);
+  } catch (err) {
+    await app.close();
+    await close();
+    throw err;
+  }
 
   // Only this site's own processes can have run its jobs: the leases of those that are gone are
   // taken back now, so a restart resumes at once instead of after the lease time.
@@ -132,7 +141,6 @@ export async function startSite(
       await Promise.allSettled(loops);
       // Left registered if this fails: the next start sees its pid gone and takes its leases back.
       await retireOwner(db, leaseOwner.owner).catch(() => undefined);
-      loggers.flush();
       await close();
     })();
     return stopping$;
@@ -147,4 +155,39 @@ export async function startSite(
       markStopped();
     },
   };
+}
+
+/** The code of the Outpost site answering at `address` (its unauthenticated /healthz), or null. */
+async function siteListeningAt(address: ListenAddress): Promise<string | null> {
+  // A wildcard listener is reached through loopback.
+  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  try {
+    const res = await fetch(`http://${formatListen({ host, port: address.port })}/healthz`, {
+      signal: AbortSignal.timeout(3_000),
+    });
+    const body = (await res.json()) as { site?: unknown };
+    return typeof body.site === 'string' ? body.site : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Listens on `listen`; when another process has the port, the error says which site it is. */
+async function listenOrSayWho(app: FastifyInstance, listen: string, self: string): Promise<void> {
+  const address = parseListen(listen);
+  try {
+    await app.listen(address);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    const holder = await siteListeningAt(address);
+    const who =
+      holder === null
+        ? 'another program (not an Outpost site server) listens there'
+        : holder === self
+          ? `site ${holder} is already running there (another outpost serve of this site)`
+          : `site ${holder} already listens there`;
+    throw new OutpostError('OUTPOST_ADDRESS_IN_USE', `cannot listen on ${listen}: ${who}`, {
+      hint: holder === self ? 'stop the other server first' : 'stop it, or pass --listen HOST:PORT',
+    });
+  }
 }

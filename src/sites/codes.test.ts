@@ -42,10 +42,10 @@ describe('site codes', () => {
     expect(assertSiteType('secondary')).toBe('secondary');
     expect(() => assertSiteType('tertiary')).toThrow(/site type 'tertiary'/);
   });
-  it('parses DP names and refuses named DPs honestly', () => {
-    expect(parseDpName('S02')).toEqual({ site: 'S02', dp: 'S02' });
-    expect(() => parseDpName('S02/EAST')).toThrow(/not supported yet/);
-    expect(() => parseDpName('s02')).toThrow(/not valid/);
-    expect(() => parseDpName('S02/a/b')).toThrow(/not valid/);
+  it('parses default and named DP names, refusing malformed ones', () => {
+    expect(parseDpName('S02')).toEqual({ site: 'S02', dp: 'S02', name: null });
+    expect(parseDpName('S02/EAST-1')).toEqual({ site: 'S02', dp: 'S02/EAST-1', name: 'EAST-1' });
+    for (const bad of ['s02', 'S02/a/b', 'S02/', 'S02/a b', 'S02/..', `S02/${'x'.repeat(33)}`, '/lab'])
+      expect(() => parseDpName(bad), bad).toThrow(/not valid/);
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SITE_TYPES, type SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 
@@ -24,6 +24,9 @@ export function assertSiteCode(code: string, what = 'site code'): string {
 export function isJoinToken(token: string): boolean {
   return JOIN_TOKEN.test(token);
 }
+
+/** What the parent keeps of a join token: its SHA-256. */
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** A new one-time join token for site `code`: the code, a dot and 24 random bytes. */
 export function newJoinToken(code: string): string {
@@ -51,22 +54,28 @@ export function assertSiteType(type: string): SiteType {
   return type as SiteType;
 }
 
-/**
- * A DP name is `CODE` (the site's own default DP) or `CODE/NAME`. Only default DPs exist so far,
- * so a named one is refused rather than silently treated as the default.
- */
-export function parseDpName(text: string): { site: string; dp: string } {
-  const [site, name, ...rest] = text.split('/');
-  if (rest.length > 0 || name !== undefined) {
-    if (name !== undefined && rest.length === 0 && isSiteCode(site) && /^[A-Za-z0-9_-]{1,32}$/.test(name)) {
-      throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}': named DPs are not supported yet`, {
-        hint: `use the site's default DP: ${site}`,
-      });
-    }
-    throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}' is not valid`, {
-      hint: 'write CODE or CODE/NAME',
+const DP_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** Throws unless `name` can name a DP of a site: 1–32 characters A–Z, a–z, 0–9, `_` or `-`. */
+export function assertDpName(name: string): string {
+  if (!DP_NAME.test(name)) {
+    throw new OutpostError('OUTPOST_BAD_DP', `DP name '${name}' is not valid`, {
+      hint: 'a DP name is 1-32 characters A-Z, a-z, 0-9, _ or -',
     });
   }
-  assertSiteCode(site, 'DP site code');
-  return { site, dp: site };
+  return name;
+}
+
+/**
+ * A DP name is `CODE` (the site's own default DP) or `CODE/NAME` (a named DP of that site). Only
+ * the form is checked here; whether a named DP exists is for the site that acts on it.
+ */
+export function parseDpName(text: string): { site: string; dp: string; name: string | null } {
+  const [site, name, ...rest] = text.split('/');
+  if (rest.length > 0 || (name !== undefined && !DP_NAME.test(name)) || !isSiteCode(site)) {
+    throw new OutpostError('OUTPOST_BAD_DP', `DP '${text}' is not valid`, {
+      hint: 'write CODE or CODE/NAME, e.g. S02 or S02/lab (a name is 1-32 characters A-Z, a-z, 0-9, _ or -)',
+    });
+  }
+  return name === undefined ? { site, dp: site, name: null } : { site, dp: text, name };
 }

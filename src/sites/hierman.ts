@@ -3,8 +3,7 @@ import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { type KnownPeer, type Registration, S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
-import { assertSiteCode, assertSiteType, newJoinToken } from './codes.js';
-import { hashToken } from './phases.js';
+import { assertSiteCode, assertSiteType, hashToken, newJoinToken } from './codes.js';
 import { siteRecordOf } from './records.js';
 
 export const DEFAULT_JOIN_DEADLINE_MS = 10 * 60_000;
@@ -30,7 +29,8 @@ export interface AddSiteResult {
   expiresAt: number;
 }
 
-function assertUrl(url: string, what: string): string {
+/** Throws unless `url` is an http(s) URL; returns it without a trailing slash. */
+export function assertUrl(url: string, what: string): string {
   try {
     const u = new URL(url);
     if (u.protocol === 'http:' || u.protocol === 'https:') return u.toString().replace(/\/$/, '');
@@ -134,7 +134,7 @@ export async function addSite(
       subject: code,
     });
   });
-  ctx.log('hierman').info({ site: code }, 'site added, waiting for join');
+  ctx.log('hierman').info({ peer: code }, 'site added, waiting for join');
   return {
     code,
     type,
@@ -177,9 +177,16 @@ export async function registrationOf(
 ): Promise<Registration> {
   const row = await ctx.db
     .selectFrom('sites')
-    .select(['state', 'relation'])
+    .select(['state', 'relation', 'generation'])
     .where('code', '=', code)
     .executeTakeFirst();
   const known = row?.relation === 'child' || row?.relation === 'descendant';
-  return { parent: ctx.config.code, code, known, ...(known ? { state: row?.state } : {}) };
+  if (!known) return { parent: ctx.config.code, code, known };
+  return {
+    parent: ctx.config.code,
+    code,
+    known,
+    state: row?.state,
+    generation: row?.generation ?? undefined,
+  };
 }

@@ -1,4 +1,5 @@
 export {
+  assertDpName,
   assertSiteCode,
   assertSiteType,
   isJoinToken,
@@ -10,6 +11,8 @@ export {
   type AddSiteInput,
   type AddSiteResult,
   addSite,
+  assertUrl,
+  DEFAULT_ADDRESS,
   DEFAULT_JOIN_DEADLINE_MS,
   findPeer,
   isCodeFree,
@@ -55,3 +58,4 @@ export {
   type PurgeSummary,
   purgeSite,
 } from './removal.js';
+export { type ReplaceSiteResult, replaceSite } from './replace.js';

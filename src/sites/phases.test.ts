@@ -1,24 +1,15 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { insertChildSite } from '../../test/sites.js';
+import { centralConfig, insertChildSite } from '../../test/sites.js';
 import { tempDir } from '../../test/tempdirs.js';
 import { systemClock } from '../common/index.js';
 import { openDatabase, type SiteDb } from '../db/index.js';
-import type { SiteConfig } from '../host/index.js';
-import { checkJoin, hashToken } from './phases.js';
+import { hashToken } from './codes.js';
+import { checkJoin } from './phases.js';
 import { recordPhase } from './records.js';
 
 const TOKEN = `S02.${'a'.repeat(32)}`;
-const config: SiteConfig = {
-  code: 'C01',
-  type: 'central',
-  name: 'C01',
-  listen: '127.0.0.1:8470',
-  url: 'http://127.0.0.1:8470',
-  generation: 'c01-generation',
-  parent: null,
-  createdAt: 0,
-};
+const config = centralConfig;
 
 describe('a failed join', () => {
   let site: SiteDb;

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { request } from 'undici';
 import { formatDuration } from '../common/index.js';
@@ -7,8 +7,9 @@ import type { Database, SiteState, SitesTable, SiteType } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { type JoinRequest, type PhaseReport, type PhaseState, S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
-import { parseJoinToken } from './codes.js';
+import { hashToken, parseJoinToken } from './codes.js';
 import { getSiteRow, recordPhase, siteRecordOf } from './records.js';
+import { isBeingReplaced, takeOverSite } from './replace.js';
 
 /** The phases of a site install, in order, as the parent records them. */
 export const INSTALL_PHASES = [
@@ -25,8 +26,6 @@ const AFTER_REGISTRATION: readonly InstallPhase[] = ['components', 'DP ready'];
 
 type Db = Kysely<Database>;
 type SiteRow = Selectable<SitesTable>;
-
-export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Changes a child's state: the row, the record sent up, a status message and a log line. */
 async function setChildState(
@@ -46,7 +45,7 @@ async function setChildState(
   await reportSite(trx, ctx.sink, siteRecordOf({ ...row, state, error, updated_at: now }));
   const severity = state === 'failed' ? 'error' : state === 'unreachable' ? 'warning' : 'info';
   await postMessage(trx, ctx.sink, now, { severity, component: 'hierman', text, subject: row.code });
-  ctx.log('hierman')[severity === 'info' ? 'info' : 'warn']({ site: row.code, state, error }, text);
+  ctx.log('hierman')[severity === 'info' ? 'info' : 'warn']({ peer: row.code, state, error }, text);
 }
 
 /** The install phase a failed child failed in, as recorded in its phase timeline. */
@@ -70,7 +69,8 @@ async function siteForToken(
   const invalid = (why: string) => new OutpostError('OUTPOST_JOIN_TOKEN_INVALID', `join token ${why}`);
   const row = await trx.selectFrom('sites').selectAll().where('code', '=', code).executeTakeFirst();
   if (row?.relation !== 'child') throw invalid(`is not for a site of ${ctx.config.code}`);
-  if (row.state === 'active' || row.state === 'installing' || row.state === 'unreachable') {
+  const joined = row.state === 'active' || row.state === 'installing' || row.state === 'unreachable';
+  if (joined && !isBeingReplaced(row)) {
     throw new OutpostError('OUTPOST_SITE_ACTIVE', `site ${code} has already joined (state ${row.state})`, {
       hint: 'delete the old site before reusing its code',
     });
@@ -198,6 +198,18 @@ async function progress(
   error: string | null,
 ): Promise<void> {
   const now = ctx.clock.now();
+  if (state === 'failed' && isBeingReplaced(row)) {
+    // The old host still serves the site: only the new host's install failed, and it may try again.
+    await recordPhase(trx, row.code, phase, 'failed', now, error);
+    const text = `new host of site ${row.code} failed in phase ${phase}: ${error ?? 'no reason given'}; generation ${row.generation} still serves`;
+    await postMessage(trx, ctx.sink, now, {
+      severity: 'warning',
+      component: 'hierman',
+      text,
+      subject: row.code,
+    });
+    return;
+  }
   if (state === 'failed') return failChild(ctx, trx, row, phase, error ?? 'no reason given', now);
   await recordPhase(trx, row.code, phase, state, now, error);
   // A finished phase restarts the clock: every phase has the whole deadline. A phase that is still
@@ -237,7 +249,7 @@ export interface JoinAnswer {
 
 /** Registration: checks the one-time token and records the child's key and generation. */
 export async function acceptJoin(
-  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'keys' | 'sink'>,
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'keys' | 'log' | 'sink' | 'transfers' | 'wake'>,
   req: JoinRequest,
 ): Promise<JoinAnswer> {
   if (!/^[0-9a-f-]{8,64}$/.test(req.generation))
@@ -247,9 +259,11 @@ export async function acceptJoin(
   } catch {
     throw new OutpostError('OUTPOST_BAD_INPUT', 'public key is not a valid key');
   }
-  return ctx.db.transaction().execute(async (trx) => {
+  let cancelled: string[] = [];
+  const answer = await ctx.db.transaction().execute(async (trx) => {
     const row = await siteForToken(ctx, trx, req.token);
     const now = ctx.clock.now();
+    if (isBeingReplaced(row)) cancelled = await takeOverSite(trx, ctx, row, req.generation, now);
     const update = {
       public_key: req.publicKeyPem,
       generation: req.generation,
@@ -281,6 +295,12 @@ export async function acceptJoin(
       time: now,
     };
   });
+  if (cancelled.length > 0) {
+    await ctx.transfers.abortJobs(cancelled, 'cancelled: the site was replaced');
+    ctx.log('hierman').warn({ peer: answer.site.code, jobs: cancelled.length }, 'site replaced');
+  }
+  ctx.wake.notify('distmgr');
+  return answer;
 }
 
 /**

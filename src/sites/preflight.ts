@@ -141,11 +141,16 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
     `${formatBytes(free)} free at ${probeDir}; needs ${formatBytes(needed)} (${formatBytes(join?.bytesAssigned ?? 0)} assigned + ${formatBytes(reserve)} reserve)`,
   );
   if (code) {
-    const audit = await auditHost({ code, dataDir: opts.dataDir, root: opts.root }).catch((err: unknown) => {
-      // A folder that is not a data directory of this code is no leftover, but nothing may go there.
-      if (err instanceof OutpostError && err.code === 'OUTPOST_NOT_OWNED') return err;
-      throw err;
-    });
+    // Leftovers of this install only: a server of the code elsewhere is one the parent still knows
+    // (it gave no token for a code in use), and hosts running several hierarchies side by side (tests,
+    // demos) would refuse every join of a code used by another of them.
+    const audit = await auditHost({ code, dataDir: opts.dataDir, root: opts.root, anywhere: false }).catch(
+      (err: unknown) => {
+        // A folder that is not a data directory of this code is no leftover, but nothing may go there.
+        if (err instanceof OutpostError && err.code === 'OUTPOST_NOT_OWNED') return err;
+        throw err;
+      },
+    );
     if (audit instanceof OutpostError) add('host clean', false, audit.message);
     else {
       // The registration we are about to make is not a leftover; every other one is.

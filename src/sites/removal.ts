@@ -132,7 +132,7 @@ export async function deleteSite(
   });
   await ctx.transfers.abortJobs(cancelled, `cancelled: site ${code} was deleted`);
   ctx.wake.notify('distmgr');
-  ctx.log('hierman').warn({ site: code, jobs: cancelled.length }, 'site deleted');
+  ctx.log('hierman').warn({ peer: code, jobs: cancelled.length }, 'site deleted');
 
   if (row.state !== 'pending' && row.state !== 'failed' && row.url) {
     try {
@@ -177,7 +177,7 @@ export async function deinstallChildren(
         ctx
           .log('hierman')
           .warn(
-            { site: child.code, err: (err as Error).message },
+            { peer: child.code, err: (err as Error).message },
             'could not tell a child site to deinstall',
           );
       }
@@ -188,19 +188,48 @@ export async function deinstallChildren(
 
 export interface PurgeSummary {
   site: string;
+  /** True when nothing was removed: `removed` and `queuedAt` say what a purge would do. */
+  dryRun: boolean;
   removed: RemovedRows;
   /** Where the same purge was queued: 'parent' (the outbox) and/or the child site on the way to it. */
   queuedAt: string[];
+}
+
+/** Carries a dry run's counts out of the transaction it rolls back. */
+class RolledBack extends Error {
+  constructor(readonly removed: RemovedRows) {
+    super('dry run');
+  }
+}
+
+/** Has this site ever heard of `code`: a message about it, or a purge of it sent on? */
+async function heardOf(db: Db, code: string): Promise<boolean> {
+  const message = await db
+    .selectFrom('status_messages')
+    .select('seq')
+    .where('subject_site', '=', code)
+    .limit(1)
+    .executeTakeFirst();
+  if (message) return true;
+  const job = await db
+    .selectFrom('jobs')
+    .select('id')
+    .where('subject', '=', code)
+    .limit(1)
+    .executeTakeFirst();
+  return !!job;
 }
 
 /**
  * `site purge`: the repair for an inconsistent database (the Preinst /DELSITE of SMS). Removes every
  * row naming `code` in whatever state, aborts its transfers, and queues the same purge at the
  * ancestors and at the child it lies under. Running it again removes nothing and queues nothing.
+ * With `dryRun` it removes nothing and says what it would; with `mustBeKnown` (an administrator's
+ * purge, not one passed on by another site) a code this site has never heard of is not found.
  */
 export async function purgeSite(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'transfers' | 'wake'>,
-  input: { code: string },
+  input: { code: string; dryRun?: boolean; mustBeKnown?: boolean },
 ): Promise<PurgeSummary> {
   const code = assertSiteCode(input.code);
   if (code === ctx.config.code || code === ctx.config.parent?.code) {
@@ -210,27 +239,49 @@ export async function purgeSite(
     );
   }
   const hop = await nextHop(ctx.db, ctx.config.code, code, true);
+  const queueAt = (removed: RemovedRows): string[] =>
+    totalRemoved(removed) === 0
+      ? []
+      : [
+          ...(ctx.sink.hasParent ? [ctx.config.parent?.code ?? 'parent'] : []),
+          ...(hop && hop !== code ? [hop] : []),
+        ];
+  const assertKnown = async (removed: RemovedRows) => {
+    if (input.mustBeKnown && totalRemoved(removed) === 0 && !(await heardOf(ctx.db, code)))
+      throw new OutpostError('OUTPOST_SITE_NOT_FOUND', `site ${code} is not known here`, {
+        hint: 'outpost site list shows the sites this site knows',
+      });
+  };
+  if (input.dryRun) {
+    const removed = await ctx.db
+      .transaction()
+      .execute(async (trx) => {
+        throw new RolledBack(await forgetSite(trx, code));
+      })
+      .catch((err: unknown) => {
+        if (err instanceof RolledBack) return err.removed;
+        throw err;
+      });
+    await assertKnown(removed);
+    return { site: code, dryRun: true, removed, queuedAt: queueAt(removed) };
+  }
   const now = ctx.clock.now();
   const jobIds = (await ctx.db.selectFrom('jobs').select('id').where('site_code', '=', code).execute()).map(
     (j) => j.id,
   );
   const result = await ctx.db.transaction().execute(async (trx) => {
     const removed = await forgetSite(trx, code);
-    const queuedAt: string[] = [];
+    const queuedAt = queueAt(removed);
     if (totalRemoved(removed) > 0) {
       // Even a purge the parent sent goes back up: until it arrived here, this site may have reported
       // the site again, and the ancestors must forget that too.
-      if (ctx.sink.hasParent) {
-        await reportPurge(trx, ctx.sink, code, now);
-        queuedAt.push(ctx.config.parent?.code ?? 'parent');
-      }
+      if (ctx.sink.hasParent) await reportPurge(trx, ctx.sink, code, now);
       if (hop && hop !== code) {
         await createJob(
           trx,
           { site: hop, kind: 'purge', package: null, subject: code, sourceVersion: null, dps: [] },
           now,
         );
-        queuedAt.push(hop);
       }
       await postMessage(trx, ctx.sink, now, {
         severity: 'warning',
@@ -242,8 +293,10 @@ export async function purgeSite(
         subject: code,
       });
     }
-    return { site: code, removed, queuedAt };
+    return { site: code, dryRun: false, removed, queuedAt };
   });
+  // Nothing was removed, so refusing now changes nothing either.
+  await assertKnown(result.removed);
   await ctx.transfers.abortJobs(jobIds, `purged with site ${code}`);
   ctx.wake.notify('distmgr');
   ctx.wake.notify('sender');

@@ -11,7 +11,10 @@ export {
   pendingReports,
   postMessage,
   type ReportSink,
+  reportDp,
   reportPurge,
   reportSite,
+  setInstallPending,
   setPackageStatus,
+  setPackageStatuses,
 } from './store.js';

@@ -5,11 +5,13 @@
 import type { ReportedMessage } from '../s2s/index.js';
 
 export {
+  type DpRecord,
   PACKAGE_STATES,
   type PackageState,
   type PackageStatus,
   type Report,
   type ReportedMessage,
+  SEVERITIES,
   type Severity,
   type SiteRecord,
 } from '../s2s/index.js';

@@ -1,7 +1,13 @@
 import type { Kysely } from 'kysely';
 import { assertIdPrefix, oneMatch } from '../common/index.js';
 import type { Database } from '../db/index.js';
-import type { PackageState, PackageStatus, StatusMessage } from './model.js';
+import {
+  type PackageState,
+  type PackageStatus,
+  SEVERITIES,
+  type Severity,
+  type StatusMessage,
+} from './model.js';
 
 type Db = Kysely<Database>;
 
@@ -9,6 +15,8 @@ export interface MessageFilter {
   /** Messages this site reported or that are about it. */
   site?: string;
   component?: string;
+  /** Messages of this severity or a worse one. */
+  severity?: Severity;
   package?: string;
   job?: string;
   since?: number;
@@ -41,6 +49,7 @@ export async function listMessages(db: Db, f: MessageFilter): Promise<(StatusMes
   const site = f.site;
   if (site) q = q.where((eb) => eb.or([eb('site_code', '=', site), eb('subject_site', '=', site)]));
   if (f.component) q = q.where('component', '=', f.component);
+  if (f.severity) q = q.where('severity', 'in', SEVERITIES.slice(SEVERITIES.indexOf(f.severity)));
   if (f.package) q = q.where('package_id', '=', f.package);
   if (f.job) q = q.where('job_id', '=', await resolveMessageJob(db, f.job));
   if (f.since !== undefined) q = q.where('time', '>=', f.since);

@@ -80,6 +80,11 @@ export class ReportScope {
         for (const code of [report.status.site, dpSite]) if (!this.within(code)) return code;
         return null;
       }
+      case 'dp':
+        // A named DP is its site's: `S02/NAME` may be reported only for S02, from S02's subtree.
+        return this.within(report.dp.site) && report.dp.dp.startsWith(`${report.dp.site}/`)
+          ? null
+          : report.dp.site;
       case 'site':
         return this.mayRecord(report.site) ? null : report.site.code;
       case 'purge': {

@@ -83,12 +83,12 @@ export async function acceptReports(
   const log = ctx.log('statmgr');
   if (malformed > 0) {
     ctx.metrics.reportsDropped.inc({ child, reason: 'malformed' }, malformed);
-    log.warn({ from: child, dropped: malformed }, 'dropped malformed status reports');
+    log.warn({ peer: child, dropped: malformed }, 'dropped malformed status reports');
   }
   if (outside.length > 0) {
     ctx.metrics.reportsDropped.inc({ child, reason: 'outside-subtree' }, outside.length);
     log.warn(
-      { from: child, dropped: outside.length, sites: sitesNamed(outside) },
+      { peer: child, dropped: outside.length, sites: sitesNamed(outside) },
       "dropped status reports about sites outside the child's subtree",
     );
   }

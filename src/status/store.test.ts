@@ -71,6 +71,39 @@ describe('status outbox', () => {
     time: 1,
   });
 
+  it('takes a named DP from the subtree it lies in, and its removal drops its assignments and status', async () => {
+    const dp = (site: string, name: string, removed: boolean, updatedAt: number): Report => ({
+      kind: 'dp',
+      dp: { dp: name, site, url: null, removed, updatedAt },
+    });
+    const result = await applyReports(
+      site.db,
+      primary,
+      'S02',
+      [dp('S05', 'S05/lab', false, 10), dp('S03', 'S03/lab', false, 10), dp('S02', 'S05/lab', false, 11)],
+      100,
+    );
+    expect(result).toEqual({ applied: 1, outside: ['S03', 'S02'] });
+    expect(await site.db.selectFrom('dps').select(['dp', 'site_code']).execute()).toEqual([
+      { dp: 'S05/lab', site_code: 'S05' },
+    ]);
+    await site.db
+      .insertInto('assignments')
+      .values({ package_id: 'C0100001', dp: 'S05/lab', site_code: 'S05', created_at: 1 })
+      .execute();
+    await setPackageStatus(site.db, primary, { ...status(20), site: 'S05', dp: 'S05/lab' });
+    expect(await applyReports(site.db, primary, 'S02', [dp('S05', 'S05/lab', true, 30)], 100)).toEqual({
+      applied: 1,
+      outside: [],
+    });
+    expect(await site.db.selectFrom('dps').select('dp').execute()).toEqual([]);
+    expect(await site.db.selectFrom('assignments').select('dp').execute()).toEqual([]);
+    expect(await listPackageStatus(site.db, {})).toEqual([]);
+    // Forwarded up, as applied.
+    const kinds = (await pendingReports(site.db, 100)).reports.map((r) => r.kind);
+    expect(kinds.filter((k) => k === 'dp')).toHaveLength(2);
+  });
+
   it('applies each report from a child once and forwards only what it applied', async () => {
     const m1: Report = { kind: 'message', message: message('m1', 'S02') };
     expect(await applyReports(site.db, primary, 'S02', [m1, installed(10)], 100)).toEqual({
@@ -143,6 +176,17 @@ describe('status outbox', () => {
       ['m-new', 'S02', 'S07'],
     ]);
     expect((await listMessages(site.db, { site: 'S07' })).map((m) => m.id)).toEqual(['m-new']);
+  });
+
+  it('filters by severity: the one asked for and every worse one', async () => {
+    const central = { site: 'C01', hasParent: false };
+    for (const severity of ['info', 'warning', 'error'] as const)
+      await postMessage(site.db, central, 1, { severity, component: 'hierman', text: severity });
+    const texts = async (severity: 'info' | 'warning' | 'error') =>
+      (await listMessages(site.db, { severity })).map((m) => m.text);
+    expect(await texts('info')).toEqual(['info', 'warning', 'error']);
+    expect(await texts('warning')).toEqual(['warning', 'error']);
+    expect(await texts('error')).toEqual(['error']);
   });
 
   it('drops forwarded reports only up to what the parent acknowledged', async () => {

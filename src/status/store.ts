@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type Database, dropSiteContent, forgetSite } from '../db/index.js';
-import type { PackageStatus, Report, ReportedMessage, Severity, SiteRecord, StatusMessage } from './model.js';
+import { type Database, dropDp, dropSiteContent, forgetSite } from '../db/index.js';
+import type {
+  DpRecord,
+  PackageStatus,
+  Report,
+  ReportedMessage,
+  Severity,
+  SiteRecord,
+  StatusMessage,
+} from './model.js';
 import { ReportScope } from './scope.js';
 
 type Db = Kysely<Database>;
@@ -116,6 +124,63 @@ export async function setPackageStatus(db: Db, sink: ReportSink, status: Package
     await enqueue(db, sink, { kind: 'package-status', status }, status.updatedAt);
 }
 
+/** Rows a batched statement writes at once: well under SQLite's and PostgreSQL's parameter limits. */
+const BATCH = 500;
+
+/**
+ * Sets many packages' status here, fresh from this site (nothing newer can be held), and queues
+ * them for the parent: a statement per batch, not three per row, for `dp clone` of thousands.
+ */
+export async function setPackageStatuses(db: Db, sink: ReportSink, statuses: PackageStatus[]): Promise<void> {
+  for (let i = 0; i < statuses.length; i += BATCH) {
+    const batch = statuses.slice(i, i + BATCH);
+    await db
+      .insertInto('package_status')
+      .values(
+        batch.map((s) => ({
+          package_id: s.package,
+          dp: s.dp,
+          site_code: s.site,
+          source_version: s.sourceVersion,
+          state: s.state,
+          error: s.error,
+          updated_at: s.updatedAt,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.columns(['package_id', 'dp']).doUpdateSet((eb) => ({
+          site_code: eb.ref('excluded.site_code'),
+          source_version: eb.ref('excluded.source_version'),
+          state: eb.ref('excluded.state'),
+          error: eb.ref('excluded.error'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+    if (sink.hasParent)
+      await db
+        .insertInto('outbox')
+        .values(
+          batch.map((status) => ({
+            kind: 'package-status' as const,
+            payload: JSON.stringify({ kind: 'package-status', status }),
+            created_at: status.updatedAt,
+          })),
+        )
+        .execute();
+  }
+}
+
+/** A package goes (back) to Install Pending at a DP, its error cleared: a new attempt is under way. */
+export async function setInstallPending(
+  db: Db,
+  sink: ReportSink,
+  at: Pick<PackageStatus, 'package' | 'sourceVersion' | 'site' | 'dp'>,
+  now: number,
+): Promise<void> {
+  await setPackageStatus(db, sink, { ...at, state: 'Install Pending', error: null, updatedAt: now });
+}
+
 /** Queues a purge of `code` for the ancestors. */
 export async function reportPurge(db: Db, sink: ReportSink, code: string, now: number): Promise<void> {
   await enqueue(db, sink, { kind: 'purge', code, at: now }, now);
@@ -124,6 +189,28 @@ export async function reportPurge(db: Db, sink: ReportSink, code: string, now: n
 /** Queues a record of one of this site's children (or itself) for the parent. */
 export async function reportSite(db: Db, sink: ReportSink, site: SiteRecord): Promise<void> {
   await enqueue(db, sink, { kind: 'site', site }, site.updatedAt);
+}
+
+/** Queues a record of one of this site's named DPs (added or removed) for the parent. */
+export async function reportDp(db: Db, sink: ReportSink, dp: DpRecord): Promise<void> {
+  await enqueue(db, sink, { kind: 'dp', dp }, dp.updatedAt);
+}
+
+/** A named DP's record from below, applied when newer than the one held; a removal drops it here. */
+async function applyDp(db: Db, d: DpRecord): Promise<boolean> {
+  const existing = await db.selectFrom('dps').select('updated_at').where('dp', '=', d.dp).executeTakeFirst();
+  if (existing && existing.updated_at >= d.updatedAt) return false;
+  if (d.removed) {
+    await dropDp(db, d.dp);
+    return true;
+  }
+  const row = { site_code: d.site, url: d.url, updated_at: d.updatedAt };
+  await db
+    .insertInto('dps')
+    .values({ dp: d.dp, created_at: d.updatedAt, ...row })
+    .onConflict((oc) => oc.column('dp').doUpdateSet(row))
+    .execute();
+  return true;
 }
 
 /** A record the report scope has found to be the child's to report, applied when newer. */
@@ -183,6 +270,8 @@ export async function applyReports(
     else if (report.kind === 'site') {
       fresh = await applySite(db, report.site);
       if (fresh) scope.place(report.site);
+    } else if (report.kind === 'dp') {
+      fresh = await applyDp(db, report.dp);
     } else {
       // A purge always travels on up: an ancestor may know the site even where this one did not.
       await forgetSite(db, report.code);

@@ -14,6 +14,7 @@ import {
 } from '../../src/demo/index.js';
 import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
+import type { AddressView } from '../../src/replication/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
 import { cli, metric, tempDir, waitForPackageState } from './helpers.js';
 
@@ -50,7 +51,68 @@ describe('the sender honours the address', () => {
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ state: 'pending', bytesSent: 0 });
     expect(await metric(S02.url, 'outpost_despooler_bytes_total')).toBe(0);
+    // The job says why it waits.
+    const listed = await cli(['job', 'list', '--json', '--data', C01.dataDir]);
+    const [waiting] = (JSON.parse(listed.stdout) as (JobView & { waiting: string | null })[]).filter(
+      (j) => j.package === pkg.id,
+    );
+    expect(waiting.waiting).toBe(
+      `schedule ${closed}, next window ${String((hour + 2) % 24).padStart(2, '0')}:00`,
+    );
+    expect((await cli(['job', 'list', '--data', C01.dataDir])).stdout).toContain(`schedule ${closed}`);
     await C01.admin.put('/addresses/S02', { schedule: null });
+    await waitForPackageState(S02, pkg.id, 'S02', 'Installed');
+  });
+
+  it('shows the rate limit in KiB/s under rateLimitKiBps and its old name, and settings at their default as such', async () => {
+    const { C01 } = h.sites;
+    const set = await cli([
+      'address',
+      'set',
+      '--to',
+      'S02',
+      '--rate-limit',
+      '512',
+      '--json',
+      '--data',
+      C01.dataDir,
+    ]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ rateLimitKiBps: 512, rateLimitKbps: 512 });
+    const listed = await cli(['address', 'list', '--json', '--data', C01.dataDir]);
+    const [row] = JSON.parse(listed.stdout) as AddressView[];
+    expect(row).toMatchObject({ rateLimitKiBps: 512, rateLimitKbps: 512 });
+    expect(row.defaults).toEqual(['schedule', 'concurrency', 'retries', 'retryDelayMs']);
+    const table = await cli(['address', 'list', '--data', C01.dataDir]);
+    expect(table.stdout).toContain('512 KiB/s');
+    expect(table.stdout).toContain('always (default)');
+    // Reset to the default: still shown, with the default value, marked.
+    const reset = await cli(['address', 'set', '--to', 'S02', '--rate-limit', '0', '--data', C01.dataDir]);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(reset.stdout).toContain('none (default)');
+    expect((await cli(['address', 'list', '--data', C01.dataDir])).stdout).toContain('none (default)');
+    const [after] = await C01.admin.get<AddressView[]>('/addresses');
+    expect(after).toMatchObject({ rateLimitKiBps: null, rateLimitKbps: null });
+    expect(after.defaults).toContain('rateLimitKiBps');
+  });
+
+  it("moves a running job's progress while a block is on the wire, not only when it is acknowledged", async () => {
+    const { C01, S02 } = h.sites;
+    // 3 MiB is one transfer block; at 1 MiB/s it is on the wire for about three seconds.
+    await C01.admin.put('/addresses/S02', { rateLimitKiBps: 1024 });
+    const pkg = await newPackage(3 * 1024 * 1024);
+    await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    const midway = await waitFor(
+      'the job to show part of its bytes sent',
+      30_000,
+      async () => {
+        const [job] = await C01.admin.get<JobView[]>('/jobs', { package: pkg.id });
+        return job && job.bytesSent > 0 && job.bytesSent < job.bytesTotal ? job : null;
+      },
+      100,
+    );
+    expect(midway.state).toBe('active');
+    await C01.admin.put('/addresses/S02', { rateLimitKiBps: null });
     await waitForPackageState(S02, pkg.id, 'S02', 'Installed');
   });
 
@@ -81,7 +143,11 @@ describe('the sender honours the address', () => {
     await S02.process.stop();
     // Keep S02 counted as reachable so the sender tries (it is not yet marked unreachable).
     const pkg = await newPackage(64 * 1024);
-    await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    // --wait follows the work to its end: Install Failed, exit 1 with the reason.
+    const waited = await cli(['dp', 'assign', pkg.id, '--dp', 'S02', '--wait', '--data', C01.dataDir]);
+    expect(waited.code).toBe(1);
+    expect(waited.stdout).toContain('S02: Install Failed');
+    expect(waited.stderr).toMatch(/Install Failed at S02: .*cannot reach/);
     const failed = await waitForPackageState(C01, pkg.id, 'S02', 'Install Failed', 30_000);
     expect(failed.error).toMatch(/cannot reach/);
     // The failed job is not re-created behind the administrator's back.
@@ -169,18 +235,79 @@ describe('the sender honours the address', () => {
     const missing = await cli(['job', 'delete', '--site', 'S02', '--job', '0000ffff', '--data', C01.dataDir]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no job to S02 has an id starting with 0000ffff');
-    const removed = await cli([
-      'job',
-      'delete',
-      '--site',
-      'S02',
-      '--job',
-      job.id.slice(0, 8),
-      '--data',
-      C01.dataDir,
-    ]);
+    const args = ['job', 'delete', '--site', 'S02', '--job', job.id.slice(0, 8), '--data', C01.dataDir];
+    // Not on a terminal and not confirmed: refused, and the job is still there.
+    const refused = await cli(args);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    expect((await C01.admin.get<JobView[]>('/jobs', { site: 'S02' })).map((j) => j.id)).toContain(job.id);
+    const removed = await cli([...args, '--yes']);
     expect(removed.code, removed.stderr).toBe(0);
     const left = await C01.admin.get<JobView[]>('/jobs', { site: 'S02' });
     expect(left.map((j) => j.id)).not.toContain(job.id);
+  });
+
+  it('dp unassign off a terminal is refused without --yes and changes nothing; with --yes it unassigns', async () => {
+    const { C01 } = h.sites;
+    const pkg = await newPackage(1024);
+    // --wait returns once the package is Installed there, exit 0.
+    const assigned = await cli(['dp', 'assign', pkg.id, '--dp', 'S02', '--wait', '--data', C01.dataDir]);
+    expect(assigned.code, assigned.stderr).toBe(0);
+    expect(assigned.stdout).toContain('S02: Installed');
+    expect((await C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id }))[0].state).toBe(
+      'Installed',
+    );
+    const args = ['dp', 'unassign', pkg.id, '--dp', 'S02', '--data', C01.dataDir];
+    const refused = await cli(args);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    const jobs = await C01.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    expect(jobs.map((j) => j.kind)).toEqual(['package']);
+    const done = await cli([...args, '--yes']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain('unassigned: S02');
+  });
+
+  it('job list --watch off a terminal prints the table again only when a job changed', async () => {
+    const { C01, S02 } = h.sites;
+    const watcher: ChildProcess = spawn(process.execPath, [
+      OUTPOST_BIN,
+      'job',
+      'list',
+      '--watch',
+      '--json',
+      '--site',
+      'S02',
+      '--data',
+      C01.dataDir,
+    ]);
+    let out = '';
+    watcher.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    // Each table is one JSON array, starting on a line of its own.
+    const tables = () => out.split('\n').filter((line) => line === '[' || line === '[]').length;
+    try {
+      await waitFor('the first table', 15_000, async () => tables() === 1);
+      const pkg = await newPackage(1024);
+      await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+      await waitForPackageState(S02, pkg.id, 'S02', 'Installed');
+      await waitFor('a table with the new job completed', 15_000, async () => {
+        const last = out.slice(out.lastIndexOf('\n[') + 1);
+        return tables() > 1 && last.includes(`"package": "${pkg.id}"`) && last.includes('"completed"');
+      });
+      await waitFor('every job to S02 finished', 15_000, async () =>
+        (await C01.admin.get<JobView[]>('/jobs', { site: 'S02' })).every((j) =>
+          ['completed', 'failed', 'cancelled'].includes(j.state),
+        ),
+      );
+      // Nothing changes any more: after the poll that saw the last change, a few polls print nothing.
+      await sleep(1_500);
+      const printed = tables();
+      await sleep(3_500);
+      expect(tables()).toBe(printed);
+    } finally {
+      watcher.kill('SIGINT');
+    }
   });
 });

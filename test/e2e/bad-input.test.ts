@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/index.js';
 import { type Hierarchy, startHierarchy, TWO_LEVELS } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import { generateSiteKeys } from '../../src/s2s/index.js';
+import { generateSiteKeys, S2S } from '../../src/s2s/index.js';
 import type { AddSiteResult, SiteView } from '../../src/sites/index.js';
 import type { StatusMessage } from '../../src/status/index.js';
-import { cli, identityOf, metric, signedPost, tempDir } from './helpers.js';
+import { cli, identityOf, metric, signedNdjson, signedPost, tempDir } from './helpers.js';
 
 describe('bad input gets a clear error and changes nothing', () => {
   let h: Hierarchy;
@@ -99,14 +99,9 @@ describe('bad input gets a clear error and changes nothing', () => {
     const from = identityOf(h.sites.C01.dataDir);
     const chunk = 'a'.repeat(64);
     for (const path of ['../../escape.txt', '/etc/cron.d/evil', 'ok/../../x']) {
-      const manifest = {
-        id: 'C01000FF',
-        name: 'Evil',
-        sourceVersion: 1,
-        origin: 'C01',
-        files: [{ path, size: 1, sha256: chunk, chunks: [[chunk, 1]] }],
-      };
-      const res = await signedPost(h.sites.S02.url, '/s2s/v1/packages/offer', { job: 'j1', manifest }, from);
+      const header = { job: 'j1', id: 'C01000FF', name: 'Evil', sourceVersion: 1, origin: 'C01', files: 1 };
+      const file = { path, size: 1, sha256: chunk, chunks: [[chunk, 1]] };
+      const res = await signedNdjson(h.sites.S02.url, S2S.offer, [header, file], from);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('OUTPOST_BAD_PATH');
     }
@@ -272,7 +267,7 @@ describe('bad input gets a clear error and changes nothing', () => {
       [['address', 'set', '--to', 'S02', '--schedule', '25-3'], "--schedule '25-3' is not H-H"],
       [['address', 'set', '--to', 'S02', '--retry-delay', 'soon'], "--retry-delay 'soon' is not a duration"],
       [['address', 'set', '--to', 'S02', '--concurrency', '0'], '--concurrency'],
-      [['dp', 'assign', 'C0100001', '--dp', 'S02/EAST'], 'named DPs are not supported yet'],
+      [['dp', 'assign', 'C0100001', '--dp', 'S02/EA ST'], "DP 'S02/EA ST' is not valid"],
       [
         ['site', 'add', '--code', 'S05', '--type', 'secondary', '--url', 'ftp://x', '--join-deadline', '5s'],
         "--url 'ftp://x'",

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Hierarchy, startHierarchy, TWO_LEVELS, waitFor } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import { metric, sha256, tempDir, waitForPackageState } from './helpers.js';
+import type { PackageStatus } from '../../src/status/index.js';
+import { cli, metric, sha256, tempDir, waitForPackageState } from './helpers.js';
 
 describe('delta replication', () => {
   let h: Hierarchy;
@@ -32,8 +33,16 @@ describe('delta replication', () => {
 
     const changed = randomBytes(80 * 1024);
     writeFileSync(join(source, 'file-07.dat'), changed);
-    const updated = await C01.admin.post<PackageView>(`/packages/${pkg.id}/update`, {});
+    // --wait with --json: the package on stdout, the DPs' progress on stderr, exit 0 once Installed.
+    const update = await cli(['package', 'update', pkg.id, '--wait', '--json', '--data', C01.dataDir]);
+    expect(update.code, update.stderr).toBe(0);
+    const updated = JSON.parse(update.stdout) as PackageView;
     expect(updated.sourceVersion).toBe(2);
+    expect(update.stderr).toContain(`${pkg.id} Installed at S02`);
+    expect((await C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id }))[0]).toMatchObject({
+      state: 'Installed',
+      sourceVersion: 2,
+    });
     await waitForPackageState(S02, pkg.id, 'S02', 'Installed', 60_000, 2);
     const afterUpdate = await metric(S02.url, 'outpost_despooler_bytes_total');
     expect(afterUpdate - afterFirst).toBe(changed.length);
@@ -42,6 +51,17 @@ describe('delta replication', () => {
     expect(res.headers.get('etag')).toBe(`"${sha256(changed)}"`);
     expect(Buffer.from(await res.arrayBuffer()).equals(changed)).toBe(true);
     await waitForPackageState(C01, pkg.id, 'S02', 'Installed', 30_000, 2);
+
+    // The same source again: no new version, nothing to send, and it says so.
+    const same = await cli(['package', 'update', pkg.id, '--json', '--data', C01.dataDir]);
+    expect(same.code, same.stderr).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ id: pkg.id, sourceVersion: 2, changed: false });
+    const text = await cli(['package', 'update', pkg.id, '--data', C01.dataDir]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('no change');
+    expect((await C01.admin.get<PackageView>(`/packages/${pkg.id}`)).sourceVersion).toBe(2);
+    const rows = await C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id });
+    expect(rows.map((r) => [r.state, r.sourceVersion])).toEqual([['Installed', 2]]);
   });
 
   it('unassigning removes the package from the DP and frees content no other package uses', async () => {

@@ -12,7 +12,7 @@ import {
   startHierarchy,
   waitFor,
 } from '../../src/demo/index.js';
-import { loadSiteKeys, sha256Hex, signRequest } from '../../src/s2s/index.js';
+import { loadSiteKeys, NDJSON, sha256Hex, signRequest } from '../../src/s2s/index.js';
 import type { AddSiteResult } from '../../src/sites/index.js';
 import { joinSite } from '../../src/sites/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
@@ -35,25 +35,34 @@ export function identityOf(dataDir: string): { site: string; generation: string;
   };
 }
 
-/** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
-export async function signedPost(
-  url: string,
-  path: string,
-  body: unknown,
-  from: { site: string; generation: string; privateKeyPem: string },
-) {
-  const payload = JSON.stringify(body);
+type Signer = { site: string; generation: string; privateKeyPem: string };
+
+/** Posts `signed` of `type` to a site, signed as `from` would sign it; `sent`, when given, travels instead. */
+function signedBody(url: string, path: string, type: string, signed: string, from: Signer, sent = signed) {
   const headers = signRequest(
     loadSiteKeys(from.privateKeyPem),
     from,
-    { method: 'POST', path, bodySha: sha256Hex(payload) },
+    { method: 'POST', path, bodySha: sha256Hex(signed) },
     Date.now(),
   );
   return fetch(`${url}${path}`, {
     method: 'POST',
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: payload,
+    headers: { ...headers, 'content-type': type },
+    body: sent,
   });
+}
+
+/** Sends a request to a site as `from` would, signed with `privateKeyPem`. */
+export async function signedPost(url: string, path: string, body: unknown, from: Signer) {
+  return signedBody(url, path, 'application/json', JSON.stringify(body), from);
+}
+
+/**
+ * Posts NDJSON (`lines`, one value each) to a site, signed as `from` would sign it; `sent`, when
+ * given, is what travels instead: a body that is not the one signed.
+ */
+export async function signedNdjson(url: string, path: string, lines: unknown[], from: Signer, sent?: string) {
+  return signedBody(url, path, NDJSON, lines.map((l) => `${JSON.stringify(l)}\n`).join(''), from, sent);
 }
 
 /** Runs the real `outpost` CLI and returns its exit code and output. */

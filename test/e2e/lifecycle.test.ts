@@ -161,7 +161,7 @@ describe('secondary site lifecycle (the seed scenario)', () => {
     const old = identityOf(dataDir);
     const oldGeneration = old.generation;
     proxy.blackhole = false;
-    const r = await cli(['site', 'delete', 'S03', '--json', '--data', P01().dataDir]);
+    const r = await cli(['site', 'delete', 'S03', '--yes', '--json', '--data', P01().dataDir]);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as DeleteSummary;
     expect(summary.jobs).toHaveLength(1);

@@ -8,7 +8,7 @@ import type { SiteConfig } from '../../src/host/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { AddSiteResult, DeleteSummary } from '../../src/sites/index.js';
 import { initCentral, joinSite } from '../../src/sites/index.js';
-import { cli, tempDir, waitForPackageState } from './helpers.js';
+import { cli, metric, tempDir, waitForPackageState } from './helpers.js';
 
 const PG_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -81,8 +81,13 @@ describe('sites on PostgreSQL', () => {
     await waitForPackageState(central, pkg.id, 'S02', 'Installed', 30_000);
     const res = await fetch(`http://127.0.0.1:${port}/dp/${pkg.id}/tool.bin`);
     expect((await res.text()).length).toBe(300_000);
+    // The gauges read from the database at a scrape work on PostgreSQL too.
+    expect(await metric(central.url, 'outpost_dp_packages', { dp: 'S02', state: 'Installed' })).toBe(1);
+    expect(await metric(central.url, 'outpost_link_jobs', { site: 'S02', state: 'completed' })).toBe(1);
+    expect(await metric(central.url, 'outpost_site_state', { site: 'S02', state: 'active' })).toBe(1);
+    expect(await metric(central.url, 'outpost_site_contact_age_seconds', { site: 'S02' })).toBeLessThan(30);
 
-    const r = await cli(['site', 'delete', 'S02', '--json', '--data', central.dataDir]);
+    const r = await cli(['site', 'delete', 'S02', '--yes', '--json', '--data', central.dataDir]);
     expect((JSON.parse(r.stdout) as DeleteSummary).told).toBe('stopped and deinstalled');
     await waitFor(
       'S02 to remove its install, schema included',

@@ -111,7 +111,7 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
     plantJobs(dir('P01'), 'S09', ['pending', 'active']);
     expect(none(traces(dir('P01'), 'S09'))).toBe(false);
 
-    const first = await cli(['site', 'purge', 'S09', '--json', '--data', dir('C01')]);
+    const first = await cli(['site', 'purge', 'S09', '--yes', '--json', '--data', dir('C01')]);
     expect(first.code, first.stderr).toBe(0);
     const summary = JSON.parse(first.stdout) as PurgeSummary;
     expect(summary.removed).toMatchObject({ sites: 1, assignments: 1, statuses: 1 });
@@ -146,7 +146,7 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
   it('site purge at a primary of a site stuck installing also clears it at the central site', async () => {
     plantSite(dir('P01'), 'Y55', 'child', 'P01', 'installing');
     plantSite(dir('C01'), 'Y55', 'descendant', 'P01', 'installing');
-    const r = await cli(['site', 'purge', 'Y55', '--json', '--data', dir('P01')]);
+    const r = await cli(['site', 'purge', 'Y55', '--yes', '--json', '--data', dir('P01')]);
     expect((JSON.parse(r.stdout) as PurgeSummary).queuedAt).toEqual(['C01']);
     await waitFor('C01 to purge Y55', 20_000, async () => none(traces(dir('C01'), 'Y55')));
     expect(none(traces(dir('P01'), 'Y55'))).toBe(true);
@@ -154,7 +154,7 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
 
   it('job delete removes jobs left behind for a site that no longer exists, and is safe to run twice', async () => {
     plantJobs(dir('P01'), 'Z77', ['active', 'retrying', 'failed']);
-    const first = await cli(['job', 'delete', '--site', 'Z77', '--json', '--data', dir('P01')]);
+    const first = await cli(['job', 'delete', '--site', 'Z77', '--yes', '--json', '--data', dir('P01')]);
     expect(first.code, first.stderr).toBe(0);
     expect((JSON.parse(first.stdout) as { removed: string[] }).removed).toHaveLength(3);
     const second = await cli(['job', 'delete', '--site', 'Z77', '--data', dir('P01')]);
@@ -163,6 +163,25 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
     expect(traces(dir('P01'), 'Z77').jobs).toBe(0);
     const one = await cli(['job', 'delete', '--site', 'z77', '--data', dir('P01')]);
     expect(one.code).toBe(2);
+  });
+
+  it('site delete and site purge off a terminal are refused without --yes; purging a code nobody knows is not found', async () => {
+    const deleting = await cli(['site', 'delete', 'S02', '--data', dir('P01')]);
+    expect(deleting.code).toBe(2);
+    expect(deleting.stderr).toContain('pass --yes');
+    expect((await h.sites.P01.admin.get<SiteView>('/sites/S02')).state).toBe('active');
+    const purging = await cli(['site', 'purge', 'S02', '--data', dir('P01')]);
+    expect(purging.code).toBe(2);
+    expect(purging.stderr).toContain('pass --yes');
+    expect((await h.sites.P01.admin.get<SiteView>('/sites/S02')).state).toBe('active');
+    const dry = await cli(['site', 'purge', 'S02', '--dry-run', '--json', '--data', dir('P01')]);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, removed: { sites: 1 }, queuedAt: ['C01'] });
+    expect((await h.sites.P01.admin.get<SiteView>('/sites/S02')).state).toBe('active');
+    for (const yes of [[], ['--yes']]) {
+      const unknown = await cli(['site', 'purge', 'ZZZ', ...yes, '--data', dir('C01')]);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toContain('site ZZZ is not known here');
+    }
   });
 
   it('the hierarchy still works afterwards, and a site with children is only deleted with --recursive', async () => {
@@ -186,7 +205,7 @@ describe('repair tools on a deliberately inconsistent hierarchy', () => {
     expect((await h.sites.C01.admin.get<SiteView>('/sites/P01')).state).toBe('active');
 
     // For real: the primary is told to deinstall, and tells its own secondary first.
-    const gone = await cli(['site', 'delete', 'P01', '--recursive', '--json', '--data', dir('C01')]);
+    const gone = await cli(['site', 'delete', 'P01', '--recursive', '--yes', '--json', '--data', dir('C01')]);
     expect(gone.code, gone.stderr).toBe(0);
     expect(JSON.parse(gone.stdout)).toMatchObject({ sites: ['P01', 'S02'], told: 'stopped and deinstalled' });
     for (const code of ['P01', 'S02']) {

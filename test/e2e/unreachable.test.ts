@@ -21,12 +21,13 @@ describe('heartbeats', () => {
     const before = await C01.admin.get<SiteView>('/sites/S02');
     expect(before.lastContact).toBeGreaterThan(Date.now() - 5000);
     await S02.process.stop();
-    const stoppedAt = Date.now();
     const down = await waitFor('S02 unreachable at C01', 15_000, async () => {
       const s = await C01.admin.get<SiteView>('/sites/S02');
       return s.state === 'unreachable' ? s : null;
     });
-    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(1500);
+    // Not before the configured time since the last heartbeat C01 saw (a loaded machine may have
+    // delayed that heartbeat, so the time since the stop proves nothing).
+    expect(Date.now() - (down.lastContact ?? 0)).toBeGreaterThanOrEqual(2000);
     expect(down.error).toMatch(/^no heartbeat for \d/);
     const warnings = await C01.admin.get<StatusMessage[]>('/status/messages', { component: 'hierman' });
     expect(

@@ -1,7 +1,8 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { SiteContext } from '../../core/index.js';
-import { assertJobState, listJobs, removeJobs } from '../../jobs/index.js';
+import { assertJobState, removeJobs } from '../../jobs/index.js';
 import { assertPackageId } from '../../packages/index.js';
+import { listJobsWithReasons } from '../../replication/index.js';
 import { assertSiteCode } from '../../sites/index.js';
 import { Code, optional } from '../schemas.js';
 
@@ -21,7 +22,7 @@ export function jobRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const q = request.query;
-        return listJobs(ctx.db, {
+        return listJobsWithReasons(ctx, {
           site: optional(q.site, assertSiteCode),
           state: optional(q.state, assertJobState),
           package: optional(q.package, assertPackageId),
@@ -33,12 +34,21 @@ export function jobRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       {
         schema: {
           body: Type.Object(
-            { site: Code, job: Type.Optional(Type.String({ maxLength: 64 })) },
+            {
+              site: Code,
+              job: Type.Optional(Type.String({ maxLength: 64 })),
+              dryRun: Type.Optional(Type.Boolean()),
+            },
             { additionalProperties: false },
           ),
         },
       },
-      async (request) => removeJobs(ctx, { site: assertSiteCode(request.body.site), job: request.body.job }),
+      async (request) =>
+        removeJobs(ctx, {
+          site: assertSiteCode(request.body.site),
+          job: request.body.job,
+          dryRun: request.body.dryRun,
+        }),
     );
   };
 }

@@ -1,5 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { SiteContext } from '../../core/index.js';
+import { addDp, removeDp } from '../../dp/index.js';
 import {
   assertPackageId,
   createPackage,
@@ -8,7 +9,13 @@ import {
   showPackage,
   updatePackage,
 } from '../../packages/index.js';
-import { assignPackage, listDps, redistributePackage, unassignPackage } from '../../replication/index.js';
+import {
+  assignPackage,
+  cloneDp,
+  listDps,
+  redistributePackage,
+  unassignPackage,
+} from '../../replication/index.js';
 import { assertSiteCode } from '../../sites/index.js';
 import { Code, optional } from '../schemas.js';
 
@@ -81,6 +88,53 @@ export function packageRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       '/dps',
       { schema: { querystring: Type.Object({ site: Type.Optional(Code) }) } },
       async (request) => listDps(ctx, optional(request.query.site, assertSiteCode)),
+    );
+    app.post(
+      '/dps',
+      {
+        schema: {
+          body: Type.Object(
+            {
+              site: Code,
+              name: Type.String({ maxLength: 64 }),
+              url: Type.Optional(Type.String({ maxLength: 2048 })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        reply.code(201);
+        return addDp(ctx, request.body);
+      },
+    );
+    app.post(
+      '/dps/remove',
+      {
+        schema: {
+          body: Type.Object(
+            { dp: Type.String({ maxLength: 64 }), force: Type.Optional(Type.Boolean()) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => removeDp(ctx, request.body.dp, request.body.force ?? false),
+    );
+    app.post(
+      '/dps/clone',
+      {
+        schema: {
+          body: Type.Object(
+            {
+              from: Type.String({ maxLength: 64 }),
+              to: Type.String({ maxLength: 64 }),
+              dryRun: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => cloneDp(ctx, request.body),
     );
   };
 }

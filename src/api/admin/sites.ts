@@ -1,7 +1,15 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { parseDuration } from '../../common/index.js';
 import type { SiteContext } from '../../core/index.js';
-import { addSite, assertSiteCode, deleteSite, listSites, purgeSite, showSite } from '../../sites/index.js';
+import {
+  addSite,
+  assertSiteCode,
+  deleteSite,
+  listSites,
+  purgeSite,
+  replaceSite,
+  showSite,
+} from '../../sites/index.js';
 import { Code, optional } from '../schemas.js';
 
 const OneSite = { params: Type.Object({ code: Code }) };
@@ -52,8 +60,28 @@ export function siteRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       },
       async (request) => deleteSite(ctx, { code: request.params.code, ...request.query }),
     );
-    app.post('/sites/:code/purge', { schema: OneSite }, async (request) =>
-      purgeSite(ctx, { code: request.params.code }),
+    app.post(
+      '/sites/:code/replace',
+      {
+        schema: {
+          ...OneSite,
+          body: Type.Object(
+            { joinDeadline: Type.Optional(Type.String({ maxLength: 16 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) =>
+        replaceSite(ctx, {
+          code: request.params.code,
+          joinDeadlineMs: optional(request.body.joinDeadline, (d) => parseDuration(d, '--join-deadline')),
+        }),
+    );
+    app.post(
+      '/sites/:code/purge',
+      { schema: { ...OneSite, querystring: Type.Object({ dryRun: Type.Optional(Type.Boolean()) }) } },
+      async (request) =>
+        purgeSite(ctx, { code: request.params.code, dryRun: request.query.dryRun, mustBeKnown: true }),
     );
   };
 }

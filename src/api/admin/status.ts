@@ -2,8 +2,9 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import type { SiteContext } from '../../core/index.js';
 import { assertComponent } from '../../logs/index.js';
 import { assertPackageId } from '../../packages/index.js';
+import { listNotInstalled } from '../../replication/index.js';
 import { assertSiteCode } from '../../sites/index.js';
-import { listMessages, listPackageStatus } from '../../status/index.js';
+import { listMessages, listPackageStatus, SEVERITIES } from '../../status/index.js';
 import { Code, optional } from '../schemas.js';
 
 /** What the sites at and below this one report: package status per DP, status messages. */
@@ -22,11 +23,8 @@ export function statusRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const q = request.query;
-        return listPackageStatus(ctx.db, {
-          site: optional(q.site, assertSiteCode),
-          package: optional(q.package, assertPackageId),
-          notInstalled: q.notInstalled,
-        });
+        const f = { site: optional(q.site, assertSiteCode), package: optional(q.package, assertPackageId) };
+        return q.notInstalled ? listNotInstalled(ctx, f) : listPackageStatus(ctx.db, f);
       },
     );
     app.get(
@@ -36,6 +34,7 @@ export function statusRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
           querystring: Type.Object({
             site: Type.Optional(Code),
             component: Type.Optional(Type.String({ maxLength: 32 })),
+            severity: Type.Optional(Type.Enum(SEVERITIES)),
             package: Type.Optional(Code),
             job: Type.Optional(Type.String({ maxLength: 64 })),
             since: Type.Optional(Type.Integer({ minimum: 0 })),

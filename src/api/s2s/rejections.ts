@@ -81,7 +81,14 @@ export class RejectionTally {
     tally.count++;
     if (tally.count === 1 || tally.count % LOG_EVERY === 0) {
       this.needs.log.warn(
-        { address: r.address, from: r.claimed, url: r.url, err: r.detail, count: tally.count },
+        {
+          address: r.address,
+          from: r.claimed,
+          peer: r.peer ?? undefined,
+          url: r.url,
+          err: r.detail,
+          count: tally.count,
+        },
         'rejected a site-to-site request',
       );
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { SiteContext } from '../../core/index.js';
 import { OutpostError } from '../../errors/index.js';
@@ -6,6 +7,7 @@ import {
   bodyMismatch,
   HEADER,
   type KnownPeer,
+  NDJSON,
   NonceCache,
   type Refusal,
   S2S,
@@ -37,6 +39,34 @@ declare module 'fastify' {
 
 const EMPTY_SHA = sha256Hex('');
 
+function tooLarge(limit: number): OutpostError {
+  return new OutpostError(
+    'OUTPOST_TOO_LARGE',
+    `request body is larger than the ${limit} bytes its route carries`,
+  );
+}
+
+/**
+ * A streamed body as it arrives, bounded by its route's limit. When it was signed, the bytes are
+ * hashed on the way and the last read throws `mismatch()` unless they are the signed ones: whoever
+ * reads it acts on what it read only once it has read it to the end.
+ */
+async function* checkedBody(
+  payload: AsyncIterable<Uint8Array>,
+  limit: number,
+  signed: { sha: string; mismatch: () => Error } | null,
+): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const piece of payload) {
+    bytes += piece.byteLength;
+    if (bytes > limit) throw tooLarge(limit);
+    hash.update(piece);
+    yield piece;
+  }
+  if (signed && hash.digest('hex') !== signed.sha) throw signed.mismatch();
+}
+
 type Refused = Pick<Refusal, 'error'> & { fault: RejectReason };
 
 /** The code of the site that signed `request`. */
@@ -55,8 +85,9 @@ function isS2SPath(url: string): url is S2SPath {
  * generation this site holds for it, and that is checked on the headers alone, before a byte of
  * the body is read: a refused request is answered 401 at once and its connection closed. The body
  * is then checked against the hash the signature covers as it is parsed (a transfer block's
- * signature covers its chunk list instead; each chunk is checked against its listed hash). Every
- * route gets the body limit {@link BODY_LIMIT} names for it. Refusals are counted and reported
+ * signature covers its chunk list instead; each chunk is checked against its listed hash; a
+ * streamed NDJSON body is handed on as it arrives and checked at its end). Every route gets the body
+ * limit {@link BODY_LIMIT} names for it. Refusals are counted and reported
  * per source and reason (see {@link RejectionTally}); a good request carries its signer in
  * `request.peer`.
  */
@@ -168,6 +199,22 @@ export function signatures(ctx: SiteContext): FastifyPluginAsync {
       } catch {
         done(new OutpostError('OUTPOST_BAD_INPUT', 'request body is not valid JSON'), undefined);
       }
+    });
+    app.addContentTypeParser(NDJSON, (request, payload, done) => {
+      const limit = request.routeOptions.bodyLimit;
+      if (Number(request.headers['content-length']) > limit) {
+        done(tooLarge(limit), undefined);
+        return;
+      }
+      const declared = request.unverifiedBodySha;
+      const peer = request.peer;
+      request.unverifiedBodySha = null;
+      const mismatch = () => {
+        const refusal = bodyMismatch(peer?.code ?? 'an unknown site');
+        record(request, refusal, peer ?? undefined);
+        return refusal.error;
+      };
+      done(null, checkedBody(payload, limit, declared === null ? null : { sha: declared, mismatch }));
     });
     app.addHook('preHandler', async (request, reply) => {
       // A body no parser checked against its signed hash (one of another content type) is refused.

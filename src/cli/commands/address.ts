@@ -1,8 +1,28 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
-import type { AddressView } from '../../replication/index.js';
+import type { AddressSetting, AddressView } from '../../replication/index.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
-import { printJson, printObject, printRows } from '../output.js';
+import { printJson, printRows } from '../output.js';
+
+/** A setting's value, marked when it is the default (so a setting reset to it still shows). */
+function setting(r: AddressView, name: AddressSetting, text: string): string {
+  return r.defaults.includes(name) ? `${text} (default)` : text;
+}
+
+function printAddresses(json: boolean, rows: AddressView[]): void {
+  printRows(json, rows, [
+    ['to', (r) => r.site],
+    ['url', (r) => r.url],
+    [
+      'rate limit',
+      (r) => setting(r, 'rateLimitKiBps', r.rateLimitKiBps ? `${r.rateLimitKiBps} KiB/s` : 'none'),
+    ],
+    ['schedule', (r) => setting(r, 'schedule', r.schedule ?? 'always')],
+    ['concurrency', (r) => setting(r, 'concurrency', String(r.concurrency))],
+    ['retries', (r) => setting(r, 'retries', String(r.retries))],
+    ['retry delay', (r) => setting(r, 'retryDelayMs', `${r.retryDelayMs / 1000}s`)],
+  ]);
+}
 
 export function registerAddressCommands(program: Command): void {
   const address = program
@@ -11,21 +31,16 @@ export function registerAddressCommands(program: Command): void {
   serverOptions(address.command('list'))
     .description('addresses to child sites')
     .action(async (o: CommonOptions) => {
-      const rows = await (await AdminClient.from(o)).get<AddressView[]>('/addresses');
-      printRows(!!o.json, rows, [
-        ['to', (r) => r.site],
-        ['url', (r) => r.url],
-        ['rate limit', (r) => (r.rateLimitKbps ? `${r.rateLimitKbps} KB/s` : 'none')],
-        ['schedule', (r) => r.schedule ?? 'always'],
-        ['concurrency', (r) => r.concurrency],
-        ['retries', (r) => r.retries],
-        ['retry delay', (r) => `${r.retryDelayMs / 1000}s`],
-      ]);
+      printAddresses(!!o.json, await (await AdminClient.from(o)).get<AddressView[]>('/addresses'));
     });
   serverOptions(address.command('set'))
     .description('change the address to a child site')
     .requiredOption('--to <code>', 'child site code')
-    .option('--rate-limit <kbps>', 'KB/s, or 0 for none', parseIntOption('--rate-limit', 0, 100_000_000))
+    .option(
+      '--rate-limit <KiB/s>',
+      'KiB/s (1024 bytes a second), or 0 for none',
+      parseIntOption('--rate-limit', 0, 100_000_000),
+    )
     .option('--schedule <H-H>', "local hours when sending is allowed, or 'always'")
     .option('--concurrency <n>', 'jobs sent at once', parseIntOption('--concurrency', 1, 64))
     .option(
@@ -46,7 +61,7 @@ export function registerAddressCommands(program: Command): void {
         },
       ) => {
         const body = {
-          rateLimitKbps: o.rateLimit === undefined ? undefined : o.rateLimit === 0 ? null : o.rateLimit,
+          rateLimitKiBps: o.rateLimit === undefined ? undefined : o.rateLimit === 0 ? null : o.rateLimit,
           schedule: o.schedule === undefined ? undefined : o.schedule === 'always' ? null : o.schedule,
           concurrency: o.concurrency,
           retries: o.retries,
@@ -57,7 +72,7 @@ export function registerAddressCommands(program: Command): void {
           body,
         );
         if (o.json) printJson(r);
-        else printObject(false, r as unknown as Record<string, unknown>);
+        else printAddresses(false, [r]);
       },
     );
 }

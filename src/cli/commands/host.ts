@@ -1,10 +1,10 @@
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { parseSize } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
 import type { AuditResult, Leftover, PurgeResult } from '../../host/index.js';
 import type { PreflightCheck } from '../../sites/index.js';
 import { assertSiteCode } from '../../sites/index.js';
+import { confirmed } from '../confirm.js';
 import { printJson, printRows } from '../output.js';
 
 function leftoverRows(rows: Leftover[]): void {
@@ -23,15 +23,6 @@ export function printPreflight(checks: PreflightCheck[], json: boolean): void {
     ['result', (c) => (c.ok ? 'ok' : 'FAILED')],
     ['detail', (c) => c.detail],
   ]);
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 export function registerHostCommands(program: Command): void {
@@ -70,18 +61,18 @@ export function registerHostCommands(program: Command): void {
       const code = assertSiteCode(o.code);
       const audit = await auditHost({ code, dataDir: o.data, root: o.root });
       if (!audit.clean && !o.yes) {
-        if (!process.stdin.isTTY)
-          throw new OutpostError(
-            'OUTPOST_BAD_INPUT',
-            'host purge removes files and stops processes: pass --yes when not on a terminal',
-          );
-        leftoverRows(audit.leftovers);
-        if (audit.left.length) process.stdout.write(`purge leaves ${describeLeft(audit.left)}\n`);
-        if (!(await confirm(`remove these leftovers of ${code}? [y/N] `))) {
-          process.stderr.write('outpost: nothing removed\n');
-          process.exitCode = 1;
-          return;
+        if (process.stdin.isTTY) {
+          leftoverRows(audit.leftovers);
+          if (audit.left.length) process.stdout.write(`purge leaves ${describeLeft(audit.left)}\n`);
         }
+        if (
+          !(await confirmed(
+            o.yes,
+            'host purge removes files and stops processes',
+            `remove these leftovers of ${code}?`,
+          ))
+        )
+          return;
       }
       const result: PurgeResult = await purgeHost({ code, dataDir: o.data, root: o.root });
       if (o.json) printJson(result);

@@ -36,6 +36,12 @@ export function registerServeCommand(program: Command): void {
         };
         const { startSite } = await import('../../server/index.js');
         const site = await startSite(o.data, { listen: o.listen, settings });
+        // A crash must leave its reason in the site's own log, not only on a stderr nobody kept.
+        process.on('uncaughtExceptionMonitor', (err, origin) => {
+          site.ctx
+            .log('hierman')
+            .fatal({ err, origin }, `server process stopped by an error: ${err.message}`);
+        });
         const { code, type, generation } = site.ctx.config;
         process.stdout.write(
           o.json

@@ -7,12 +7,24 @@ import type {
   DeleteSummary,
   InstalledSite,
   PurgeSummary,
+  ReplaceSiteResult,
   SitePhase,
   SiteView,
 } from '../../sites/index.js';
 import { assertSiteCode, DEFAULT_LISTEN } from '../../sites/index.js';
+import { confirmed } from '../confirm.js';
 import { type CommonOptions, serverOptions } from '../options.js';
-import { colourState, formatBytes, formatTime, printJson, printObject, printRows } from '../output.js';
+import {
+  type Column,
+  colourState,
+  formatBytes,
+  formatTime,
+  humanOutput,
+  printJson,
+  printObject,
+  printRows,
+} from '../output.js';
+import { waitForSiteGone } from '../wait.js';
 import { printPreflight } from './host.js';
 
 function printInstalled(json: boolean, site: InstalledSite, what: string): void {
@@ -25,6 +37,40 @@ function printInstalled(json: boolean, site: InstalledSite, what: string): void 
     `  url:   ${site.url}\n  token: ${site.dataDir}/admin.token\n  start it with: outpost serve --data ${site.dataDir}\n`,
   );
 }
+
+function deleteSummary(r: DeleteSummary): string {
+  const verb = r.dryRun ? 'would remove' : 'removed';
+  return [
+    `${r.dryRun ? 'dry run: ' : ''}site ${r.sites.join(', ')} ${r.dryRun ? 'would be' : 'is'} deleted`,
+    `  jobs ${r.dryRun ? 'to cancel' : 'cancelled'}: ${r.jobs.length} (${formatBytes(r.bytesQueued)} queued)`,
+    `  ${verb}: ${r.assignments.length} DP assignments, ${r.statuses} package statuses${r.address ? ', the address' : ''}`,
+    ...(r.dryRun ? [] : [`  the site itself: ${r.told}`]),
+    '',
+  ].join('\n');
+}
+
+const totalOf = (r: PurgeSummary) => Object.values(r.removed).reduce((a, b) => a + b, 0);
+
+function purgeSummary(r: PurgeSummary): string {
+  const removed = Object.entries(r.removed).filter(([, n]) => n > 0);
+  const lines = removed.length
+    ? [`${r.dryRun ? 'would remove' : 'removed'}: ${removed.map(([k, n]) => `${n} ${k}`).join(', ')}`]
+    : [`nothing of ${r.site} left to remove`];
+  if (r.queuedAt.length)
+    lines.push(`${r.dryRun ? 'would queue' : 'queued'} the same purge at: ${r.queuedAt.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The columns of `site list`. */
+export const SITE_COLUMNS: Column<SiteView>[] = [
+  ['code', (r) => r.code],
+  ['type', (r) => r.type],
+  ['parent', (r) => r.parent],
+  ['state', (r) => colourState(r.state)],
+  ['last contact', (r) => r.lastContact],
+  ['url', (r) => r.url, 'wide'],
+  ['error', (r) => r.error],
+];
 
 export function registerSiteCommands(program: Command): void {
   program
@@ -101,6 +147,30 @@ export function registerSiteCommands(program: Command): void {
       },
     );
 
+  serverOptions(site.command('replace').argument('<code>', 'site code'))
+    .description(
+      'new hardware for a joined child site: prints a join token; the old host is fenced when the new one joins',
+    )
+    .option('--join-deadline <duration>', 'how long to wait for the join and each install phase', '10m')
+    .action(async (code: string, o: CommonOptions & { joinDeadline: string }) => {
+      parseDuration(o.joinDeadline, '--join-deadline');
+      const client = await AdminClient.from(o);
+      const r = await client.post<ReplaceSiteResult>(
+        `/sites/${encodeURIComponent(assertSiteCode(code))}/replace`,
+        { joinDeadline: o.joinDeadline },
+      );
+      if (o.json) return printJson(r);
+      process.stdout.write(
+        `site ${r.code} (${r.type}) may be replaced within ${r.joinDeadline}; on the new host, reachable at ${r.url}, run:\n`,
+      );
+      process.stdout.write(
+        `  outpost site join --data DIR --parent ${client.baseUrl} --token ${r.joinToken}\n`,
+      );
+      process.stdout.write(
+        `generation ${r.generation} keeps serving ${r.code} until then, and is refused from the moment the new host joins\n`,
+      );
+    });
+
   site
     .command('join')
     .description('install a site on this host and register it with its parent (preflight first)')
@@ -150,70 +220,69 @@ export function registerSiteCommands(program: Command): void {
     .description('delete a child site: cancel its jobs, drop its address, assignments and status')
     .option('--recursive', 'also delete the sites below it')
     .option('--dry-run', 'only print what would be removed')
-    .action(async (code: string, o: CommonOptions & { recursive?: boolean; dryRun?: boolean }) => {
-      const client = await AdminClient.from(o);
-      const query = new URLSearchParams();
-      if (o.recursive) query.set('recursive', 'true');
-      if (o.dryRun) query.set('dryRun', 'true');
-      const r = await client.call<DeleteSummary>(
-        'DELETE',
-        `/sites/${encodeURIComponent(assertSiteCode(code))}?${query}`,
-      );
-      if (o.json) {
-        printJson(r);
-        return;
-      }
-      const verb = r.dryRun ? 'would remove' : 'removed';
-      process.stdout.write(`${r.dryRun ? 'dry run: ' : ''}site ${r.sites.join(', ')} ${r.dryRun ? 'would be' : 'is'} deleted
-`);
-      process.stdout.write(`  jobs ${r.dryRun ? 'to cancel' : 'cancelled'}: ${r.jobs.length} (${formatBytes(r.bytesQueued)} queued)
-`);
-      process.stdout.write(`  ${verb}: ${r.assignments.length} DP assignments, ${r.statuses} package statuses${r.address ? ', the address' : ''}
-`);
-      if (!r.dryRun)
-        process.stdout.write(`  the site itself: ${r.told}
-`);
-    });
+    .option('--yes', 'do not ask (needed when not on a terminal)')
+    .option('--wait', 'then wait until this site holds it as deleted')
+    .action(
+      async (
+        code: string,
+        o: CommonOptions & { recursive?: boolean; dryRun?: boolean; yes?: boolean; wait?: boolean },
+      ) => {
+        const client = await AdminClient.from(o);
+        const remove = (dryRun: boolean) => {
+          const query = new URLSearchParams();
+          if (o.recursive) query.set('recursive', 'true');
+          if (dryRun) query.set('dryRun', 'true');
+          return client.call<DeleteSummary>(
+            'DELETE',
+            `/sites/${encodeURIComponent(assertSiteCode(code))}?${query}`,
+          );
+        };
+        if (!o.dryRun && !o.yes) {
+          const plan = await remove(true);
+          if (process.stdin.isTTY) process.stderr.write(deleteSummary(plan));
+          const what = `site ${plan.sites.join(', ')}`;
+          const question = `Delete ${what} and cancel ${plan.jobs.length} jobs to it?`;
+          if (!(await confirmed(o.yes, `site delete removes ${what}`, question))) return;
+        }
+        const r = await remove(!!o.dryRun);
+        if (o.json) printJson(r);
+        else process.stdout.write(deleteSummary(r));
+        if (o.wait && !r.dryRun) await waitForSiteGone(client, r.site);
+      },
+    );
 
   serverOptions(site.command('purge').argument('<code>', 'site code'))
     .description(
       'repair: remove every trace of CODE from this site, and queue the same at the sites that know it',
     )
-    .action(async (code: string, o: CommonOptions) => {
-      const r = await (await AdminClient.from(o)).post<PurgeSummary>(
-        `/sites/${encodeURIComponent(assertSiteCode(code))}/purge`,
-        {},
-      );
-      if (o.json) {
-        printJson(r);
-        return;
+    .option('--dry-run', 'only print what would be removed')
+    .option('--yes', 'do not ask (needed when not on a terminal)')
+    .action(async (code: string, o: CommonOptions & { dryRun?: boolean; yes?: boolean }) => {
+      const client = await AdminClient.from(o);
+      const purge = (dryRun: boolean) =>
+        client.post<PurgeSummary>(
+          `/sites/${encodeURIComponent(assertSiteCode(code))}/purge${dryRun ? '?dryRun=true' : ''}`,
+          {},
+        );
+      if (!o.dryRun && !o.yes) {
+        const plan = await purge(true);
+        // As host purge: nothing left to remove needs no confirmation.
+        if (totalOf(plan) > 0) {
+          if (process.stdin.isTTY) process.stderr.write(purgeSummary(plan));
+          const question = `Purge every trace of ${plan.site} here${plan.queuedAt.length ? ` and at ${plan.queuedAt.join(', ')}` : ''}?`;
+          if (!(await confirmed(o.yes, `site purge removes every trace of ${plan.site}`, question))) return;
+        }
       }
-      const removed = Object.entries(r.removed).filter(([, n]) => n > 0);
-      process.stdout.write(
-        removed.length
-          ? `removed: ${removed.map(([k, n]) => `${n} ${k}`).join(', ')}
-`
-          : `nothing of ${r.site} left to remove
-`,
-      );
-      if (r.queuedAt.length)
-        process.stdout.write(`queued the same purge at: ${r.queuedAt.join(', ')}
-`);
+      const r = await purge(!!o.dryRun);
+      if (o.json) printJson(r);
+      else process.stdout.write(purgeSummary(r));
     });
 
   serverOptions(site.command('list'))
     .description('every site this site knows')
     .action(async (o: CommonOptions) => {
       const rows = await (await AdminClient.from(o)).get<SiteView[]>('/sites');
-      printRows(!!o.json, rows, [
-        ['code', (r) => r.code],
-        ['type', (r) => r.type],
-        ['parent', (r) => r.parent],
-        ['state', (r) => colourState(r.state)],
-        ['last contact', (r) => r.lastContact],
-        ['url', (r) => r.url],
-        ['error', (r) => r.error],
-      ]);
+      printRows(!!o.json, rows, SITE_COLUMNS);
     });
 
   serverOptions(site.command('show').argument('<code>', 'site code'))
@@ -223,7 +292,7 @@ export function registerSiteCommands(program: Command): void {
         `/sites/${encodeURIComponent(code)}`,
       );
       printObject(!!o.json, s as unknown as Record<string, unknown>);
-      if (!o.json && s.phases.length) {
+      if (humanOutput() && s.phases.length) {
         process.stdout.write('phases:\n');
         for (const p of s.phases)
           process.stdout.write(

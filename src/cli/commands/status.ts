@@ -1,12 +1,21 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
 import { parseDuration, sleep } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
-import type { JobView } from '../../jobs/index.js';
-import { COMPONENTS } from '../../logs/index.js';
-import type { PackageStatus, StatusMessage } from '../../status/index.js';
+import { COMPONENTS, formatLogLine } from '../../logs/index.js';
+import type { ListedJob, NotInstalled } from '../../replication/index.js';
+import { type PackageStatus, SEVERITIES, type StatusMessage } from '../../status/index.js';
+import { confirmed } from '../confirm.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
-import { colourState, formatBytes, formatTime, printJson, printRows } from '../output.js';
+import {
+  type Column,
+  colourSeverity,
+  colourState,
+  formatBytes,
+  formatTime,
+  printJson,
+  printRows,
+} from '../output.js';
 
 /** `--since`: a duration ago (`10m`) or an ISO time. */
 function parseSince(text: string): number {
@@ -24,7 +33,7 @@ function messageLine(m: StatusMessage): string {
   const ids = [m.subject ? `about ${m.subject}` : null, m.package, m.job ? `job ${m.job.slice(0, 8)}` : null]
     .filter(Boolean)
     .join(' ');
-  return `${formatTime(m.time)} ${m.site} ${m.severity.padEnd(7)} ${m.component.padEnd(9)} ${m.text}${ids ? ` [${ids}]` : ''}\n`;
+  return `${formatTime(m.time)} ${m.site} ${colourSeverity(m.severity, m.severity.padEnd(7))} ${m.component.padEnd(9)} ${m.text}${ids ? ` [${ids}]` : ''}\n`;
 }
 
 /** Stops a --follow loop cleanly on Ctrl-C. */
@@ -34,6 +43,20 @@ function untilInterrupted(): AbortSignal {
   return controller.signal;
 }
 
+function printJobs(json: boolean, rows: ListedJob[]): void {
+  printRows(json, rows, [
+    ['id', (r) => r.id.slice(0, 8)],
+    ['site', (r) => r.site],
+    ['kind', (r) => r.kind],
+    ['package', (r) => r.package],
+    ['state', (r) => colourState(r.state)],
+    ['sent', (r) => `${formatBytes(r.bytesSent)} / ${formatBytes(r.bytesTotal)}`],
+    ['attempts', (r) => r.attempts],
+    ['waiting', (r) => r.waiting],
+    ['last error', (r) => r.lastError],
+  ]);
+}
+
 export function registerStatusCommands(program: Command): void {
   const status = program.command('status').description('package status and status messages');
 
@@ -41,20 +64,33 @@ export function registerStatusCommands(program: Command): void {
     .description('package status per (package, DP)')
     .option('--site <code>', 'only DPs of this site')
     .option('--package <id>', 'only this package')
-    .option('--not-installed', 'only what is not Installed')
+    .option(
+      '--not-installed',
+      'only what is missing, pending, retrying or failed, with the reason and last error',
+    )
     .action(async (o: CommonOptions & { site?: string; package?: string; notInstalled?: boolean }) => {
-      const rows = await (await AdminClient.from(o)).get<PackageStatus[]>('/status/packages', {
-        site: o.site,
-        package: o.package,
-        notInstalled: o.notInstalled,
-      });
+      const rows = await (await AdminClient.from(o)).get<(PackageStatus & Partial<NotInstalled>)[]>(
+        '/status/packages',
+        {
+          site: o.site,
+          package: o.package,
+          notInstalled: o.notInstalled,
+        },
+      );
+      type Row = (typeof rows)[number];
+      const tail: Column<Row>[] = o.notInstalled
+        ? [
+            ['reason', (r) => r.reason],
+            ['last error', (r) => r.lastError],
+          ]
+        : [['error', (r) => r.error]];
       printRows(!!o.json, rows, [
         ['package', (r) => r.package],
         ['version', (r) => r.sourceVersion],
         ['dp', (r) => r.dp],
         ['state', (r) => colourState(r.state)],
         ['updated', (r) => r.updatedAt],
-        ['error', (r) => r.error],
+        ...tail,
       ]);
     });
 
@@ -62,6 +98,11 @@ export function registerStatusCommands(program: Command): void {
     .description('status messages, oldest first')
     .option('--site <code>', 'only from or about this site')
     .option('--component <name>', 'only from this component')
+    .addOption(
+      new Option('--severity <level>', 'only this severity or worse (warning: warnings and errors)').choices(
+        SEVERITIES,
+      ),
+    )
     .option('--package <id>', 'only about this package')
     .option('--job <id>', 'only about this job')
     .option('--since <when>', 'a duration ago (10m) or a date')
@@ -72,6 +113,7 @@ export function registerStatusCommands(program: Command): void {
         o: CommonOptions & {
           site?: string;
           component?: string;
+          severity?: string;
           package?: string;
           job?: string;
           since?: string;
@@ -83,6 +125,7 @@ export function registerStatusCommands(program: Command): void {
         const query = {
           site: o.site,
           component: o.component,
+          severity: o.severity,
           package: o.package,
           job: o.job,
           since: o.since ? parseSince(o.since) : undefined,
@@ -99,7 +142,9 @@ export function registerStatusCommands(program: Command): void {
         let after: number | undefined;
         for (;;) {
           for (const m of rows)
-            process.stdout.write(o.json ? `${JSON.stringify(strip(m))}\n` : messageLine(m));
+            process.stdout.write(
+              o.json ? `${JSON.stringify(strip(m))}\n` : o.output === 'name' ? `${m.id}\n` : messageLine(m),
+            );
           if (!signal || signal.aborted) return;
           after = rows.at(-1)?.seq ?? after;
           await sleep(1000, signal);
@@ -114,35 +159,56 @@ export function registerStatusCommands(program: Command): void {
 
   const job = program.command('job').description('jobs: units of work sent to child sites');
   serverOptions(job.command('list'))
-    .description('jobs with state, bytes and attempts')
+    .description('jobs with state, bytes, attempts and why a job waits')
     .option('--site <code>', 'only jobs to this site')
     .option('--state <state>', 'only jobs in this state')
-    .action(async (o: CommonOptions & { site?: string; state?: string }) => {
-      const rows = await (await AdminClient.from(o)).get<JobView[]>('/jobs', {
-        site: o.site,
-        state: o.state,
-      });
-      printRows(!!o.json, rows, [
-        ['id', (r) => r.id.slice(0, 8)],
-        ['site', (r) => r.site],
-        ['kind', (r) => r.kind],
-        ['package', (r) => r.package],
-        ['state', (r) => colourState(r.state)],
-        ['sent', (r) => `${formatBytes(r.bytesSent)} / ${formatBytes(r.bytesTotal)}`],
-        ['attempts', (r) => r.attempts],
-        ['last error', (r) => r.lastError],
-      ]);
+    .option(
+      '--watch',
+      'redraw the table every second until Ctrl-C (off a terminal: print it when it changes)',
+    )
+    .action(async (o: CommonOptions & { site?: string; state?: string; watch?: boolean }) => {
+      const client = await AdminClient.from(o);
+      const signal = o.watch ? untilInterrupted() : null;
+      const redraw = !!o.watch && !!process.stdout.isTTY;
+      let last: string | undefined;
+      for (;;) {
+        const rows = await client.get<ListedJob[]>('/jobs', { site: o.site, state: o.state });
+        const seen = JSON.stringify(rows);
+        if (seen !== last || redraw) {
+          if (redraw) process.stdout.write('\x1b[H\x1b[2J');
+          else if (last !== undefined && !o.json) process.stdout.write('\n');
+          printJobs(!!o.json, rows);
+          last = seen;
+        }
+        if (!signal || signal.aborted) return;
+        await sleep(1000, signal);
+        if (signal.aborted) return;
+      }
     });
 
   serverOptions(job.command('delete'))
     .description('repair: remove jobs to a site (all, or one with --job), whatever their state')
     .requiredOption('--site <code>', 'site the jobs go to')
     .option('--job <id>', 'only this job')
-    .action(async (o: CommonOptions & { site: string; job?: string }) => {
-      const r = await (await AdminClient.from(o)).post<{ site: string; removed: string[] }>('/jobs/delete', {
-        site: o.site,
-        job: o.job,
-      });
+    .option('--yes', 'do not ask (needed when not on a terminal)')
+    .action(async (o: CommonOptions & { site: string; job?: string; yes?: boolean }) => {
+      const client = await AdminClient.from(o);
+      const remove = (dryRun: boolean) =>
+        client.post<{ site: string; removed: string[] }>('/jobs/delete', {
+          site: o.site,
+          job: o.job,
+          dryRun,
+        });
+      if (!o.yes) {
+        const plan = await remove(true);
+        // As host purge: nothing to remove needs no confirmation.
+        if (plan.removed.length) {
+          const ids = plan.removed.map((id) => id.slice(0, 8)).join(', ');
+          const question = `Delete ${plan.removed.length} jobs to ${plan.site} (${ids}), whatever their state?`;
+          if (!(await confirmed(o.yes, `job delete removes ${plan.removed.length} jobs`, question))) return;
+        }
+      }
+      const r = await remove(false);
       if (o.json) printJson(r);
       else
         process.stdout.write(
@@ -171,36 +237,17 @@ export function registerStatusCommands(program: Command): void {
         }
       }
       const signal = o.follow ? untilInterrupted() : null;
-      let offset: number | undefined;
+      let cursor: { offset?: number; file?: number } = {};
       for (;;) {
-        const r = await client.get<{ lines: string[]; next: number }>(
+        const r = await client.get<{ lines: string[]; next: number; file?: number }>(
           `/logs/${encodeURIComponent(component)}`,
-          { offset },
+          cursor,
         );
-        for (const line of r.lines) process.stdout.write(o.json ? `${line}\n` : `${humanLog(line)}\n`);
-        offset = r.next;
+        for (const line of r.lines) process.stdout.write(o.json ? `${line}\n` : `${formatLogLine(line)}\n`);
+        cursor = { offset: r.next, file: r.file };
         if (!signal || signal.aborted) return;
         await sleep(1000, signal);
         if (signal.aborted) return;
       }
     });
-}
-
-function humanLog(line: string): string {
-  try {
-    const { time, level, msg, component, site, ...rest } = JSON.parse(line) as Record<string, unknown>;
-    const levelName =
-      (
-        { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } as Record<
-          number,
-          string
-        >
-      )[Number(level)] ?? level;
-    delete rest.pid;
-    delete rest.hostname;
-    const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
-    return `${formatTime(Number(time))} ${site} ${component} ${String(levelName).padEnd(5)} ${msg}${extra}`;
-  } catch {
-    return line;
-  }
 }
