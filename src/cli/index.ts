@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, OutpostError } from '../errors/index.js';
+import { errColours } from './colour.js';
 import { registerAddressCommands } from './commands/address.js';
 import { registerContentCommands } from './commands/content.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -9,7 +10,6 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerSiteCommands } from './commands/sites.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerCompletionCommand } from './completion.js';
-import { errColours } from './colour.js';
 import { teachHelp } from './help.js';
 import { type OutputFormat, setOutputFormat } from './output.js';
 
