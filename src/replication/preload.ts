@@ -51,7 +51,11 @@ interface Candidate extends ChunkAt {
 
 /** Files of a data directory that are not content: passed over quietly. */
 const NOT_CONTENT = /^(site\.json|admin\.token|.*\.(db|db-wal|db-shm|db-journal|key|pub|log|tmp))$/;
-const NOT_CONTENT_DIRS = new Set(['logs', 'keys', 'db', 'tmp']);
+/**
+ * Folders of a data directory that hold no content. Not `db`: a content library has a shard folder
+ * of that name (chunks whose hash starts with db), and the database files are passed over by name.
+ */
+const NOT_CONTENT_DIRS = new Set(['logs', 'keys', 'tmp']);
 const SHA = /^[0-9a-f]{64}$/;
 /** Verified chunks are stored (and synced) in batches of this many bytes. */
 const BATCH_BYTES = 32 * 1024 * 1024;

@@ -151,6 +151,9 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
         detail,
       });
     }
+    // The parent is reached at the URL given here, which the preflight proved reachable from this
+    // host, not at the URL the parent calls itself: from a branch it may be behind NAT or a proxy.
+    const parentUrl = opts.parentUrl.replace(/\/+$/, '');
     const installed = await writeIdentity(
       opts.dataDir,
       keys,
@@ -161,10 +164,10 @@ export async function joinSite(opts: JoinOptions): Promise<InstalledSite & { pre
         name: code,
         listen,
         url: answer.site.url,
-        parent: { code: answer.parent.code, url: answer.parent.url },
+        parent: { code: answer.parent.code, url: parentUrl },
         database,
       },
-      answer.parent,
+      { ...answer.parent, url: parentUrl },
     );
     return { ...installed, preflight };
   } catch (err) {

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CHUNK } from '../../src/content/index.js';
 import { type Hierarchy, startHierarchy, TWO_LEVELS, waitFor } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
-import { cli, metric, sha256, tempDir, waitForPackageState } from './helpers.js';
+import { cli, manifestChunks, metric, seededBytes, sha256, tempDir, waitForPackageState } from './helpers.js';
 
 describe('delta replication', () => {
   let h: Hierarchy;
@@ -84,4 +85,34 @@ describe('delta replication', () => {
         .flatMap((d) => readdirSync(join(S02.dataDir, 'content', 'chunks', d)));
     await waitFor('S02 to free the content', 30_000, async () => chunksLeft().length === 0);
   });
+
+  it('a 1 MiB change in the middle of a 64 MiB file re-sends a few chunks, not the file', async () => {
+    const { C01, S02 } = h.sites;
+    const big = join(base, 'big');
+    mkdirSync(big, { recursive: true });
+    // Seeded, so the chunk boundaries (and this test's outcome) are the same on every run.
+    const data = seededBytes(64 * 1024 * 1024, 'delta-64MiB');
+    writeFileSync(join(big, 'disk.img'), data);
+    const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Disk image', source: big });
+    await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+    await waitForPackageState(S02, pkg.id, 'S02', 'Installed', 120_000, 1);
+    const first = manifestChunks(C01.dataDir, pkg.id, 1);
+    const before = await metric(S02.url, 'outpost_despooler_bytes_total');
+
+    seededBytes(1024 * 1024, 'delta-1MiB').copy(data, 32 * 1024 * 1024 - 512 * 1024);
+    writeFileSync(join(big, 'disk.img'), data);
+    await C01.admin.post(`/packages/${pkg.id}/update`, {});
+    await waitForPackageState(S02, pkg.id, 'S02', 'Installed', 120_000, 2);
+    const changed = [...manifestChunks(C01.dataDir, pkg.id, 2)].filter(([sha]) => !first.has(sha));
+    const sent = (await metric(S02.url, 'outpost_despooler_bytes_total')) - before;
+
+    // Exactly the chunks the new version has and the old one had not, and they are few: the ones
+    // the change overlaps and at most one after it, where the cut points fall in step again.
+    expect(sent).toBe(changed.reduce((sum, [, size]) => sum + size, 0));
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.length).toBeLessThanOrEqual(4);
+    expect(sent).toBeLessThanOrEqual(1024 * 1024 + 2 * MAX_CHUNK);
+    const res = await fetch(`${S02.url}/dp/${pkg.id}/disk.img`);
+    expect(res.headers.get('etag')).toBe(`"${sha256(data)}"`);
+  }, 240_000);
 });

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { AdminClient } from '../../src/apiclient/index.js';
 import { FileContentStore } from '../../src/content/index.js';
 import {
@@ -182,4 +183,36 @@ export async function libraryIsSound(dataDir: string): Promise<boolean> {
       return false;
   }
   return true;
+}
+
+/** A package version's distinct chunks: hash → size. */
+export type Chunks = Map<string, number>;
+
+/**
+ * The distinct chunks of a package version, from its manifest in a site's database (read beside
+ * the running server, as WAL allows). A site keeps only the versions it still needs: read a
+ * version's chunks before an update replaces it.
+ */
+export function manifestChunks(dataDir: string, id: string, version: number): Chunks {
+  const db = new Database(join(dataDir, 'db', 'site.db'), { readonly: true });
+  db.pragma('busy_timeout = 5000');
+  try {
+    const rows = db
+      .prepare('select chunks from package_files where package_id = ? and source_version = ?')
+      .all(id, version) as { chunks: string }[];
+    const out: Chunks = new Map();
+    for (const r of rows)
+      for (const [sha, size] of JSON.parse(r.chunks) as [string, number][]) out.set(sha, size);
+    if (out.size === 0) throw new Error(`no manifest of ${id} v${version} in ${dataDir}`);
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** `size` bytes that look random but are the same on every run for the same `seed` (AES-256-CTR of zeros). */
+export function seededBytes(size: number, seed: string): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Hierarchy, startHierarchy } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { ExportedFile, PreloadSummary } from '../../src/replication/index.js';
-import { cli, libraryIsSound, metric, tempDir, waitForPackageState } from './helpers.js';
+import { cli, libraryIsSound, metric, sha256, tempDir, waitForPackageState } from './helpers.js';
 
 const RECEIVED = 'outpost_despooler_bytes_total';
 
@@ -15,6 +15,18 @@ function makeSource(dir: string): void {
   mkdirSync(dir, { recursive: true });
   for (let i = 0; i < 3; i++) writeFileSync(join(dir, `big-${i}.bin`), randomBytes(200 * 1024 + i));
   for (let i = 0; i < 12; i++) writeFileSync(join(dir, `small-${i}.txt`), randomBytes(3000 + i));
+}
+
+/**
+ * A file that is one loose chunk (over 64 KiB) whose SHA-256 starts with `prefix`: in a content
+ * library it is stored in a shard folder named `prefix` (`db/db…`), which is also the name of a data
+ * directory's database folder.
+ */
+function oneChunkInShard(prefix: string): Buffer {
+  for (;;) {
+    const data = randomBytes(100 * 1024);
+    if (sha256(data).startsWith(prefix)) return data;
+  }
 }
 
 /** Builds a tar file from entries, to forge package files no export would write. */
@@ -77,6 +89,7 @@ describe('content export and preload', { timeout: 180_000 }, () => {
     const { C01, S02 } = h.sites;
     for (const name of ['A', 'B', 'C', 'D']) {
       makeSource(join(base, `src-${name}`));
+      if (name === 'D') writeFileSync(join(base, 'src-D', 'in-db-shard.bin'), oneChunkInShard('db'));
       pkgs.push(await C01.admin.post<PackageView>('/packages', { name, source: join(base, `src-${name}`) }));
     }
     // One at a time: each reaches the DP before the next is assigned.
@@ -146,7 +159,7 @@ describe('content export and preload', { timeout: 180_000 }, () => {
     expect(await libraryIsSound(S03.dataDir)).toBe(true);
   });
 
-  it('assign, then preload from a copied data directory: the waiting job sends no content bytes', async () => {
+  it('assign, then preload from a copied data directory (a chunk in shard db/ too): the waiting job sends no content bytes', async () => {
     const { C01, S02, S03 } = h.sites;
     const D = pkgs[3];
     await C01.admin.post(`/packages/${D.id}/assign`, { dps: ['S02'] });

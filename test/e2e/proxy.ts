@@ -2,10 +2,12 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 
 /**
  * A TCP proxy for the tests: stands between a parent and a child site, counts the bytes that go
- * towards the child, and can damage one byte on the way (the network faults tc netem cannot give us).
+ * each way, and can damage one byte on the way (the network faults tc netem cannot give us).
  */
 export class TestProxy {
   bytesToTarget = 0;
+  /** The bytes the target answered with. */
+  bytesFromTarget = 0;
   /** When set, connections are accepted and everything sent on them is dropped: a link that hangs. */
   blackhole = false;
   /** When the parent last sent a byte through (epoch ms). */
@@ -52,7 +54,9 @@ export class TestProxy {
         upstream.write(data);
       });
       upstream.on('data', (data: Buffer) => {
-        if (!this.blackhole) client.write(data);
+        if (this.blackhole) return;
+        this.bytesFromTarget += data.length;
+        client.write(data);
       });
       const close = () => {
         client.destroy();
