@@ -2,6 +2,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
+import { AdminClient } from '../src/apiclient/index.js';
+import { freePort, type HierarchySite, spawnSite, waitFor } from '../src/demo/index.js';
+import { joinSite } from '../src/sites/index.js';
+import { TestProxy } from '../test/e2e/proxy.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -41,4 +45,63 @@ export function machineInfo() {
     memGiB: Math.round(totalmem() / 1024 ** 3),
     node: process.version,
   };
+}
+
+/**
+ * A parent–child link whose every byte is counted: the parent's address to the child points at the
+ * `down` proxy, and the child joins (and so reaches) its parent at the `up` proxy. `bytes()` is what
+ * crossed since the last `reset()`, both ways on both: requests, answers, headers and bodies.
+ */
+export interface CountedLink {
+  /** Where the parent sends to (the child's address). */
+  readonly childAddress: string;
+  /** Where the child reaches the parent (its --parent at join). */
+  readonly parentAddress: string;
+  /** Where the child's server listens. */
+  readonly listen: string;
+  bytes(): { parentToChild: number; childToParent: number; total: number };
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** A counted link to `parent` for a child not yet added (see {@link CountedLink}). */
+export async function countedLink(parent: HierarchySite): Promise<CountedLink> {
+  const port = await freePort();
+  const down = new TestProxy(port);
+  const up = new TestProxy(Number(new URL(parent.url).port));
+  await down.listen();
+  await up.listen();
+  return {
+    childAddress: down.url,
+    parentAddress: up.url,
+    listen: `127.0.0.1:${port}`,
+    bytes() {
+      const parentToChild = down.bytesToTarget + up.bytesFromTarget;
+      const childToParent = down.bytesFromTarget + up.bytesToTarget;
+      return { parentToChild, childToParent, total: parentToChild + childToParent };
+    },
+    reset() {
+      down.bytesToTarget = down.bytesFromTarget = up.bytesToTarget = up.bytesFromTarget = 0;
+    },
+    async close() {
+      await Promise.all([down.close(), up.close()]);
+    },
+  };
+}
+
+/** Joins a child with `token` over `link` and starts its server (default heartbeat: 30 s). */
+export async function joinCounted(
+  link: CountedLink,
+  parent: HierarchySite,
+  code: string,
+  dataDir: string,
+  token: string,
+): Promise<HierarchySite> {
+  await joinSite({ dataDir, parentUrl: link.parentAddress, token, listen: link.listen });
+  const url = `http://${link.listen}`;
+  const process = await spawnSite(dataDir, url);
+  await waitFor(`${code} active at ${parent.code}`, 60_000, async () => {
+    return (await parent.admin.get<{ state: string }>(`/sites/${code}`)).state === 'active';
+  });
+  return { code, dataDir, url, admin: await AdminClient.from({ data: dataDir }), process };
 }

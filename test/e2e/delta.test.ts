@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CHUNK } from '../../src/content/index.js';
@@ -92,7 +93,9 @@ describe('delta replication', () => {
     mkdirSync(big, { recursive: true });
     // Seeded, so the chunk boundaries (and this test's outcome) are the same on every run.
     const data = seededBytes(64 * 1024 * 1024, 'delta-64MiB');
-    writeFileSync(join(big, 'disk.img'), data);
+    // Written without blocking the event loop: the admin client's idle connection must see the
+    // server's keep-alive close it, or the next request goes out on a closed socket.
+    await writeFile(join(big, 'disk.img'), data);
     const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Disk image', source: big });
     await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
     await waitForPackageState(S02, pkg.id, 'S02', 'Installed', 120_000, 1);
@@ -100,11 +103,12 @@ describe('delta replication', () => {
     const before = await metric(S02.url, 'outpost_despooler_bytes_total');
 
     seededBytes(1024 * 1024, 'delta-1MiB').copy(data, 32 * 1024 * 1024 - 512 * 1024);
-    writeFileSync(join(big, 'disk.img'), data);
+    await writeFile(join(big, 'disk.img'), data);
     await C01.admin.post(`/packages/${pkg.id}/update`, {});
     await waitForPackageState(S02, pkg.id, 'S02', 'Installed', 120_000, 2);
     const changed = [...manifestChunks(C01.dataDir, pkg.id, 2)].filter(([sha]) => !first.has(sha));
     const sent = (await metric(S02.url, 'outpost_despooler_bytes_total')) - before;
+    console.log(`1 MiB changed in 64 MiB: ${changed.length} of ${first.size} chunks re-sent, ${sent} bytes`);
 
     // Exactly the chunks the new version has and the old one had not, and they are few: the ones
     // the change overlaps and at most one after it, where the cut points fall in step again.
