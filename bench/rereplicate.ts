@@ -7,12 +7,12 @@
  *
  *   npm run bench:rereplicate -- [--size-mib 256] [--json]
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { startHierarchy, waitFor } from '../src/demo/index.js';
 import type { PackageView } from '../src/packages/index.js';
 import type { AddSiteResult } from '../src/sites/index.js';
@@ -53,14 +53,15 @@ async function change(file: string, size: number, p: Pattern): Promise<number> {
   return p.pieces * p.piece;
 }
 
-/** rsync's own count of what crossed between its two ends, from `--stats`. */
-function rsyncDelta(src: string, dest: string): { wire: number; literal: number } {
-  const r = spawnSync('rsync', ['-a', '-I', '--no-whole-file', '--stats', `${src}/`, `${dest}/`], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`rsync exited ${r.status}: ${r.stderr}`);
+/**
+ * rsync's own count of what crossed between its two ends, from `--stats`. Run without blocking the
+ * event loop, so the HTTP clients' idle connections see the servers close them meanwhile.
+ */
+async function rsyncDelta(src: string, dest: string): Promise<{ wire: number; literal: number }> {
+  const args = ['-a', '-I', '--no-whole-file', '--stats', `${src}/`, `${dest}/`];
+  const { stdout } = await promisify(execFile)('rsync', args, { encoding: 'utf8' });
   const num = (label: string) => {
-    const m = new RegExp(`${label}: ([\\d,]+)`).exec(r.stdout);
+    const m = new RegExp(`${label}: ([\\d,]+)`).exec(stdout);
     if (!m) throw new Error(`rsync --stats printed no "${label}"`);
     return Number(m[1].replaceAll(',', ''));
   };
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       await handle.write(randomFillSync(block.subarray(0, Math.min(left, block.length))));
     await handle.sync();
     await handle.close();
-    rsyncDelta(src, mirror); // the first, whole copy: not counted
+    await rsyncDelta(src, mirror); // the first, whole copy: not counted
 
     const h = await startHierarchy(join(tmp, 'sites'), [{ code: 'C01', type: 'central' }]);
     stops.push(() => h.stop());
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
     let version = 1;
     for (const p of patterns(size)) {
       const changed = await change(file, size, p);
-      const rsync = rsyncDelta(src, mirror);
+      const rsync = await rsyncDelta(src, mirror);
       link.reset();
       const before = await content();
       const updated = await C01.admin.post<PackageView>(`/packages/${pkg.id}/update`, {});
