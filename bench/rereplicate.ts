@@ -9,15 +9,13 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { startHierarchy, waitFor } from '../src/demo/index.js';
 import type { PackageView } from '../src/packages/index.js';
-import type { AddSiteResult } from '../src/sites/index.js';
 import type { PackageStatus } from '../src/status/index.js';
-import { countedLink, joinCounted, machineInfo, versionOf } from './tools.js';
+import { countedChild, machineInfo, runBenchmark, versionOf } from './tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -68,7 +66,7 @@ async function rsyncDelta(src: string, dest: string): Promise<{ wire: number; li
   return { wire: num('Total bytes sent') + num('Total bytes received'), literal: num('Literal data') };
 }
 
-async function main(): Promise<void> {
+runBenchmark('rereplicate', async (tmp, onStop) => {
   const { values } = parseArgs({
     options: { 'size-mib': { type: 'string', default: '256' }, json: { type: 'boolean', default: false } },
   });
@@ -84,91 +82,73 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(machine)) say(`${k.padEnd(7)} ${v}`);
 
   const size = sizeMiB * MiB;
-  const tmp = await mkdtemp(join(tmpdir(), 'outpost-bench-rereplicate-'));
   const src = join(tmp, 'src');
   const mirror = join(tmp, 'mirror');
   const file = join(src, 'big.bin');
-  const stops: (() => Promise<void>)[] = [];
-  try {
-    await mkdir(src);
-    const handle = await open(file, 'w');
-    const block = Buffer.alloc(8 * MiB);
-    for (let left = size; left > 0; left -= block.length)
-      await handle.write(randomFillSync(block.subarray(0, Math.min(left, block.length))));
-    await handle.sync();
-    await handle.close();
-    await rsyncDelta(src, mirror); // the first, whole copy: not counted
+  await mkdir(src);
+  const handle = await open(file, 'w');
+  const block = Buffer.alloc(8 * MiB);
+  for (let left = size; left > 0; left -= block.length)
+    await handle.write(randomFillSync(block.subarray(0, Math.min(left, block.length))));
+  await handle.sync();
+  await handle.close();
+  await rsyncDelta(src, mirror); // the first, whole copy: not counted
 
-    const h = await startHierarchy(join(tmp, 'sites'), [{ code: 'C01', type: 'central' }]);
-    stops.push(() => h.stop());
-    const { C01 } = h.sites;
-    const link = await countedLink(C01);
-    stops.push(() => link.close());
-    const added = await C01.admin.post<AddSiteResult>('/sites', {
-      code: 'S02',
-      type: 'secondary',
-      url: link.childAddress,
+  const h = await startHierarchy(join(tmp, 'sites'), [{ code: 'C01', type: 'central' }]);
+  onStop(() => h.stop());
+  const { C01 } = h.sites;
+  const { link, site: S02 } = await countedChild(C01, 'S02', join(tmp, 'sites', 'S02'));
+  onStop(() => link.close());
+  onStop(() => S02.process.stop());
+  const content = async () => {
+    const text = await (await fetch(`${S02.url}/metrics`)).text();
+    return Number(/^outpost_despooler_bytes_total (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+  const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Re-replicated', source: src });
+  await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
+  // Installed as C01 sees it: the status report that says so has crossed the link too.
+  const installed = (version: number) =>
+    waitFor(`${pkg.id} v${version} Installed at S02`, 60_000 + sizeMiB * 1000, async () => {
+      const rows = await C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id });
+      return rows.some((r) => r.dp === 'S02' && r.state === 'Installed' && r.sourceVersion === version);
     });
-    const S02 = await joinCounted(link, C01, 'S02', join(tmp, 'sites', 'S02'), added.joinToken);
-    stops.push(() => S02.process.stop());
-    const content = async () => {
-      const text = await (await fetch(`${S02.url}/metrics`)).text();
-      return Number(/^outpost_despooler_bytes_total (\d+)/m.exec(text)?.[1] ?? 0);
+  await installed(1);
+
+  const rows = [];
+  let version = 1;
+  for (const p of patterns(size)) {
+    const changed = await change(file, size, p);
+    const rsync = await rsyncDelta(src, mirror);
+    link.reset();
+    const before = await content();
+    const updated = await C01.admin.post<PackageView>(`/packages/${pkg.id}/update`, {});
+    version = updated.sourceVersion;
+    await installed(version);
+    const wire = link.bytes();
+    const sent = (await content()) - before;
+    const row = {
+      pattern: p.name,
+      changed,
+      rsyncWire: rsync.wire,
+      rsyncLiteral: rsync.literal,
+      outpostWire: wire.total,
+      outpostContent: sent,
+      outpostOther: wire.total - sent,
+      ratio: Number((wire.total / rsync.wire).toFixed(2)),
     };
-    const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Re-replicated', source: src });
-    await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
-    // Installed as C01 sees it: the status report that says so has crossed the link too.
-    const installed = (version: number) =>
-      waitFor(`${pkg.id} v${version} Installed at S02`, 60_000 + sizeMiB * 1000, async () => {
-        const rows = await C01.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id });
-        return rows.some((r) => r.dp === 'S02' && r.state === 'Installed' && r.sourceVersion === version);
-      });
-    await installed(1);
-
-    const rows = [];
-    let version = 1;
-    for (const p of patterns(size)) {
-      const changed = await change(file, size, p);
-      const rsync = await rsyncDelta(src, mirror);
-      link.reset();
-      const before = await content();
-      const updated = await C01.admin.post<PackageView>(`/packages/${pkg.id}/update`, {});
-      version = updated.sourceVersion;
-      await installed(version);
-      const wire = link.bytes();
-      const sent = (await content()) - before;
-      const row = {
-        pattern: p.name,
-        changed,
-        rsyncWire: rsync.wire,
-        rsyncLiteral: rsync.literal,
-        outpostWire: wire.total,
-        outpostContent: sent,
-        outpostOther: wire.total - sent,
-        ratio: Number((wire.total / rsync.wire).toFixed(2)),
-      };
-      rows.push(row);
-      say(
-        `${p.name}: ${changed} B changed; rsync ${rsync.wire} B on the wire (${rsync.literal} literal); Outpost ${wire.total} B (${sent} content, ${wire.total - sent} other: ${wire.parentToChild} down, ${wire.childToParent} up); Outpost/rsync ${row.ratio}`,
-      );
-    }
-    const f = (n: number) => `${(n / MiB).toFixed(2)} MiB`;
+    rows.push(row);
     say(
-      `\n| change (1 % of ${sizeMiB} MiB) | rsync --stats: sent + received | Outpost on the wire | of which content | Outpost / rsync |`,
+      `${p.name}: ${changed} B changed; rsync ${rsync.wire} B on the wire (${rsync.literal} literal); Outpost ${wire.total} B (${sent} content, ${wire.total - sent} other: ${wire.parentToChild} down, ${wire.childToParent} up); Outpost/rsync ${row.ratio}`,
     );
-    say('| --- | ---: | ---: | ---: | ---: |');
-    for (const r of rows)
-      say(
-        `| ${r.pattern} | ${f(r.rsyncWire)} | ${f(r.outpostWire)} | ${f(r.outpostContent)} | ${r.ratio.toFixed(2)}× |`,
-      );
-    if (values.json) console.log(JSON.stringify({ sizeMiB, machine, rows }, null, 2));
-  } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
   }
-}
-
-main().catch((err: unknown) => {
-  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  const f = (n: number) => `${(n / MiB).toFixed(2)} MiB`;
+  say(
+    `\n| change (1 % of ${sizeMiB} MiB) | rsync --stats: sent + received | Outpost on the wire | of which content | Outpost / rsync |`,
+  );
+  say('| --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows)
+    say(
+      `| ${r.pattern} | ${f(r.rsyncWire)} | ${f(r.outpostWire)} | ${f(r.outpostContent)} | ${r.ratio.toFixed(2)}× |`,
+    );
+  if (values.json) console.log(JSON.stringify({ sizeMiB, machine, rows }, null, 2));
 });

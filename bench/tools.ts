@@ -1,10 +1,12 @@
 /** Helpers the benchmarks share: running the tools they compare against. */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { AdminClient } from '../src/apiclient/index.js';
 import { freePort, type HierarchySite, spawnSite, waitFor } from '../src/demo/index.js';
-import { joinSite } from '../src/sites/index.js';
+import { type AddSiteResult, joinSite } from '../src/sites/index.js';
 import { TestProxy } from '../test/e2e/proxy.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,4 +106,48 @@ export async function joinCounted(
     return (await parent.admin.get<{ state: string }>(`/sites/${code}`)).state === 'active';
   });
   return { code, dataDir, url, admin: await AdminClient.from({ data: dataDir }), process };
+}
+
+/** A new secondary `code` under `parent`, behind a new counted link, joined in `dataDir` and started. */
+export async function countedChild(
+  parent: HierarchySite,
+  code: string,
+  dataDir: string,
+): Promise<{ link: CountedLink; site: HierarchySite }> {
+  const link = await countedLink(parent);
+  try {
+    const added = await parent.admin.post<AddSiteResult>('/sites', {
+      code,
+      type: 'secondary',
+      url: link.childAddress,
+    });
+    return { link, site: await joinCounted(link, parent, code, dataDir, added.joinToken) };
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+}
+
+/**
+ * Runs a benchmark's body with a temporary folder and a list of things to stop (servers, proxies),
+ * stopped last first and the folder removed whatever happens; a failure prints one line and exits 1.
+ */
+export function runBenchmark(
+  name: string,
+  body: (tmp: string, onStop: (stop: () => Promise<void>) => void) => Promise<void>,
+): void {
+  const stops: (() => Promise<void>)[] = [];
+  const run = async () => {
+    const tmp = await mkdtemp(join(tmpdir(), `outpost-bench-${name}-`));
+    try {
+      await body(tmp, (stop) => stops.push(stop));
+    } finally {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      await rm(tmp, { recursive: true, force: true });
+    }
+  };
+  run().catch((err: unknown) => {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
 }
