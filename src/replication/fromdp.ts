@@ -75,7 +75,7 @@ async function* cut(
  * already is never fetched again, so a rerun after an interruption fetches only what is left. A
  * file the DP does not hold, or holds in another version, is passed over (another file holding the
  * same chunks may still give them). If the DP stops answering, what was verified is kept and it
- * throws. Says which versions the DP served files of.
+ * throws. Says which versions this run touched: the DP served a file of it, or a chunk it uses.
  */
 export async function fetchFromDp(
   ctx: Pick<SiteContext, 'clock' | 'db' | 'store'>,
@@ -191,5 +191,5 @@ export async function fetchFromDp(
   for (const id of ids)
     if (asked.has(id) && !served.has(id) && !otherVersion.has(id))
       summary.skipped.push({ id, reason: 'not found', detail: `DP ${dp.dp} does not serve it` });
-  return (m) => served.has(m.id);
+  return (m, sha) => served.has(m.id) || claimed.has(sha);
 }
