@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type Hierarchy, spawnSite, startHierarchy, waitFor } from '../../src/demo/index.js';
+import type { OutpostError } from '../../src/errors/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { LibraryProgress, PreloadSummary } from '../../src/replication/index.js';
 import { cli, libraryIsSound, metric, tempDir, waitForPackageState } from './helpers.js';
@@ -118,6 +119,37 @@ describe('content preload --from-dp', { timeout: 180_000 }, () => {
     }
   });
 
+  it('a DP holding an older version gives the files that did not change; the changed ones are named', async () => {
+    const { C01, S02, S03 } = h.sites;
+    const p = await create('P');
+    await installAt(p, 'S02');
+    // S02 keeps version 1: its link is closed while version 2 is made.
+    const hour = (new Date().getHours() + 2) % 24;
+    await C01.admin.put('/addresses/S02', { schedule: `${hour}-${(hour + 1) % 24}` });
+    try {
+      const changed = randomBytes(150 * 1024);
+      writeFileSync(join(base, 'src-P', 'big-0.bin'), changed);
+      const v2 = await C01.admin.post<PackageView>(`/packages/${p.id}/update`, {
+        source: join(base, 'src-P'),
+      });
+      expect(v2.sourceVersion).toBe(2);
+      const s = await preload('S03', ['--from-dp', `${S02.url}/dp`, p.id]);
+      expect(s.skipped).toEqual([
+        {
+          id: p.id,
+          reason: 'stale version',
+          detail: 'DP S02 holds another version of 1 of its files; the parent sends what they lack',
+        },
+      ]);
+      expect(s.partial).toEqual([
+        { id: p.id, sourceVersion: 2, missingChunks: 1, missingBytes: changed.length },
+      ]);
+      expect(s.chunks.bytes).toBe(v2.size - changed.length);
+    } finally {
+      await C01.admin.put('/addresses/S02', { schedule: null });
+    }
+  });
+
   it('refuses a URL that cannot be reached or is not a DP, and a command without a source', async () => {
     const { S02, S03 } = h.sites;
     const refused = async (args: string[], text: string) => {
@@ -128,14 +160,28 @@ describe('content preload --from-dp', { timeout: 180_000 }, () => {
     };
     await refused(['--from-dp', `http://127.0.0.1:${await freePort()}/dp`], 'cannot reach the DP at');
     await refused(['--from-dp', `${S02.url}/api/v1`], 'is not an Outpost DP (it answered HTTP 404');
-    await refused(
-      ['--from-dp', `${S02.url}/metrics`],
+    await refused([], 'give either --dir DIR or --from-dp URL');
+    // The same through the admin API: 400 with the reason, nothing started.
+    const viaApi = async (body: object, text: string) => {
+      const err = await S03.admin.post('/content/preload', body).then(
+        () => null,
+        (e: OutpostError) => e,
+      );
+      expect(err?.code).toBe('OUTPOST_SOURCE_UNREADABLE');
+      expect(err?.message).toContain(text);
+    };
+    await viaApi(
+      { fromDp: `${S02.url}/metrics` },
       `${S02.url}/metrics is not an Outpost DP (it answered HTTP 200)`,
     );
-    await refused(['--from-dp', `${S02.url}/dps/nope`], 'DP S02/nope is not known at S02');
-    await refused(['--from-dp', 'ftp://example.org/dp'], 'is not an http(s) URL');
-    await refused([], 'give either --dir DIR or --from-dp URL');
-    await refused(['--dir', base, '--from-dp', `${S02.url}/dp`], 'give either --dir DIR or --from-dp URL');
+    await viaApi({ fromDp: `${S02.url}/dps/nope` }, 'DP S02/nope is not known at S02');
+    for (const body of [{ fromDp: 'ftp://example.org/dp' }, { dir: base, fromDp: `${S02.url}/dp` }]) {
+      const err = await S03.admin.post('/content/preload', body).then(
+        () => null,
+        (e: OutpostError) => e,
+      );
+      expect(err?.code).toBe('OUTPOST_BAD_INPUT');
+    }
   });
 
   it('killed (kill -9) mid-way and run again: what it stored is neither fetched nor verified again', async () => {
