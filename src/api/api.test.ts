@@ -317,6 +317,20 @@ describe('site server HTTP API', () => {
       expect(stale.statusCode).toBe(200);
     });
 
+    it('says which DP it is at its base URL, so a site preloading from it knows it reached one', async () => {
+      for (const base of ['/dp', '/dp/']) {
+        const res = await site.app.inject({ method: 'GET', url: base });
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toEqual({ dp: 'C01', site: 'C01' });
+      }
+      expect((await admin('POST', '/dps', { site: 'C01', name: 'lab' })).statusCode).toBeLessThan(300);
+      const named = await site.app.inject({ method: 'GET', url: '/dps/lab/' });
+      expect(named.json()).toEqual({ dp: 'C01/lab', site: 'C01' });
+      const missing = await site.app.inject({ method: 'GET', url: '/dps/nope' });
+      expect(missing.statusCode).toBe(404);
+      expect(errorOf(missing).code).toBe('OUTPOST_DP_NOT_FOUND');
+    });
+
     it('answers a file that is not there through the one error mapper: 404 JSON', async () => {
       const res = await site.app.inject({ method: 'GET', url: url.replace('readme', 'missing') });
       expect(res.statusCode).toBe(404);

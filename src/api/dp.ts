@@ -3,7 +3,7 @@ import send from '@fastify/send';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import type { SiteContext } from '../core/index.js';
-import { servedFile } from '../dp/index.js';
+import { assertDpKnown, type DpIdentity, servedFile } from '../dp/index.js';
 import { assertDpName } from '../sites/index.js';
 
 function etagMatches(header: string | undefined, etag: string): boolean {
@@ -30,7 +30,9 @@ function rangeOf(
 /**
  * `GET|HEAD /dp/<PACKAGE ID>/<path>` (the site's default DP) and `/dps/<NAME>/<PACKAGE ID>/<path>`
  * (its named DP `CODE/NAME`): the version installed on that DP of a file (see `servedFile`), with
- * Range (one range), If-Range, If-Match, If-None-Match and a strong ETag (its SHA-256).
+ * Range (one range), If-Range, If-Match, If-None-Match and a strong ETag (its SHA-256). The base
+ * URL of each (`/dp`, `/dps/<NAME>`) says which DP it is, so another site preloading from it
+ * (`content preload --from-dp`) knows it reached a DP.
  */
 export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 'store'>): FastifyPluginAsync {
   const answer = (reply: FastifyReply, status: number) => {
@@ -68,6 +70,17 @@ export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 's
     return reply.send(Readable.from(file.read(range.start, range.end)));
   };
   return async (app) => {
+    const me = (): DpIdentity => ({ dp: ctx.config.code, site: ctx.config.code });
+    app.get('/dp', async () => me());
+    app.get('/dp/', async () => me());
+    const named = async (request: FastifyRequest): Promise<DpIdentity> => {
+      const { name } = request.params as { name: string };
+      const dp = `${ctx.config.code}/${assertDpName(name)}`;
+      await assertDpKnown(ctx, dp);
+      return { dp, site: ctx.config.code };
+    };
+    app.get('/dps/:name', named);
+    app.get('/dps/:name/', named);
     app.route({
       method: ['GET', 'HEAD'],
       url: '/dp/:pkg/*',

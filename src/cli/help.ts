@@ -41,6 +41,7 @@ export const EXAMPLES: Record<string, string[]> = {
   'content preload': [
     'outpost content preload --dir /mnt/disk/s02 --data /srv/s02',
     'outpost content preload --dir /mnt/old-s02-data C0100001 --json --data /srv/s02',
+    'outpost content preload --from-dp http://10.0.2.6:8471/dp --data /srv/s02',
   ],
   site: ['outpost site list --data /srv/c01', 'outpost site show S02 --data /srv/c01'],
   'site add': [

@@ -14,4 +14,4 @@ export {
 export { parseIndex as parsePackIndex } from './packs.js';
 export { assertPackagePath } from './paths.js';
 export { assertSha256, type ChunkData, type ContentStore, FileContentStore } from './store.js';
-export { type ChunkAt, type Verified, VerifyPool } from './verify.js';
+export { type ChunkAt, type ChunkBytes, type Verified, VerifyPool } from './verify.js';

@@ -9,18 +9,34 @@ export interface ChunkAt {
   sha: string;
 }
 
+/**
+ * A chunk whose bytes are already in memory (fetched from elsewhere), said to hash to `sha`. Its
+ * `data` must own its whole ArrayBuffer: the buffer moves to the worker and comes back in `Verified`.
+ */
+export interface ChunkBytes {
+  sha: string;
+  size: number;
+  data: Buffer;
+}
+
 /** What a worker found: the bytes when they hash to what was claimed, or why not. */
-export type Verified =
-  | { ok: true; chunk: ChunkAt; data: Buffer }
-  | { ok: false; chunk: ChunkAt; reason: string };
+export type Verified<T extends ChunkAt | ChunkBytes = ChunkAt> =
+  | { ok: true; chunk: T; data: Buffer }
+  | { ok: false; chunk: T; reason: string };
 
 // Plain CommonJS run with `eval`, so the pool works the same from the built code and from the sources
-// under test. Each task reads its chunk at its offset and hashes it; the bytes go back transferred.
+// under test. Each task reads its chunk at its offset (or is given its bytes) and hashes it; the
+// bytes go back transferred.
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { openSync, readSync, closeSync } = require('node:fs');
-parentPort.on('message', ({ id, file, offset, size, sha }) => {
+parentPort.on('message', ({ id, file, offset, size, sha, bytes }) => {
+  if (bytes) {
+    const actual = createHash('sha256').update(new Uint8Array(bytes)).digest('hex');
+    if (actual !== sha) return parentPort.postMessage({ id, error: 'corrupt: its bytes hash to ' + actual.slice(0, 12) });
+    return parentPort.postMessage({ id, data: bytes }, [bytes]);
+  }
   let fd;
   try {
     fd = openSync(file, 'r');
@@ -49,6 +65,15 @@ interface Answer {
   error?: string;
 }
 
+/** The bytes of `data` as an ArrayBuffer of their own, to move to a worker: copied only if shared. */
+function ownBuffer(data: Buffer): ArrayBuffer {
+  const b = data.buffer;
+  if (b instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === b.byteLength) return b;
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  return copy.buffer;
+}
+
 /**
  * Verifies chunks by SHA-256 on every core: one worker thread per core reads and hashes, two tasks
  * each in flight so a worker never waits for the next. The caller gets each chunk's bytes only once
@@ -56,7 +81,7 @@ interface Answer {
  */
 export class VerifyPool {
   private readonly workers: Worker[];
-  private readonly waiting = new Map<number, { chunk: ChunkAt; resolve: (v: Verified) => void }>();
+  private readonly waiting = new Map<number, (a: Answer) => void>();
   private next = 0;
 
   constructor(readonly size = availableParallelism()) {
@@ -68,45 +93,64 @@ export class VerifyPool {
   }
 
   private answered(a: Answer): void {
-    const task = this.waiting.get(a.id);
-    if (!task) return;
+    const resolve = this.waiting.get(a.id);
+    if (!resolve) return;
     this.waiting.delete(a.id);
-    if (a.data) task.resolve({ ok: true, chunk: task.chunk, data: Buffer.from(a.data) });
-    else task.resolve({ ok: false, chunk: task.chunk, reason: a.error ?? 'unreadable' });
+    resolve(a);
   }
 
-  private verify(chunk: ChunkAt): Promise<Verified> {
+  private async verify<T extends ChunkAt | ChunkBytes>(chunk: T): Promise<Verified<T>> {
     const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, { chunk, resolve });
-      this.workers[id % this.workers.length].postMessage({ id, ...chunk });
+    const worker = this.workers[id % this.workers.length];
+    const a = await new Promise<Answer>((resolve) => {
+      this.waiting.set(id, resolve);
+      if ('data' in chunk) {
+        // The bytes move to the worker (the chunk's own Buffer is left empty) and come back in the answer.
+        const bytes = ownBuffer(chunk.data);
+        worker.postMessage({ id, sha: chunk.sha, bytes }, [bytes]);
+      } else
+        worker.postMessage({ id, file: chunk.file, offset: chunk.offset, size: chunk.size, sha: chunk.sha });
     });
+    if (a.data) return { ok: true, chunk, data: Buffer.from(a.data) };
+    return { ok: false, chunk, reason: a.error ?? 'unreadable' };
   }
 
   /**
-   * Verifies `chunks`, yielding each result as it is known (not in order), with at most two tasks
-   * per worker in flight, so memory holds a few chunks per core whatever the number of chunks.
+   * Verifies `chunks`, yielding each result as soon as it is known (not in order), with at most two
+   * tasks per worker in flight, so memory holds a few chunks per core whatever the number of chunks.
+   * A slow source (the network) does not hold back results already known: the next chunk is awaited
+   * alongside the tasks in flight.
    */
-  async *verifyAll(chunks: Iterable<ChunkAt>): AsyncGenerator<Verified> {
-    const inFlight = new Map<number, Promise<[number, Verified]>>();
-    let n = 0;
+  async *verifyAll<T extends ChunkAt | ChunkBytes>(
+    chunks: Iterable<T> | AsyncIterable<T>,
+  ): AsyncGenerator<Verified<T>> {
+    const source =
+      Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]();
+    type Step = { key: number; verified: Verified<T> } | { key: -1; next: IteratorResult<T> };
+    const inFlight = new Map<number, Promise<Step>>();
     const limit = this.workers.length * 2;
-    for (const chunk of chunks) {
-      const key = n++;
-      inFlight.set(
-        key,
-        this.verify(chunk).then((v) => [key, v]),
-      );
-      if (inFlight.size >= limit) {
-        const [done, v] = await Promise.race(inFlight.values());
-        inFlight.delete(done);
-        yield v;
+    let pulling: Promise<Step> | null = null;
+    let exhausted = false;
+    let n = 0;
+    while (!exhausted || inFlight.size) {
+      if (!exhausted && !pulling && inFlight.size < limit)
+        pulling = Promise.resolve(source.next()).then((next) => ({ key: -1, next }));
+      // The source first: a ready chunk keeps the workers busy before a result is handed on.
+      const step = await Promise.race(pulling ? [pulling, ...inFlight.values()] : inFlight.values());
+      if ('next' in step) {
+        pulling = null;
+        if (step.next.done) exhausted = true;
+        else {
+          const key = n++;
+          inFlight.set(
+            key,
+            this.verify(step.next.value).then((verified) => ({ key, verified })),
+          );
+        }
+        continue;
       }
-    }
-    while (inFlight.size) {
-      const [done, v] = await Promise.race(inFlight.values());
-      inFlight.delete(done);
-      yield v;
+      inFlight.delete(step.key);
+      yield step.verified;
     }
   }
 

@@ -7,9 +7,11 @@ import { type KnownManifest, ManifestsAnswer, S2S, s2sJson } from '../s2s/index.
 /** How far a running export or preload has come, as `content export|preload` show it. */
 export interface LibraryProgress {
   id: string;
-  phase: 'scanning' | 'verifying' | 'writing';
+  phase: 'scanning' | 'fetching' | 'verifying' | 'writing';
   bytesTotal: number;
   bytesDone: number;
+  /** A preload's verified bytes stored in the content library so far: a rerun never reads them again. */
+  bytesStored: number;
   startedAt: number;
 }
 
@@ -26,6 +28,7 @@ export async function tracked<T>(
     phase: 'scanning',
     bytesTotal: 0,
     bytesDone: 0,
+    bytesStored: 0,
     startedAt: now,
   };
   if (id !== undefined) {

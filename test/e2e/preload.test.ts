@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Hierarchy, startHierarchy } from '../../src/demo/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { ExportedFile, PreloadSummary } from '../../src/replication/index.js';
+import { forgeTar } from '../tar.js';
 import { cli, libraryIsSound, metric, sha256, tempDir, waitForPackageState } from './helpers.js';
 
 const RECEIVED = 'outpost_despooler_bytes_total';
@@ -27,29 +27,6 @@ function oneChunkInShard(prefix: string): Buffer {
     const data = randomBytes(100 * 1024);
     if (sha256(data).startsWith(prefix)) return data;
   }
-}
-
-/** Builds a tar file from entries, to forge package files no export would write. */
-async function forgeTar(
-  path: string,
-  entries: { name: string; data?: Buffer; type?: 'file' | 'symlink'; linkname?: string; size?: number }[],
-): Promise<void> {
-  const pack = tar.pack();
-  const parts: Buffer[] = [];
-  pack.on('data', (b: unknown) => parts.push(b as Buffer));
-  const ended = new Promise<void>((r) => pack.on('end', () => r()));
-  for (const e of entries) {
-    await new Promise<void>((resolve, reject) =>
-      pack.entry(
-        { name: e.name, type: e.type ?? 'file', linkname: e.linkname, size: e.data?.length ?? 0 },
-        e.data ?? Buffer.alloc(0),
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
-  }
-  pack.finalize();
-  await ended;
-  writeFileSync(path, Buffer.concat(parts));
 }
 
 /** Where each tar entry's data starts: name → [offset, size]. */
@@ -148,6 +125,8 @@ describe('content export and preload', { timeout: 180_000 }, () => {
     const sizeC = files[2].bytes;
     expect(second.chunks.alreadyHeld).toBe(summary.chunks.imported);
     expect(second.chunks.bytes).toBe(sizeC);
+    expect(second.bytesVerified).toBe(sizeC);
+    expect(second.chunks.alreadyHeldBytes).toBe(summary.chunks.bytes);
     expect([...second.imported].sort()).toEqual(pkgs.slice(0, 3).map((p) => p.id));
 
     // Preload, then assign: the offer finds nothing missing.
@@ -229,18 +208,26 @@ describe('content export and preload', { timeout: 180_000 }, () => {
       manifestEntry,
       { name: chunkNames[0], type: 'symlink', linkname: '/etc/passwd' },
     ]);
+    await forgeTar(join(bad, 'hardlink.opkg'), [
+      manifestEntry,
+      { name: chunkNames[0], type: 'link', linkname: '/etc/passwd' },
+    ]);
+    const withChunks = (m: unknown) => [
+      { name: 'outpost-package.json', data: Buffer.from(JSON.stringify(m)) },
+      ...chunkNames.map((n) => ({ name: n, data: chunkOf(n) })),
+    ];
+    const dotdotPath = structuredClone(manifest);
+    dotdotPath.files[0].path = '../../evil';
+    await forgeTar(join(bad, 'dotdot-path.opkg'), withChunks(dotdotPath));
+    const absolutePath = structuredClone(manifest);
+    absolutePath.files[0].path = '/tmp/evil';
+    await forgeTar(join(bad, 'absolute-path.opkg'), withChunks(absolutePath));
     const lyingSize = structuredClone(manifest);
     lyingSize.files[0].size += 1;
-    await forgeTar(join(bad, 'lying-size.opkg'), [
-      { name: 'outpost-package.json', data: Buffer.from(JSON.stringify(lyingSize)) },
-      ...chunkNames.map((n) => ({ name: n, data: chunkOf(n) })),
-    ]);
+    await forgeTar(join(bad, 'lying-size.opkg'), withChunks(lyingSize));
     const lyingHash = structuredClone(manifest);
     lyingHash.files[0].sha256 = 'f'.repeat(64);
-    await forgeTar(join(bad, 'lying-hash.opkg'), [
-      { name: 'outpost-package.json', data: Buffer.from(JSON.stringify(lyingHash)) },
-      ...chunkNames.map((n) => ({ name: n, data: chunkOf(n) })),
-    ]);
+    await forgeTar(join(bad, 'lying-hash.opkg'), withChunks(lyingHash));
 
     const pre = await cli(['content', 'preload', '--dir', bad, E.id, '--json', '--data', S03.dataDir]);
     expect(pre.code, pre.stderr).toBe(0);
@@ -249,7 +236,16 @@ describe('content export and preload', { timeout: 180_000 }, () => {
     expect(reason('corrupt.opkg')).toEqual(['corrupt']);
     expect(reason('truncated.opkg')).toEqual(['truncated']);
     expect(reason('notes.txt')).toEqual(['not a package']);
-    for (const f of ['dotdot.opkg', 'absolute.opkg', 'symlink.opkg', 'lying-size.opkg', 'lying-hash.opkg'])
+    for (const f of [
+      'dotdot.opkg',
+      'absolute.opkg',
+      'symlink.opkg',
+      'hardlink.opkg',
+      'dotdot-path.opkg',
+      'absolute-path.opkg',
+      'lying-size.opkg',
+      'lying-hash.opkg',
+    ])
       expect(reason(f), f).toEqual(['refused']);
     expect(s.skipped.find((n) => n.path === 'dotdot.opkg')?.detail).toContain('../../evil');
     // The corrupt chunk was not imported, so E is not whole; nothing landed outside the data directory.

@@ -3,16 +3,19 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 /**
  * A TCP proxy for the tests: stands between a parent and a child site, counts the bytes that go
  * each way, and can damage one byte on the way (the network faults tc netem cannot give us).
+ * Put in front of a DP, it counts the bytes the DP answers, and can hold them back after a number.
  */
 export class TestProxy {
   bytesToTarget = 0;
-  /** The bytes the target answered with. */
+  /** Bytes passed on from the target back to whoever connected. */
   bytesFromTarget = 0;
   /** When set, connections are accepted and everything sent on them is dropped: a link that hangs. */
   blackhole = false;
   /** When the parent last sent a byte through (epoch ms). */
   lastDataAt = 0;
   private flipAt: number | null = null;
+  private holdAt: number | null = null;
+  private readonly held = new Set<() => void>();
   private readonly sockets = new Set<Socket>();
   private server: Server | null = null;
   private listeningOn = 0;
@@ -34,6 +37,18 @@ export class TestProxy {
     this.flipAt = this.bytesToTarget + offset;
   }
 
+  /** Passes on at most `bytes` more from the target, then holds the rest until release(): a stalled link. */
+  holdFromTargetAfter(bytes: number): void {
+    this.holdAt = this.bytesFromTarget + bytes;
+  }
+
+  /** Lets everything held back through, and what follows. */
+  release(): void {
+    this.holdAt = null;
+    for (const resume of this.held) resume();
+    this.held.clear();
+  }
+
   async listen(port = 0): Promise<number> {
     this.server = createServer((client) => {
       const upstream = createConnection({ host: '127.0.0.1', port: this.targetPort });
@@ -53,10 +68,27 @@ export class TestProxy {
         }
         upstream.write(data);
       });
+      let queued: Buffer[] = [];
+      const resume = () => {
+        for (const data of queued) {
+          this.bytesFromTarget += data.length;
+          client.write(data);
+        }
+        queued = [];
+        upstream.resume();
+      };
       upstream.on('data', (data: Buffer) => {
         if (this.blackhole) return;
-        this.bytesFromTarget += data.length;
-        client.write(data);
+        const room = this.holdAt === null ? data.length : Math.max(0, this.holdAt - this.bytesFromTarget);
+        if (room < data.length) {
+          queued.push(data.subarray(room));
+          upstream.pause();
+          this.held.add(resume);
+        }
+        if (room > 0) {
+          this.bytesFromTarget += Math.min(room, data.length);
+          client.write(data.subarray(0, room));
+        }
       });
       const close = () => {
         client.destroy();

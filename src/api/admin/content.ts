@@ -6,7 +6,7 @@ import { exportPackages, libraryProgress, preloadContent } from '../../replicati
 const ProgressId = Type.String({ pattern: '^[A-Za-z0-9-]{8,64}$' });
 const Ids = Type.Array(Type.String({ maxLength: 16 }), { maxItems: 10_000 });
 
-/** The content library as a whole: export package files, preload from a folder, watch either. */
+/** The content library as a whole: export package files, preload from a folder or a DP, watch either. */
 export function contentRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
@@ -32,7 +32,8 @@ export function contentRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
         schema: {
           body: Type.Object(
             {
-              dir: Type.String({ minLength: 1, maxLength: 4096 }),
+              dir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+              fromDp: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
               ids: Type.Optional(Ids),
               progressId: Type.Optional(ProgressId),
             },

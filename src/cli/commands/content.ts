@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
+import { OutpostError } from '../../errors/index.js';
 import type { ExportedFile, PreloadSummary } from '../../replication/index.js';
 import { type CommonOptions, collect, serverOptions } from '../options.js';
 import { formatBytes, printJson, printRows } from '../output.js';
@@ -9,9 +10,11 @@ import { registerContentVerify } from './verify.js';
 
 function printPreload(s: PreloadSummary): void {
   const out = process.stdout;
+  const from = s.fromDp ? `DP ${s.fromDp.dp} (${s.fromDp.url})` : s.dir;
   out.write(
-    `preloaded from ${s.dir}: ${s.chunks.imported} chunks (${formatBytes(s.chunks.bytes)}) imported, ` +
-      `${s.chunks.alreadyHeld} already here, ${s.staleChunks} kept from stale versions\n`,
+    `preloaded from ${from}: ${s.chunks.imported} chunks (${formatBytes(s.chunks.bytes)}) imported, ` +
+      `${s.chunks.alreadyHeld} (${formatBytes(s.chunks.alreadyHeldBytes)}) already here, ` +
+      `${s.staleChunks} kept from stale versions; ${formatBytes(s.bytesVerified)} verified\n`,
   );
   if (s.importedVersions.length) {
     out.write('\nimported (whole in the content library):\n');
@@ -75,13 +78,23 @@ export function registerContentCommands(program: Command): void {
 
   serverOptions(content.command('preload').argument('[id...]', 'only these packages (default: every one)'))
     .description(
-      'import package files, a copied content library or data directory from a folder on the site host',
+      "import package files, a copied content library or data directory from a folder on the site host, or another site's DP",
     )
-    .requiredOption('--dir <dir>', 'folder on the site server host to scan')
-    .action(async (ids: string[], o: CommonOptions & { dir: string }) => {
+    .option('--dir <dir>', 'folder on the site server host to scan')
+    .option(
+      '--from-dp <url>',
+      "another site's DP to fetch from instead (http://HOST:PORT/dp, or /dps/NAME for a named DP)",
+    )
+    .action(async (ids: string[], o: CommonOptions & { dir?: string; fromDp?: string }) => {
+      if ((o.dir === undefined) === (o.fromDp === undefined))
+        throw new OutpostError('OUTPOST_BAD_INPUT', 'give either --dir DIR or --from-dp URL', {
+          hint: 'a folder on the site host, or the DP of a neighbouring site',
+        });
       const client = await AdminClient.from(o);
-      const s = await withLibraryProgress(client, !!o.json, 'verifying', (progressId) =>
-        client.post<PreloadSummary>('/content/preload', { dir: resolve(o.dir), ids, progressId }),
+      const source = o.dir === undefined ? { fromDp: o.fromDp } : { dir: resolve(o.dir) };
+      const label = o.dir === undefined ? 'fetching' : 'verifying';
+      const s = await withLibraryProgress(client, !!o.json, label, (progressId) =>
+        client.post<PreloadSummary>('/content/preload', { ...source, ids, progressId }),
       );
       if (o.json) printJson(s);
       else printPreload(s);
