@@ -2,6 +2,7 @@ export {
   type AddressChanges,
   type AddressSetting,
   type AddressView,
+  holdLink,
   listAddresses,
   updateAddress,
 } from './addresses.js';

@@ -58,4 +58,4 @@ export {
   type PurgeSummary,
   purgeSite,
 } from './removal.js';
-export { type ReplaceSiteResult, replaceSite } from './replace.js';
+export { cancelReplace, type ReplaceSiteResult, replaceSite } from './replace.js';

@@ -117,6 +117,36 @@ export async function replaceSite(
 }
 
 /**
+ * Withdraws the join token of a replacement whose new host has not joined: the old host, which
+ * kept serving, stays the site's host. Returns whether there was one to withdraw.
+ */
+export async function cancelReplace(
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'sink'>,
+  code: string,
+  why: string,
+): Promise<boolean> {
+  const now = ctx.clock.now();
+  return ctx.db.transaction().execute(async (trx) => {
+    const r = await trx
+      .updateTable('sites')
+      .set({ join_token_hash: null, join_expires_at: null, updated_at: now })
+      .where('code', '=', code)
+      .where('relation', '=', 'child')
+      .where('state', 'in', REPLACEABLE)
+      .where('join_token_hash', 'is not', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
+    await postMessage(trx, ctx.sink, now, {
+      severity: 'info',
+      component: 'hierman',
+      text: `replacement of site ${code} withdrawn (${why}): its join token no longer works; the current host stays`,
+      subject: code,
+    });
+    return true;
+  });
+}
+
+/**
  * The new host of a site being replaced has registered (in the transaction that records its key
  * and generation, which fences the old one): the jobs to the old host are cancelled, what it was
  * given is forgotten so distmgr offers every assigned package to the new host (which answers with
