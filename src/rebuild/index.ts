@@ -4,6 +4,7 @@ export {
   type RebuildOptions,
   type RebuildPath,
   type RebuildPlan,
+  type RebuildRequest,
   type RebuildView,
   type StepKey,
   type StepView,

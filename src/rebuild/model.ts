@@ -19,6 +19,9 @@ export interface RebuildOptions {
   joinDeadline?: string;
 }
 
+/** The options as a caller gives them, checked by `rebuild plan|start` (a bad one is refused, exit 2). */
+export type RebuildRequest = Partial<Omit<RebuildOptions, 'path'>> & { path?: string };
+
 /** The seed's four time frames. */
 export const FRAMES = ['before shipping', 'hardware arrived', 'after reinstall', 'follow-up'] as const;
 export type Frame = (typeof FRAMES)[number];
@@ -55,8 +58,14 @@ export function stepsFor(o: RebuildOptions): StepDef[] {
     steps.push({ step, frame, kind, title });
   if (o.exportTo) add('export', 'before shipping', 'manual', `export the site's content to ${o.exportTo}`);
   else if (o.preloadFrom)
-    add('copy', 'before shipping', 'manual', `copy the old server's content to ${o.preloadFrom} on the new host`);
-  if (o.path === 'replace') add('replace', 'hardware arrived', 'auto', 'issue the join token for the new host');
+    add(
+      'copy',
+      'before shipping',
+      'manual',
+      `copy the old server's content to ${o.preloadFrom} on the new host`,
+    );
+  if (o.path === 'replace')
+    add('replace', 'hardware arrived', 'auto', 'issue the join token for the new host');
   else {
     add('delete', 'hardware arrived', 'auto', 'delete the site (stops and fences the old host)');
     add('add', 'hardware arrived', 'auto', 'add the site again: join token for the new host');

@@ -4,7 +4,13 @@ import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { cloneDp, listAddresses } from '../replication/index.js';
 import { assertSiteCode, assertUrl, getSiteRow, parseDpName } from '../sites/index.js';
-import { REBUILD_PATHS, type RebuildOptions, type RebuildPlan, stepsFor } from './model.js';
+import {
+  REBUILD_PATHS,
+  type RebuildOptions,
+  type RebuildPlan,
+  type RebuildRequest,
+  stepsFor,
+} from './model.js';
 
 export type PlanCtx = Pick<SiteContext, 'clock' | 'config' | 'db' | 'sink' | 'wake'>;
 
@@ -14,10 +20,12 @@ const MEASURED_JOBS = 20;
 const MEASURED_MIN_BYTES = 256 * 1024;
 
 /** Checks the options as given (a request body or the command line); bad ones change nothing. */
-export function checkOptions(o: Partial<RebuildOptions>): RebuildOptions {
+export function checkOptions(o: RebuildRequest): RebuildOptions {
   const path = o.path ?? 'replace';
   if (!(REBUILD_PATHS as readonly string[]).includes(path))
-    throw new OutpostError('OUTPOST_BAD_INPUT', `--path '${path}' is not known`, { hint: 'replace or readd' });
+    throw new OutpostError('OUTPOST_BAD_INPUT', `--path '${path}' is not known`, {
+      hint: 'replace or readd',
+    });
   for (const [flag, dir] of [
     ['--preload-from', o.preloadFrom],
     ['--export-to', o.exportTo],
@@ -51,9 +59,13 @@ async function rebuildableSite(ctx: PlanCtx, code: string) {
       hint: row.parent_code ? `rebuild it at its parent, ${row.parent_code}` : undefined,
     });
   if ((row.state !== 'active' && row.state !== 'unreachable') || !row.generation)
-    throw new OutpostError('OUTPOST_BAD_INPUT', `site ${code} is ${row.state}, not a joined site to rebuild`, {
-      hint: row.state === 'deleted' ? `add it again: outpost site add --code ${code}` : undefined,
-    });
+    throw new OutpostError(
+      'OUTPOST_BAD_INPUT',
+      `site ${code} is ${row.state}, not a joined site to rebuild`,
+      {
+        hint: row.state === 'deleted' ? `add it again: outpost site add --code ${code}` : undefined,
+      },
+    );
   const below = await ctx.db
     .selectFrom('sites')
     .select('code')
@@ -72,7 +84,11 @@ async function rebuildableSite(ctx: PlanCtx, code: string) {
 /** The DP a preload URL names, if this site knows it: a site's own URL, or a named DP's. */
 async function dpOfUrl(db: PlanCtx['db'], url: string): Promise<string | null> {
   const plain = url.replace(/\/+$/, '');
-  const sites = await db.selectFrom('sites').select(['code', 'url']).where('state', '!=', 'deleted').execute();
+  const sites = await db
+    .selectFrom('sites')
+    .select(['code', 'url'])
+    .where('state', '!=', 'deleted')
+    .execute();
   for (const s of sites) {
     const base = s.url?.replace(/\/+$/, '');
     if (!base) continue;
@@ -119,7 +135,11 @@ async function measuredRate(db: PlanCtx['db'], site: string): Promise<number | n
  * host has Installed, a DP what is Installed on it), and how long sending them takes at the
  * link's rate limit, or else at the rate its recent jobs measured.
  */
-export async function planRebuild(ctx: PlanCtx, input: string, options: RebuildOptions): Promise<RebuildPlan> {
+export async function planRebuild(
+  ctx: PlanCtx,
+  input: string,
+  options: RebuildOptions,
+): Promise<RebuildPlan> {
   const code = assertSiteCode(input);
   const o = checkOptions(options);
   const site = await rebuildableSite(ctx, code);

@@ -4,7 +4,7 @@ import { OutpostError } from '../errors/index.js';
 import { holdLink, listNotInstalled, type NotInstalled, redistributePackage } from '../replication/index.js';
 import { assertSiteCode, cancelReplace, getSiteRow } from '../sites/index.js';
 import { postMessage, type Severity } from '../status/index.js';
-import type { RebuildOptions, RebuildPlan, RebuildView, StepKey } from './model.js';
+import type { RebuildOptions, RebuildPlan, RebuildRequest, RebuildView, StepKey } from './model.js';
 import { checkOptions, planRebuild } from './plan.js';
 import { type RunCtx, STEP_RUNNERS, type StepInput } from './steps.js';
 import {
@@ -41,7 +41,12 @@ function inTurn<T>(site: string, work: () => Promise<T>): Promise<T> {
 }
 
 async function say(ctx: RunCtx, site: string, severity: Severity, text: string): Promise<void> {
-  await postMessage(ctx.db, ctx.sink, ctx.clock.now(), { severity, component: 'rebuild', text, subject: site });
+  await postMessage(ctx.db, ctx.sink, ctx.clock.now(), {
+    severity,
+    component: 'rebuild',
+    text,
+    subject: site,
+  });
   ctx.log('rebuild').info({ peer: site }, text);
 }
 
@@ -97,7 +102,12 @@ async function advance(ctx: RunCtx, id: string): Promise<void> {
     if (outcome.state === 'waiting') {
       const news = step.state !== 'waiting' || step.detail !== outcome.detail;
       if ((await waitStep(ctx.db, id, key, outcome.detail, outcome.next)) && news)
-        await say(ctx, site, 'info', `rebuild of ${site}: step ${key} waits: ${outcome.detail}; ${outcome.next}`);
+        await say(
+          ctx,
+          site,
+          'info',
+          `rebuild of ${site}: step ${key} waits: ${outcome.detail}; ${outcome.next}`,
+        );
       return;
     }
     if (step.detail !== outcome.detail && (await progressStep(ctx.db, id, key, outcome.detail)))
@@ -125,7 +135,7 @@ async function mustBeRunning(ctx: Pick<SiteContext, 'db'>, site: string): Promis
 }
 
 /** `rebuild plan`: the dry run. */
-export function planOf(ctx: RunCtx, code: string, options: Partial<RebuildOptions>): Promise<RebuildPlan> {
+export function planOf(ctx: RunCtx, code: string, options: RebuildRequest): Promise<RebuildPlan> {
   return planRebuild(ctx, code, checkOptions(options));
 }
 
@@ -136,7 +146,7 @@ export function planOf(ctx: RunCtx, code: string, options: Partial<RebuildOption
 export async function startRebuild(
   ctx: RunCtx,
   input: string,
-  options: Partial<RebuildOptions>,
+  options: RebuildRequest,
 ): Promise<RebuildView> {
   const code = assertSiteCode(input);
   const o = checkOptions(options);
@@ -179,11 +189,7 @@ export async function rebuildStatus(ctx: RunCtx, input: string): Promise<Rebuild
  * `rebuild resume`: marks the steps named in `done` as done on the administrator's word (each must
  * be waiting or failed, else nothing changes), sends failed steps round again, and goes on.
  */
-export async function resumeRebuild(
-  ctx: RunCtx,
-  input: string,
-  done: string[] = [],
-): Promise<RebuildView> {
+export async function resumeRebuild(ctx: RunCtx, input: string, done: string[] = []): Promise<RebuildView> {
   const code = assertSiteCode(input);
   return inTurn(code, async () => {
     const r = await mustBeRunning(ctx, code);
@@ -191,17 +197,28 @@ export async function resumeRebuild(
     for (const name of done) {
       const s = steps.find((x) => x.step === name);
       if (!s)
-        throw new OutpostError('OUTPOST_BAD_INPUT', `--done ${name}: the rebuild of ${code} has no such step`, {
-          hint: `its steps: ${steps.map((x) => x.step).join(', ')}`,
-        });
+        throw new OutpostError(
+          'OUTPOST_BAD_INPUT',
+          `--done ${name}: the rebuild of ${code} has no such step`,
+          {
+            hint: `its steps: ${steps.map((x) => x.step).join(', ')}`,
+          },
+        );
       if (s.state !== 'waiting' && s.state !== 'failed')
-        throw new OutpostError('OUTPOST_BAD_INPUT', `--done ${name}: that step is ${s.state}, not waiting or failed`);
+        throw new OutpostError(
+          'OUTPOST_BAD_INPUT',
+          `--done ${name}: that step is ${s.state}, not waiting or failed`,
+        );
     }
     for (const name of done)
       if (await confirmStep(ctx.db, r.id, name as StepKey, ctx.clock.now()))
         await say(ctx, code, 'info', `rebuild of ${code}: step ${name} marked done by the administrator`);
     for (const s of steps)
-      if (s.state === 'failed' && !done.includes(s.step) && (await retryStep(ctx.db, r.id, s.step as StepKey)))
+      if (
+        s.state === 'failed' &&
+        !done.includes(s.step) &&
+        (await retryStep(ctx.db, r.id, s.step as StepKey))
+      )
         await say(ctx, code, 'info', `rebuild of ${code}: step ${s.step} runs again`);
     await advance(ctx, r.id);
     return viewById(ctx, r.id);
@@ -247,11 +264,7 @@ export interface RebuildCheck {
  * `rebuild check`: the follow-up report — every package not Installed at the site's DPs, with its
  * reason — and with `redistribute` each failed one is sent again (`dp redistribute`).
  */
-export async function checkRebuild(
-  ctx: RunCtx,
-  input: string,
-  redistribute = false,
-): Promise<RebuildCheck> {
+export async function checkRebuild(ctx: RunCtx, input: string, redistribute = false): Promise<RebuildCheck> {
   const code = assertSiteCode(input);
   await getSiteRow(ctx.db, code);
   const open = await listNotInstalled(ctx, { site: code });

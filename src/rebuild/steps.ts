@@ -2,13 +2,7 @@ import { formatBytes, parseDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { OPEN_STATES } from '../jobs/index.js';
-import {
-  assignPackage,
-  cloneDp,
-  holdLink,
-  listNotInstalled,
-  updateAddress,
-} from '../replication/index.js';
+import { assignPackage, cloneDp, holdLink, listNotInstalled, updateAddress } from '../replication/index.js';
 import { addSite, deleteSite, replaceSite } from '../sites/index.js';
 import { preloadDir, type RebuildOptions, type RebuildPlan, type StepKey } from './model.js';
 
@@ -148,7 +142,10 @@ async function joinStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
       .where('site_code', '=', site)
       .where('name', '=', 'registration')
       .executeTakeFirst();
-    const output: JoinOutput = { generation: row.generation, registeredAt: Number(phase?.at ?? ctx.clock.now()) };
+    const output: JoinOutput = {
+      generation: row.generation,
+      registeredAt: Number(phase?.at ?? ctx.clock.now()),
+    };
     return {
       state: 'done',
       detail: `new generation ${row.generation} registered and active; generation ${plan.oldGeneration} is fenced`,
@@ -183,7 +180,10 @@ async function reassignStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
   // A named DP was the old host's own; it is added again at the new host, and assigned then.
   const own = plan.assignments.filter((a) => a.dp === site);
   const origins = new Map(
-    (await ctx.db.selectFrom('packages').select(['id', 'origin_site']).execute()).map((p) => [p.id, p.origin_site]),
+    (await ctx.db.selectFrom('packages').select(['id', 'origin_site']).execute()).map((p) => [
+      p.id,
+      p.origin_site,
+    ]),
   );
   const here = own.filter((a) => origins.get(a.package) === ctx.config.code);
   for (const a of here) await assignPackage(ctx, a.package, [a.dp]);
@@ -194,7 +194,9 @@ async function reassignStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
     detail: [
       `${plural(here.length, 'package')} assigned to ${site} again`,
       ...(elsewhere.length
-        ? [`assign at their origin: ${elsewhere.map((a) => `${a.package} (${origins.get(a.package)})`).join(', ')}`]
+        ? [
+            `assign at their origin: ${elsewhere.map((a) => `${a.package} (${origins.get(a.package)})`).join(', ')}`,
+          ]
         : []),
       ...(named ? [`${plural(named, 'assignment')} to named DPs: add the DPs at ${site}, then assign`] : []),
     ].join('; '),
@@ -278,7 +280,8 @@ async function verifyStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
 
 async function followupStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
   const open = await listNotInstalled(ctx, { site: input.site });
-  if (open.length === 0) return { state: 'done', detail: `every package is Installed at ${input.site}'s DPs` };
+  if (open.length === 0)
+    return { state: 'done', detail: `every package is Installed at ${input.site}'s DPs` };
   const shown = open.slice(0, 5).map((r) => `${r.package} on ${r.dp}: ${r.reason}`);
   return {
     state: 'running',

@@ -50,7 +50,14 @@ export const waitStep = (db: Db, id: string, step: StepKey, detail: string, next
   move(db, id, step, ['running', 'waiting'], { state: 'waiting', detail, next });
 
 /** running or waiting → done. */
-export const finishStep = (db: Db, id: string, step: StepKey, now: number, detail: string, output?: unknown) =>
+export const finishStep = (
+  db: Db,
+  id: string,
+  step: StepKey,
+  now: number,
+  detail: string,
+  output?: unknown,
+) =>
   move(db, id, step, ['running', 'waiting'], {
     state: 'done',
     finished_at: now,
