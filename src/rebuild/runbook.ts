@@ -193,6 +193,8 @@ export async function resumeRebuild(ctx: RunCtx, input: string, done: string[] =
   const code = assertSiteCode(input);
   return inTurn(code, async () => {
     const r = await mustBeRunning(ctx, code);
+    // What can be checked is checked first, so --done names a step as `rebuild status` shows it.
+    await advance(ctx, r.id);
     const steps = await stepsOf(ctx.db, r.id);
     for (const name of done) {
       const s = steps.find((x) => x.step === name);

@@ -64,7 +64,6 @@ describe('sender failures', () => {
         concurrency: 1,
         retries,
         retry_delay_ms: 60_000,
-        hold_generation: null,
         updated_at: 0,
       })
       .execute();
