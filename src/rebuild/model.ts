@@ -143,4 +143,6 @@ export interface RebuildView {
   steps: StepView[];
   /** What to do next, in a line: the first step not done. */
   next: string | null;
+  /** The join token for the new host, while it has not joined (as `site replace|add` print it). */
+  joinToken: string | null;
 }

@@ -181,6 +181,12 @@ export function viewOf(r: RebuildRow, rows: StepRow[]): RebuildView {
         : open.state === 'failed'
           ? `step ${open.step} failed: ${open.error}; fix the cause, then: outpost rebuild resume ${r.site_code} (or --done ${open.step} to go on without it)`
           : (open.next ?? `${open.title}: ${open.detail ?? open.state}`);
+  const issued = rows.find((s) => (s.step === 'replace' || s.step === 'add') && s.output);
+  const joined = rows.some((s) => s.step === 'join' && s.state === 'done');
+  const joinToken =
+    r.state === 'running' && issued?.output && !joined
+      ? (JSON.parse(issued.output) as { joinToken: string }).joinToken
+      : null;
   return {
     id: r.id,
     site: r.site_code,
@@ -191,5 +197,6 @@ export function viewOf(r: RebuildRow, rows: StepRow[]): RebuildView {
     updatedAt: Number(r.updated_at),
     steps,
     next,
+    joinToken,
   };
 }
