@@ -130,7 +130,7 @@ export async function startSite(
       () => watchChildren(ctx),
     ),
     // Rebuild runbooks: steps that check a condition (the new host joined, offers answered) go on by themselves.
-    runLoop(ctx, 'rebuild', 'rebuild', 2_000, stopping.signal, () => advanceRebuilds(ctx)),
+    runLoop(ctx, 'rebuild', 'rebuild', 5_000, stopping.signal, () => advanceRebuilds(ctx)),
   ];
   ctx.log('hierman').info({ listen, generation: config.generation }, `site ${config.code} started`);
 
