@@ -2,8 +2,8 @@ import { isAbsolute } from 'node:path';
 import { parseDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
-import { cloneDp, listAddresses } from '../replication/index.js';
-import { assertSiteCode, assertUrl, getSiteRow, parseDpName } from '../sites/index.js';
+import { cloneDp, listAddresses, packageSizes } from '../replication/index.js';
+import { assertNoChildSites, assertSiteCode, assertUrl, getSiteRow, parseDpName } from '../sites/index.js';
 import {
   REBUILD_PATHS,
   type RebuildOptions,
@@ -66,18 +66,7 @@ async function rebuildableSite(ctx: PlanCtx, code: string) {
         hint: row.state === 'deleted' ? `add it again: outpost site add --code ${code}` : undefined,
       },
     );
-  const below = await ctx.db
-    .selectFrom('sites')
-    .select('code')
-    .where('parent_code', '=', code)
-    .where('state', '!=', 'deleted')
-    .execute();
-  if (below.length > 0)
-    throw new OutpostError(
-      'OUTPOST_SITE_HAS_CHILDREN',
-      `site ${code} has child sites (${below.map((b) => b.code).join(', ')}); new hardware would not know them`,
-      { hint: `restore ${code}'s data directory on the new hardware instead` },
-    );
+  await assertNoChildSites(ctx.db, code);
   return { ...row, generation: row.generation };
 }
 
@@ -178,20 +167,7 @@ export async function planRebuild(
       holds: dp ? `what DP ${dp} has Installed now` : 'nothing known here (a DP this site does not know)',
     };
   }
-  const sizes = new Map(
-    (
-      await ctx.db
-        .selectFrom('package_files')
-        .innerJoin('packages', (join) =>
-          join
-            .onRef('packages.id', '=', 'package_files.package_id')
-            .onRef('packages.source_version', '=', 'package_files.source_version'),
-        )
-        .select(['package_files.package_id', (eb) => eb.fn.sum<number>('package_files.size').as('bytes')])
-        .groupBy('package_files.package_id')
-        .execute()
-    ).map((r) => [r.package_id, Number(r.bytes)]),
-  );
+  const sizes = await packageSizes(ctx.db);
   const ids = [...wanted].sort();
   const lacking = ids
     .filter((id) => !held.has(id))
