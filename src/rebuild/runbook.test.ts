@@ -260,6 +260,28 @@ describe('the rebuild runbook at the parent', () => {
     expect((await counts()).token).toBeNull();
   });
 
+  it('a join token that expired unused is issued again, for replace and for readd', async () => {
+    for (const path of ['replace', 'readd'] as const) {
+      const first = await startRebuild(ctx, 'S02', { path, joinDeadline: '1h' });
+      expect(first.joinToken).toMatch(/^S02\./);
+      now += 30 * 60_000;
+      expect((await rebuildStatus(ctx, 'S02')).joinToken).toBe(first.joinToken);
+      now += 31 * 60_000;
+      const later = await rebuildStatus(ctx, 'S02');
+      expect(step(later, 'join')?.state).toBe('waiting');
+      expect(later.joinToken).toMatch(/^S02\./);
+      expect(later.joinToken).not.toBe(first.joinToken);
+      expect(later.next).toContain(`--token ${later.joinToken}`);
+      const row = await site.db
+        .selectFrom('sites')
+        .selectAll()
+        .where('code', '=', 'S02')
+        .executeTakeFirstOrThrow();
+      expect(row.join_expires_at).toBe(now + 3_600_000);
+      await abortRebuild(ctx, 'S02');
+    }
+  });
+
   it('verify fails when the new host lacked more than planned, and resume --done goes on', async () => {
     await startRebuild(ctx, 'S02', { preloadFrom: '/mnt/old' });
     await resumeRebuild(ctx, 'S02', ['copy']);

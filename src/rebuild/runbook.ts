@@ -101,7 +101,7 @@ async function advance(ctx: RunCtx, id: string): Promise<void> {
     }
     if (outcome.state === 'waiting') {
       const news = step.state !== 'waiting' || step.detail !== outcome.detail;
-      if ((await waitStep(ctx.db, id, key, outcome.detail, outcome.next)) && news)
+      if ((await waitStep(ctx.db, id, key, outcome.detail, outcome.next, outcome.output)) && news)
         await say(
           ctx,
           site,

@@ -46,8 +46,13 @@ export const progressStep = (db: Db, id: string, step: StepKey, detail: string) 
   move(db, id, step, ['running'], { detail });
 
 /** running → waiting: a person must act; `next` says what. */
-export const waitStep = (db: Db, id: string, step: StepKey, detail: string, next: string) =>
-  move(db, id, step, ['running', 'waiting'], { state: 'waiting', detail, next });
+export const waitStep = (db: Db, id: string, step: StepKey, detail: string, next: string, output?: unknown) =>
+  move(db, id, step, ['running', 'waiting'], {
+    state: 'waiting',
+    detail,
+    next,
+    ...(output === undefined ? {} : { output: JSON.stringify(output) }),
+  });
 
 /** running or waiting → done. */
 export const finishStep = (
@@ -181,12 +186,11 @@ export function viewOf(r: RebuildRow, rows: StepRow[]): RebuildView {
         : open.state === 'failed'
           ? `step ${open.step} failed: ${open.error}; fix the cause, then: outpost rebuild resume ${r.site_code} (or --done ${open.step} to go on without it)`
           : (open.next ?? `${open.title}: ${open.detail ?? open.state}`);
-  const issued = rows.find((s) => (s.step === 'replace' || s.step === 'add') && s.output);
-  const joined = rows.some((s) => s.step === 'join' && s.state === 'done');
-  const joinToken =
-    r.state === 'running' && issued?.output && !joined
-      ? (JSON.parse(issued.output) as { joinToken: string }).joinToken
-      : null;
+  const join = rows.find((s) => s.step === 'join');
+  const tokens = [join, ...rows.filter((s) => s.step === 'replace' || s.step === 'add')]
+    .map((s) => (s?.output ? (JSON.parse(s.output) as { joinToken?: string }).joinToken : undefined))
+    .filter((t) => t !== undefined);
+  const joinToken = r.state === 'running' && join?.state !== 'done' ? (tokens[0] ?? null) : null;
   return {
     id: r.id,
     site: r.site_code,
