@@ -110,8 +110,8 @@ async function advance(ctx: RunCtx, id: string): Promise<void> {
         );
       return;
     }
-    if (step.detail !== outcome.detail && (await progressStep(ctx.db, id, key, outcome.detail)))
-      await say(ctx, site, 'info', `rebuild of ${site}: step ${key}: ${outcome.detail}`);
+    // Still at work: its news is in the step's detail, not a message each round (bytes move every second).
+    if (step.detail !== outcome.detail) await progressStep(ctx.db, id, key, outcome.detail);
     return;
   }
 }

@@ -244,10 +244,11 @@ async function verifyStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
     .distinct()
     .where('site_code', '=', site)
     .execute();
+  // Offered: the child has answered what it lacks (a job that lacked nothing completes at once).
   const offered = (j: (typeof jobs)[number]) =>
     j.state === 'completed' ||
     (j.state === 'failed' && Number(j.attempts) > 0) ||
-    (j.state === 'active' && Number(j.bytes_total) > 0);
+    ((j.state === 'active' || j.state === 'retrying') && Number(j.bytes_total) > 0);
   const withJob = new Set(jobs.map((j) => j.package_id));
   const installed = new Set(
     (
@@ -267,9 +268,10 @@ async function verifyStep(ctx: RunCtx, input: StepInput): Promise<Outcome> {
       state: 'running',
       detail: `waiting for ${site} to answer ${plural(unoffered, 'more offer')} (what it lacks of each package)`,
     };
+  // A package's most: a job offered again (after a restart) asks only for what is still missing.
   const asked = new Map<string, number>();
   for (const j of jobs.filter(offered))
-    asked.set(j.package_id ?? '', (asked.get(j.package_id ?? '') ?? 0) + Number(j.bytes_total));
+    asked.set(j.package_id ?? '', Math.max(asked.get(j.package_id ?? '') ?? 0, Number(j.bytes_total)));
   const bytes = [...asked.values()].reduce((s, n) => s + n, 0);
   if (bytes > plan.bytesLacking) {
     const planned = new Map(plan.lacking.map((p) => [p.package, p.bytes]));
