@@ -185,6 +185,8 @@ describe('the rebuild runbook at the parent', () => {
     expect(step(v, 'join')?.state).toBe('waiting');
     expect(v.next).toMatch(/outpost site join --data DIR --parent http:\/\/127\.0\.0\.1:8470 --token S02\./);
     expect((await counts()).token).not.toBeNull();
+    const token = v.joinToken ?? '';
+    expect(token).toMatch(/^S02\./);
     // Content for a new host is held; the old generation is still served.
     const address = await site.db.selectFrom('addresses').selectAll().executeTakeFirstOrThrow();
     expect(address.hold_generation).toBe('old-gen');
@@ -227,6 +229,9 @@ describe('the rebuild runbook at the parent', () => {
     for (const key of ['export', 'replace', 'join', 'preload', 'verify', 'followup'])
       expect(texts.some((t) => t.includes(`step ${key} `))).toBe(true);
     expect(texts).toContain('rebuild of S02 done: every step is done');
+    // The token is a credential: status shows it, messages (which travel up) do not.
+    expect(texts.some((t) => t.includes('step join waits'))).toBe(true);
+    expect(texts.some((t) => t.includes(token))).toBe(false);
   });
 
   it('a step found running after a crash runs again, and safely', async () => {
@@ -356,7 +361,7 @@ describe('the rebuild runbook at the parent', () => {
     expect(await finishStep(site.db, id, 'replace', now, 'x')).toBe(false);
     expect(await failStep(site.db, id, 'replace', now, 'x')).toBe(false);
     expect(await retryStep(site.db, id, 'replace')).toBe(false);
-    expect(await confirmStep(site.db, id, 'replace', now)).toBe(false);
+    expect(await confirmStep(site.db, id, 'replace', now, 'x')).toBe(false);
     expect(await beginStep(site.db, id, 'replace', now)).toBe(true);
     expect(await beginStep(site.db, id, 'replace', now)).toBe(false);
     expect(await failStep(site.db, id, 'replace', now, 'boom')).toBe(true);
@@ -364,8 +369,8 @@ describe('the rebuild runbook at the parent', () => {
     expect(await retryStep(site.db, id, 'replace')).toBe(true);
     expect(await state('replace')).toBe('pending');
     // A waiting step may be confirmed once.
-    expect(await confirmStep(site.db, id, 'export', now)).toBe(true);
-    expect(await confirmStep(site.db, id, 'export', now)).toBe(false);
+    expect(await confirmStep(site.db, id, 'export', now, 'x')).toBe(true);
+    expect(await confirmStep(site.db, id, 'export', now, 'x')).toBe(false);
     expect(await waitStep(site.db, id, 'export', 'd', 'n')).toBe(false);
     await abortRebuild(ctx, 'S02');
     // Nothing moves in an aborted rebuild.

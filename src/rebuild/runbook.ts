@@ -101,13 +101,10 @@ async function advance(ctx: RunCtx, id: string): Promise<void> {
     }
     if (outcome.state === 'waiting') {
       const news = step.state !== 'waiting' || step.detail !== outcome.detail;
+      // A join token is a credential: messages travel up the hierarchy and into logs, so they point at status.
+      const next = outcome.next.replace(/--token \S+/g, `--token <outpost rebuild status ${site}>`);
       if ((await waitStep(ctx.db, id, key, outcome.detail, outcome.next, outcome.output)) && news)
-        await say(
-          ctx,
-          site,
-          'info',
-          `rebuild of ${site}: step ${key} waits: ${outcome.detail}; ${outcome.next}`,
-        );
+        await say(ctx, site, 'info', `rebuild of ${site}: step ${key} waits: ${outcome.detail}; ${next}`);
       return;
     }
     // Still at work: its news is in the step's detail, not a message each round (bytes move every second).
@@ -212,9 +209,11 @@ export async function resumeRebuild(ctx: RunCtx, input: string, done: string[] =
           `--done ${name}: that step is ${s.state}, not waiting or failed`,
         );
     }
-    for (const name of done)
-      if (await confirmStep(ctx.db, r.id, name as StepKey, ctx.clock.now()))
-        await say(ctx, code, 'info', `rebuild of ${code}: step ${name} marked done by the administrator`);
+    for (const s of steps.filter((x) => done.includes(x.step))) {
+      const detail = `${s.detail ? `${s.detail}; ` : ''}done on the administrator's word`;
+      if (await confirmStep(ctx.db, r.id, s.step as StepKey, ctx.clock.now(), detail))
+        await say(ctx, code, 'info', `rebuild of ${code}: step ${s.step} marked done by the administrator`);
+    }
     for (const s of steps)
       if (
         s.state === 'failed' &&

@@ -80,8 +80,8 @@ export const retryStep = (db: Db, id: string, step: StepKey) =>
   move(db, id, step, ['failed'], { state: 'pending', finished_at: null });
 
 /** waiting or failed → done on the administrator's word (`rebuild resume --done STEP`). */
-export const confirmStep = (db: Db, id: string, step: StepKey, now: number) =>
-  move(db, id, step, ['waiting', 'failed'], { state: 'done', finished_at: now, next: null });
+export const confirmStep = (db: Db, id: string, step: StepKey, now: number, detail: string) =>
+  move(db, id, step, ['waiting', 'failed'], { state: 'done', finished_at: now, next: null, detail });
 
 async function moveRebuild(db: Db, id: string, to: 'done' | 'aborted', now: number): Promise<boolean> {
   const r = await db

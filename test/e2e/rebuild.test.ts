@@ -106,7 +106,7 @@ describe('rebuild: the runbook for new hardware of S02, surviving a kill -9 of t
       seconds: 10,
     });
     const human = await cli(['rebuild', 'plan', 'S02', ...options, '--data', C01.dataDir]);
-    expect(human.stdout).toContain('the new host will lack 640.0 KiB (1 packages)');
+    expect(human.stdout).toContain('the new host will lack 640.0 KiB (1 package)');
 
     // Before shipping: the old host exports its content to the disk that travels with the new server.
     let v = await rebuild(['start', 'S02', ...options]);

@@ -60,7 +60,7 @@ function planLines(p: RebuildPlan): string {
     `rebuild of ${p.site} (${p.type}, ${p.path}); the old host is generation ${p.oldGeneration}`,
     `  packages: ${p.packages}, ${formatBytes(p.bytesWanted)}`,
     `  preload source: ${p.preloadSource.name ?? 'none'} (taken to hold ${p.preloadSource.holds}): ${formatBytes(p.bytesFromPreload)}`,
-    `  the new host will lack ${formatBytes(p.bytesLacking)} (${p.lacking.length} packages); ${rate}`,
+    `  the new host will lack ${formatBytes(p.bytesLacking)} (${p.lacking.length} package${p.lacking.length === 1 ? '' : 's'}); ${rate}`,
     '',
   ].join('\n');
 }
