@@ -12,6 +12,7 @@ const LAYERS = [
   ['jobs', 'packages'],
   ['sites', 'dp'],
   ['replication'],
+  ['rebuild'],
   ['api', 'apiclient'],
   ['server', 'demo'],
   ['cli'],

@@ -7,6 +7,7 @@ import { contentRoutes } from './admin/content.js';
 import { jobRoutes } from './admin/jobs.js';
 import { logRoutes } from './admin/logs.js';
 import { packageRoutes } from './admin/packages.js';
+import { rebuildRoutes } from './admin/rebuilds.js';
 import { siteRoutes } from './admin/sites.js';
 import { statusRoutes } from './admin/status.js';
 import { verifyRoutes } from './admin/verify.js';
@@ -32,6 +33,7 @@ export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync
       logRoutes,
       verifyRoutes,
       contentRoutes,
+      rebuildRoutes,
     ]) {
       await app.register(routes(ctx));
     }

@@ -144,6 +144,41 @@ describe('site server HTTP API', () => {
         message: "job state 'sleeping' is not valid",
       });
     });
+
+    it('rebuilds: bad input is 4xx and changes nothing; one running per site; abort of none is 404', async () => {
+      const rows = async () =>
+        (await site.ctx.db.selectFrom('rebuilds').select('state').execute()).map((r) => r.state);
+      for (const [method, url, payload, status, code] of [
+        ['POST', '/rebuilds/Q42', {}, 404, 'OUTPOST_SITE_NOT_FOUND'],
+        ['POST', '/rebuilds/s2', {}, 400, 'OUTPOST_BAD_SITE_CODE'],
+        ['POST', '/rebuilds/S02', { path: 'move' }, 400, 'OUTPOST_BAD_INPUT'],
+        ['POST', '/rebuilds/S02', { exportTo: 'mnt' }, 400, 'OUTPOST_BAD_INPUT'],
+        ['POST', '/rebuilds/S02/plan', { preloadFrom: 'here' }, 400, 'OUTPOST_BAD_INPUT'],
+        ['GET', '/rebuilds/S02', undefined, 404, 'OUTPOST_NOT_FOUND'],
+        ['POST', '/rebuilds/S02/resume', {}, 404, 'OUTPOST_NOT_FOUND'],
+        ['POST', '/rebuilds/S02/abort', undefined, 404, 'OUTPOST_NOT_FOUND'],
+      ] as const) {
+        const res = await admin(method, url, payload);
+        expect([res.statusCode, errorOf(res)?.code], `${method} ${url}: ${res.body}`).toEqual([status, code]);
+      }
+      expect(await rows()).toEqual([]);
+
+      const started = await admin('POST', '/rebuilds/S02', { exportTo: '/mnt/disk/s02' });
+      expect(started.statusCode).toBe(201);
+      expect(started.json()).toMatchObject({
+        site: 'S02',
+        state: 'running',
+        next: expect.stringContaining('outpost content export --dp S02 --out /mnt/disk/s02'),
+      });
+      const again = await admin('POST', '/rebuilds/S02', {});
+      expect([again.statusCode, errorOf(again).code]).toEqual([409, 'OUTPOST_REBUILD_RUNNING']);
+      const notWaiting = await admin('POST', '/rebuilds/S02/resume', { done: ['join'] });
+      expect([notWaiting.statusCode, errorOf(notWaiting).code]).toEqual([400, 'OUTPOST_BAD_INPUT']);
+      expect(await rows()).toEqual(['running']);
+      const aborted = await admin('POST', '/rebuilds/S02/abort');
+      expect(aborted.json()).toMatchObject({ state: 'aborted' });
+      expect(await rows()).toEqual(['aborted']);
+    });
   });
 
   describe('site-to-site signatures', () => {

@@ -43,6 +43,37 @@ export const EXAMPLES: Record<string, string[]> = {
     'outpost content preload --dir /mnt/old-s02-data C0100001 --json --data /srv/s02',
     'outpost content preload --from-dp http://10.0.2.6:8471/dp --data /srv/s02',
   ],
+  rebuild: [
+    'outpost rebuild plan S02 --export-to /mnt/disk/s02 --data /srv/c01',
+    'outpost rebuild start S02 --export-to /mnt/disk/s02 --clone-from S03 --data /srv/c01',
+    'outpost rebuild status S02 --data /srv/c01',
+  ],
+  'rebuild plan': [
+    'outpost rebuild plan S02 --data /srv/c01',
+    'outpost rebuild plan S02 --preload-from /mnt/old-s02 --clone-from S03 --json --data /srv/c01',
+    'outpost rebuild plan S02 --preload-from-dp http://s03:8471 --data /srv/c01',
+  ],
+  'rebuild start': [
+    'outpost rebuild start S02 --export-to /mnt/disk/s02 --join-deadline 168h --data /srv/c01',
+    'outpost rebuild start S02 --path readd --preload-from /mnt/backup/s02 --data /srv/c01',
+  ],
+  'rebuild status': [
+    'outpost rebuild status S02 --data /srv/c01',
+    'outpost rebuild status S02 --json --data /srv/c01',
+  ],
+  'rebuild resume': [
+    'outpost rebuild resume S02 --done export --data /srv/c01   # the old host exported its content',
+    'outpost rebuild resume S02 --done preload --data /srv/c01  # the new host preloaded it',
+    'outpost rebuild resume S02 --data /srv/c01                 # run a failed step again',
+  ],
+  'rebuild check': [
+    'outpost rebuild check S02 --data /srv/c01',
+    'outpost rebuild check S02 --redistribute --data /srv/c01',
+  ],
+  'rebuild abort': [
+    'outpost rebuild abort S02 --data /srv/c01',
+    'outpost rebuild abort S02 --yes --data /srv/c01',
+  ],
   site: ['outpost site list --data /srv/c01', 'outpost site show S02 --data /srv/c01'],
   'site add': [
     'outpost site add --data /srv/c01 --code S02 --type secondary --url http://10.0.2.5:8471',

@@ -6,6 +6,7 @@ import { registerContentCommands } from './commands/content.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerPackageCommands } from './commands/packages.js';
+import { registerRebuildCommands } from './commands/rebuild.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSiteCommands } from './commands/sites.js';
 import { registerStatusCommands } from './commands/status.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerStatusCommands(program);
   registerAddressCommands(program);
   registerHostCommands(program);
+  registerRebuildCommands(program);
   registerCompletionCommand(program);
   teachHelp(program);
   // `-o json` is `--json`: the command sees the same option either way and prints the same bytes.

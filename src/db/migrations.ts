@@ -7,6 +7,7 @@ import { statusByDp } from './migrations/0005_status_by_dp.js';
 import { offeredFiles } from './migrations/0006_offered_files.js';
 import { namedDps } from './migrations/0007_named_dps.js';
 import { preloadedChunks } from './migrations/0008_preloaded_chunks.js';
+import { rebuilds } from './migrations/0009_rebuilds.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -27,6 +28,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0006_offered_files': offeredFiles,
     '0007_named_dps': namedDps,
     '0008_preloaded_chunks': preloadedChunks,
+    '0009_rebuilds': rebuilds,
   };
 }
 

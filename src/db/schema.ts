@@ -18,6 +18,8 @@ export interface Database {
   kv: KvTable;
   lease_owners: LeaseOwnersTable;
   preloaded_chunks: PreloadedChunksTable;
+  rebuilds: RebuildsTable;
+  rebuild_steps: RebuildStepsTable;
 }
 
 /** Which way a site row relates to the site that holds it. */
@@ -66,6 +68,11 @@ export interface AddressesTable {
   concurrency: number;
   retries: number;
   retry_delay_ms: number;
+  /**
+   * While set, content goes only to this generation of the site (its old host): a new host that
+   * has joined waits until a rebuild releases it, after its preload.
+   */
+  hold_generation: string | null;
   updated_at: number;
 }
 
@@ -210,4 +217,40 @@ export interface PreloadedChunksTable {
   package_id: string;
   source_version: number;
   created_at: number;
+}
+
+export type RebuildState = 'running' | 'done' | 'aborted';
+export type RebuildStepKind = 'auto' | 'manual';
+export type RebuildStepState = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'skipped';
+
+/** A rebuild runbook of a child site (`outpost rebuild`); at most one running per site. */
+export interface RebuildsTable {
+  id: string;
+  site_code: string;
+  state: RebuildState;
+  /** JSON: the options it was started with. */
+  options: string;
+  /** JSON: what it found at the start (old generation, bytes the new host will lack, …). */
+  plan: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One step of a rebuild runbook. */
+export interface RebuildStepsTable {
+  rebuild_id: string;
+  step: string;
+  ordinal: number;
+  /** The seed's time frame the step belongs to. */
+  frame: string;
+  kind: RebuildStepKind;
+  state: RebuildStepState;
+  started_at: number | null;
+  finished_at: number | null;
+  detail: string | null;
+  /** What the administrator does next, for a step that waits on a person. */
+  next: string | null;
+  error: string | null;
+  /** JSON: what the step found or made, for the steps after it (e.g. the join token). */
+  output: string | null;
 }

@@ -43,6 +43,7 @@ const KIND_BY_CODE = {
   OUTPOST_IMPORT_RUNNING: 'conflict',
   OUTPOST_DP_EXISTS: 'conflict',
   OUTPOST_DP_HAS_ASSIGNMENTS: 'conflict',
+  OUTPOST_REBUILD_RUNNING: 'conflict',
   OUTPOST_CONTENT_MISSING: 'unprocessable',
   OUTPOST_HASH_MISMATCH: 'unprocessable',
   OUTPOST_TOO_LARGE: 'unprocessable',

@@ -24,6 +24,7 @@ export const COMPONENTS = [
   'statmgr',
   'dp',
   'api',
+  'rebuild',
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
 

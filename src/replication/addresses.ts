@@ -86,3 +86,30 @@ export async function updateAddress(
   ctx.wake.notify('sender');
   return addressView({ ...existing, ...changes });
 }
+
+/**
+ * Whether an address holds content back from the site's current generation: a rebuild holds it
+ * for every generation but the old host's, so a new host that joined gets nothing before its preload.
+ */
+export function isHeld(holdGeneration: string | null, generation: string | null): boolean {
+  return holdGeneration !== null && generation !== holdGeneration;
+}
+
+/**
+ * Holds the content for child `code` to its generation `generation` (the old host keeps being
+ * served; a new host waits), or with null releases the hold and nudges the sender. Returns
+ * whether the site has an address to hold.
+ */
+export async function holdLink(
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'wake'>,
+  code: string,
+  generation: string | null,
+): Promise<boolean> {
+  const r = await ctx.db
+    .updateTable('addresses')
+    .set({ hold_generation: generation, updated_at: ctx.clock.now() })
+    .where('site_code', '=', code)
+    .executeTakeFirst();
+  if (generation === null) ctx.wake.notify('sender');
+  return Number(r.numUpdatedRows) > 0;
+}

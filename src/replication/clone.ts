@@ -117,19 +117,21 @@ async function lacking(
     ).map((r) => `${r.package_id}@${r.source_version}`),
   );
   const wanted = packages.filter((p) => !held.has(`${p.id}@${p.source_version}`));
-  const sizes = new Map(
-    (
-      await db
-        .selectFrom('package_files')
-        .innerJoin('packages', (join) =>
-          join
-            .onRef('packages.id', '=', 'package_files.package_id')
-            .onRef('packages.source_version', '=', 'package_files.source_version'),
-        )
-        .select(['package_files.package_id', (eb) => eb.fn.sum<number>('package_files.size').as('bytes')])
-        .groupBy('package_files.package_id')
-        .execute()
-    ).map((r) => [r.package_id, Number(r.bytes)]),
-  );
+  const sizes = await packageSizes(db);
   return wanted.reduce((sum, p) => sum + (sizes.get(p.id) ?? 0), 0);
+}
+
+/** Each package's size at its current version, by package id. */
+export async function packageSizes(db: SiteContext['db']): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('package_files')
+    .innerJoin('packages', (join) =>
+      join
+        .onRef('packages.id', '=', 'package_files.package_id')
+        .onRef('packages.source_version', '=', 'package_files.source_version'),
+    )
+    .select(['package_files.package_id', (eb) => eb.fn.sum<number>('package_files.size').as('bytes')])
+    .groupBy('package_files.package_id')
+    .execute();
+  return new Map(rows.map((r) => [r.package_id, Number(r.bytes)]));
 }

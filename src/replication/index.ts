@@ -2,11 +2,12 @@ export {
   type AddressChanges,
   type AddressSetting,
   type AddressView,
+  holdLink,
   listAddresses,
   updateAddress,
 } from './addresses.js';
 export { assignPackage, listDps, redistributePackage, unassignPackage } from './assign.js';
-export { type CloneResult, cloneDp } from './clone.js';
+export { type CloneResult, cloneDp, packageSizes } from './clone.js';
 export { acceptAssignments, acceptBlock } from './despooler.js';
 export { reconcile } from './distmgr.js';
 export { type ExportedFile, exportPackages } from './export.js';

@@ -31,6 +31,7 @@ import {
   s2sPutBlock,
 } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
+import { isHeld } from './addresses.js';
 import { clearStatusesBelow, forgetGiven } from './given.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
 import { transferred } from './transferred.js';
@@ -218,6 +219,8 @@ export class JobSender {
         'addresses.url as address_url',
         'addresses.retries',
         'addresses.retry_delay_ms',
+        'addresses.hold_generation',
+        'sites.generation',
       ])
       .where('jobs.state', 'in', ['pending', 'retrying'])
       .where('jobs.next_attempt_at', '<=', now)
@@ -226,6 +229,7 @@ export class JobSender {
     for (const row of due) {
       if (row.site_state !== 'active' && row.site_state !== 'unreachable') continue;
       if (!inSchedule(row.schedule, now)) continue;
+      if (isHeld(row.hold_generation, row.generation)) continue;
       if (this.transfers.countFor(row.site_code) >= row.concurrency) continue;
       const job = await claimJob(db, row.id, this.owner, this.leaseMs, now);
       if (!job) continue;
@@ -237,6 +241,7 @@ export class JobSender {
         concurrency: row.concurrency,
         retries: row.retries,
         retry_delay_ms: row.retry_delay_ms,
+        hold_generation: row.hold_generation,
         updated_at: now,
       };
       const run = this.run(job, address).finally(() => this.inflight.delete(run));

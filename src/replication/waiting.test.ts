@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isHeld } from './addresses.js';
 import { type LinkNow, waitingReason } from './waiting.js';
 
 const noon = new Date(2026, 0, 1, 12, 0, 0).getTime();
@@ -25,5 +26,14 @@ describe('waitingReason', () => {
       waitingReason(retrying, { ...open, siteState: 'unreachable', concurrency: 1, active: 1 }, noon),
     ).toBe('retry at 12:01:05; site unreachable; concurrency 1 in use');
     expect(waitingReason(pending, undefined, noon)).toBe('no address to the site');
+  });
+
+  it('names a hold for a new host until its preload (a rebuild), which only the old generation passes', () => {
+    expect(waitingReason(pending, { ...open, held: true }, noon)).toBe(
+      'held for the new host until its preload (outpost rebuild status)',
+    );
+    expect(isHeld('old-gen', 'new-gen')).toBe(true);
+    expect(isHeld('old-gen', 'old-gen')).toBe(false);
+    expect(isHeld(null, 'new-gen')).toBe(false);
   });
 });

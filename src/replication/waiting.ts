@@ -1,6 +1,7 @@
 import type { SiteContext } from '../core/index.js';
 import type { JobState, SiteState } from '../db/index.js';
 import { type JobView, listJobs } from '../jobs/index.js';
+import { isHeld } from './addresses.js';
 import { inSchedule, parseSchedule } from './throttle.js';
 
 /** A job as `job list` shows it: with why it waits, when it could run but does not. */
@@ -13,6 +14,8 @@ export interface LinkNow {
   concurrency: number;
   /** Jobs to that child running now. */
   active: number;
+  /** Content is held for a new host of the site until a rebuild releases it (after its preload). */
+  held?: boolean;
 }
 
 const hhmm = (hour: number) => `${String(hour % 24).padStart(2, '0')}:00`;
@@ -37,6 +40,7 @@ export function waitingReason(
   if (!inSchedule(link.schedule, now) && link.schedule)
     reasons.push(`schedule ${link.schedule}, next window ${hhmm(parseSchedule(link.schedule).from)}`);
   if (link.active >= link.concurrency) reasons.push(`concurrency ${link.concurrency} in use`);
+  if (link.held) reasons.push('held for the new host until its preload (outpost rebuild status)');
   return reasons.length ? reasons.join('; ') : null;
 }
 
@@ -53,7 +57,14 @@ export async function listJobsWithReasons(
     const rows = await ctx.db
       .selectFrom('addresses')
       .innerJoin('sites', 'sites.code', 'addresses.site_code')
-      .select(['addresses.site_code', 'addresses.schedule', 'addresses.concurrency', 'sites.state'])
+      .select([
+        'addresses.site_code',
+        'addresses.schedule',
+        'addresses.concurrency',
+        'addresses.hold_generation',
+        'sites.state',
+        'sites.generation',
+      ])
       .where('addresses.site_code', 'in', sites)
       .execute();
     const active = await ctx.db
@@ -69,6 +80,7 @@ export async function listJobsWithReasons(
         schedule: r.schedule,
         concurrency: r.concurrency,
         active: Number(active.find((a) => a.site_code === r.site_code)?.n ?? 0),
+        held: isHeld(r.hold_generation, r.generation),
       });
   }
   return jobs.map((j) => ({ ...j, waiting: waitingReason(j, links.get(j.site), now) }));

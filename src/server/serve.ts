@@ -25,6 +25,7 @@ import {
 } from '../host/index.js';
 import { newLeaseOwner, registerOwner, retireOwner, takeBackLeases } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
+import { advanceRebuilds } from '../rebuild/index.js';
 import { JobSender, reconcile } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
 import {
@@ -128,6 +129,8 @@ export async function startSite(
       stopping.signal,
       () => watchChildren(ctx),
     ),
+    // Rebuild runbooks: steps that check a condition (the new host joined, offers answered) go on by themselves.
+    runLoop(ctx, 'rebuild', 'rebuild', 5_000, stopping.signal, () => advanceRebuilds(ctx)),
   ];
   ctx.log('hierman').info({ listen, generation: config.generation }, `site ${config.code} started`);
 

@@ -119,6 +119,7 @@ export async function addSite(
       concurrency: DEFAULT_ADDRESS.concurrency,
       retries: DEFAULT_ADDRESS.retries,
       retry_delay_ms: DEFAULT_ADDRESS.retryDelayMs,
+      hold_generation: null,
       updated_at: now,
     };
     await trx

@@ -58,4 +58,9 @@ export {
   type PurgeSummary,
   purgeSite,
 } from './removal.js';
-export { type ReplaceSiteResult, replaceSite } from './replace.js';
+export {
+  assertNoChildSites,
+  cancelReplace,
+  type ReplaceSiteResult,
+  replaceSite,
+} from './replace.js';

@@ -33,6 +33,27 @@ export function isBeingReplaced(row: Pick<SiteRow, 'state' | 'join_token_hash'>)
 }
 
 /**
+ * Refuses new hardware for a site with child sites: the children trust the old host's key and
+ * generation, and only the old host's database knows them, so a new, empty host could not serve them.
+ */
+export async function assertNoChildSites(db: Db, code: string): Promise<void> {
+  const below = await db
+    .selectFrom('sites')
+    .select('code')
+    .where('parent_code', '=', code)
+    .where('state', '!=', 'deleted')
+    .execute();
+  if (below.length > 0)
+    throw new OutpostError(
+      'OUTPOST_SITE_HAS_CHILDREN',
+      `site ${code} has child sites (${below.map((b) => b.code).join(', ')}); new hardware would not know them`,
+      {
+        hint: `restore ${code}'s data directory on the new hardware instead, or delete its children first`,
+      },
+    );
+}
+
+/**
  * `site replace`: a join token for new hardware of a child that has joined. Nothing else changes
  * yet: the old host keeps serving the branch (and its signed requests are accepted) until the new
  * host registers with the token; then the old generation is fenced (see {@link takeOverSite}).
@@ -63,22 +84,7 @@ export async function replaceSite(
             : `delete it and add it again: outpost site delete ${code}`,
       },
     );
-  const below = await ctx.db
-    .selectFrom('sites')
-    .select('code')
-    .where('parent_code', '=', code)
-    .where('state', '!=', 'deleted')
-    .execute();
-  if (below.length > 0)
-    // The children trust the old host's key and generation, and only the old host's database
-    // knows them: a new, empty host could not serve them.
-    throw new OutpostError(
-      'OUTPOST_SITE_HAS_CHILDREN',
-      `site ${code} has child sites (${below.map((b) => b.code).join(', ')}); new hardware would not know them`,
-      {
-        hint: `restore ${code}'s data directory on the new hardware instead, or delete its children first`,
-      },
-    );
+  await assertNoChildSites(ctx.db, code);
   const deadline = input.joinDeadlineMs ?? DEFAULT_JOIN_DEADLINE_MS;
   if (!(deadline >= 1000)) throw new OutpostError('OUTPOST_BAD_INPUT', '--join-deadline must be at least 1s');
   const now = ctx.clock.now();
@@ -114,6 +120,36 @@ export async function replaceSite(
     joinDeadline: formatDuration(deadline),
     expiresAt: now + deadline,
   };
+}
+
+/**
+ * Withdraws the join token of a replacement whose new host has not joined: the old host, which
+ * kept serving, stays the site's host. Returns whether there was one to withdraw.
+ */
+export async function cancelReplace(
+  ctx: Pick<SiteContext, 'clock' | 'db' | 'sink'>,
+  code: string,
+  why: string,
+): Promise<boolean> {
+  const now = ctx.clock.now();
+  return ctx.db.transaction().execute(async (trx) => {
+    const r = await trx
+      .updateTable('sites')
+      .set({ join_token_hash: null, join_expires_at: null, updated_at: now })
+      .where('code', '=', code)
+      .where('relation', '=', 'child')
+      .where('state', 'in', REPLACEABLE)
+      .where('join_token_hash', 'is not', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
+    await postMessage(trx, ctx.sink, now, {
+      severity: 'info',
+      component: 'hierman',
+      text: `replacement of site ${code} withdrawn (${why}): its join token no longer works; the current host stays`,
+      subject: code,
+    });
+    return true;
+  });
 }
 
 /**
