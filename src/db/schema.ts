@@ -221,7 +221,7 @@ export interface PreloadedChunksTable {
 
 export type RebuildState = 'running' | 'done' | 'aborted';
 export type RebuildStepKind = 'auto' | 'manual';
-export type RebuildStepState = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'skipped';
+export type RebuildStepState = 'pending' | 'running' | 'waiting' | 'done' | 'failed';
 
 /** A rebuild runbook of a child site (`outpost rebuild`); at most one running per site. */
 export interface RebuildsTable {

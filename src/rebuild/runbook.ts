@@ -72,7 +72,7 @@ async function advance(ctx: RunCtx, id: string): Promise<void> {
     const r = await ctx.db.selectFrom('rebuilds').selectAll().where('id', '=', id).executeTakeFirst();
     if (r?.state !== 'running') return;
     const steps = await stepsOf(ctx.db, id);
-    const step = steps.find((s) => s.state !== 'done' && s.state !== 'skipped');
+    const step = steps.find((s) => s.state !== 'done');
     const site = r.site_code;
     if (!step) {
       if (await finishRebuild(ctx.db, id, ctx.clock.now()))

@@ -177,7 +177,7 @@ export function viewOf(r: RebuildRow, rows: StepRow[]): RebuildView {
     next: s.next,
     error: s.error,
   }));
-  const open = steps.find((s) => s.state !== 'done' && s.state !== 'skipped');
+  const open = steps.find((s) => s.state !== 'done');
   const next =
     r.state !== 'running'
       ? null
