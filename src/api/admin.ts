@@ -6,6 +6,7 @@ import { addressRoutes } from './admin/addresses.js';
 import { contentRoutes } from './admin/content.js';
 import { jobRoutes } from './admin/jobs.js';
 import { logRoutes } from './admin/logs.js';
+import { mpRoutes } from './admin/mp.js';
 import { packageRoutes } from './admin/packages.js';
 import { siteRoutes } from './admin/sites.js';
 import { statusRoutes } from './admin/status.js';
@@ -32,6 +33,7 @@ export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync
       logRoutes,
       verifyRoutes,
       contentRoutes,
+      mpRoutes,
     ]) {
       await app.register(routes(ctx));
     }

@@ -7,6 +7,8 @@ import { statusByDp } from './migrations/0005_status_by_dp.js';
 import { offeredFiles } from './migrations/0006_offered_files.js';
 import { namedDps } from './migrations/0007_named_dps.js';
 import { preloadedChunks } from './migrations/0008_preloaded_chunks.js';
+import { boundariesDeployments } from './migrations/0010_boundaries_deployments.js';
+import { clients } from './migrations/0011_clients.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -27,6 +29,8 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0006_offered_files': offeredFiles,
     '0007_named_dps': namedDps,
     '0008_preloaded_chunks': preloadedChunks,
+    '0010_boundaries_deployments': boundariesDeployments,
+    '0011_clients': clients,
   };
 }
 

@@ -23,6 +23,7 @@ export const COMPONENTS = [
   'hierman',
   'statmgr',
   'dp',
+  'mp',
   'api',
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
