@@ -167,8 +167,9 @@ export const StatusBody = Type.Object(
   {
     deployment: Str(16),
     state: Type.Enum(CLIENT_STATES),
+    // The integer first: the API coerces types, and 0 would otherwise be read as null.
     exitCode: Type.Optional(
-      Type.Union([Type.Null(), Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 32 })]),
+      Type.Union([Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 32 }), Type.Null()]),
     ),
     output: Type.Optional(Str(OUTPUT_TAIL)),
   },

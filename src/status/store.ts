@@ -258,11 +258,18 @@ export async function recordClient(
 async function applyDeploymentStatus(db: Db, s: DeploymentStatus): Promise<boolean> {
   const existing = await db
     .selectFrom('deployment_status')
-    .select('updated_at')
+    .select(['updated_at', 'state', 'exit_code', 'output'])
     .where('deployment_id', '=', s.deployment)
     .where('client_id', '=', s.client)
     .executeTakeFirst();
-  if (existing && existing.updated_at >= s.updatedAt) return false;
+  if (existing && existing.updated_at > s.updatedAt) return false;
+  // Two reports in one millisecond: the later one counts; the same report again is not news.
+  const unchanged =
+    existing?.updated_at === s.updatedAt &&
+    existing.state === s.state &&
+    existing.exit_code === s.exitCode &&
+    existing.output === s.output;
+  if (unchanged) return false;
   const row = {
     package_id: s.package,
     site_code: s.site,
