@@ -390,6 +390,9 @@ describe('management point', () => {
     const rows = (await admin<DeploymentSummary[]>('GET', '/status/deployments')).body;
     expect(rows.some((r) => r.deployment === 'C01D00001')).toBe(false);
     expect((await admin('DELETE', '/boundaries/lab')).status).toBe(200);
+    // A default name holds the range, slashes and colons too.
+    expect((await admin('DELETE', `/boundaries/${encodeURIComponent('C01:fd00:1::/48')}`)).status).toBe(200);
+    expect((await mp<Unassigned>(inV6, 'GET', MP.policy)).body).toMatchObject({ reason: 'outside-boundaries' });
     // The lab client is placed by hq now.
     expect((await mp<Policy>(inLab, 'GET', MP.policy)).body).toMatchObject({ boundary: 'hq' });
   });

@@ -1,1 +1,2 @@
 export { AdminClient, type ServerOptions } from './client.js';
+export { MpClient } from './mp.js';
