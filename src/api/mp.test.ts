@@ -375,6 +375,17 @@ describe('management point', () => {
     await acceptPolicy(site.ctx, { ...given, boundaries: [] });
     expect(await names()).not.toContain('x-branch');
     expect(await names()).toContain('hq');
+    // DPs above this site come after its own, and only for a deployment that allows fallback.
+    const above = { dp: 'X01', site: 'X01', url: 'http://x01.example/dp/' };
+    await acceptPolicy(site.ctx, {
+      ...given,
+      boundaries: [],
+      packages: [{ id: pkg, name: 'App', sourceVersion: 1, files: [], dps: [above] }],
+    });
+    const policy = (await mp<Policy>(named, 'GET', MP.policy)).body;
+    const dpsOf = (id: string) => policy.deployments.find((d) => d.id === id)?.dps.map((d) => d.dp);
+    expect(dpsOf('C01D00003')).toEqual(['C01', 'X01']);
+    expect(dpsOf('C01D00001')).toEqual(['C01']);
     // A snapshot with a bad range changes nothing.
     await expect(
       acceptPolicy(site.ctx, { ...given, boundaries: [{ ...given.boundaries[0], range: '172.16.0.1/12' }] }),
@@ -392,7 +403,9 @@ describe('management point', () => {
     expect((await admin('DELETE', '/boundaries/lab')).status).toBe(200);
     // A default name holds the range, slashes and colons too.
     expect((await admin('DELETE', `/boundaries/${encodeURIComponent('C01:fd00:1::/48')}`)).status).toBe(200);
-    expect((await mp<Unassigned>(inV6, 'GET', MP.policy)).body).toMatchObject({ reason: 'outside-boundaries' });
+    expect((await mp<Unassigned>(inV6, 'GET', MP.policy)).body).toMatchObject({
+      reason: 'outside-boundaries',
+    });
     // The lab client is placed by hq now.
     expect((await mp<Policy>(inLab, 'GET', MP.policy)).body).toMatchObject({ boundary: 'hq' });
   });
