@@ -22,7 +22,7 @@ export interface BoundaryView {
 /** A boundary with its range as numbers, for matching. */
 export type Boundary = BoundaryView & IpRange;
 
-export function boundaryOf(r: Selectable<BoundariesTable>): Boundary {
+function boundaryOf(r: Selectable<BoundariesTable>): Boundary {
   const family = Number(r.family) === 6 ? 6 : 4;
   return {
     name: r.name,
@@ -36,7 +36,7 @@ export function boundaryOf(r: Selectable<BoundariesTable>): Boundary {
   };
 }
 
-function viewOf(b: Boundary): BoundaryView {
+export function boundaryView(b: Boundary): BoundaryView {
   return {
     name: b.name,
     site: b.site,
@@ -54,7 +54,7 @@ export async function allBoundaries(db: Db): Promise<Boundary[]> {
 
 /** `boundary list`: the boundaries this site holds, optionally only those of one site. */
 export async function listBoundaries(db: Db, filter: { site?: string } = {}): Promise<BoundaryView[]> {
-  return (await allBoundaries(db)).filter((b) => !filter.site || b.site === filter.site).map(viewOf);
+  return (await allBoundaries(db)).filter((b) => !filter.site || b.site === filter.site).map(boundaryView);
 }
 
 /** A boundary name: letters, digits and `. _ : / -`, 1 to 128 characters. */
@@ -166,7 +166,7 @@ export async function deleteBoundary(
       text: `boundary ${name} (${row.range}) of site ${row.site_code} deleted`,
       subject: row.site_code,
     });
-    return viewOf(boundaryOf(row));
+    return boundaryView(boundaryOf(row));
   });
   ctx.wake.notify('mp');
   return view;

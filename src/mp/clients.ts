@@ -84,13 +84,15 @@ export async function registerClient(
     await recordClient(trx, ctx.sink, record, input.publicKey);
   });
   ctx.log('mp').info({ client: id, address: placed.address, boundary: placed.boundary }, 'client registered');
-  return {
-    assigned: true,
-    client: id,
-    site: ctx.config.code,
-    boundary: placed.boundary,
-    address: placed.address,
-  };
+  return placement(ctx, id, placed);
+}
+
+function placement(
+  ctx: Pick<SiteContext, 'config'>,
+  id: string,
+  placed: { boundary: string; address: string },
+): Placement {
+  return { assigned: true, client: id, site: ctx.config.code, ...placed };
 }
 
 /** The key of a client registered at this site, to check its signatures with. */
@@ -172,14 +174,7 @@ export async function clientPolicy(ctx: Ctx, id: string, address: string): Promi
       last: last.get(d.id) ?? null,
     });
   }
-  return {
-    assigned: true,
-    client: id,
-    site: ctx.config.code,
-    boundary: placed.boundary,
-    address: placed.address,
-    deployments,
-  };
+  return { ...placement(ctx, id, placed), deployments };
 }
 
 /**

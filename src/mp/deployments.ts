@@ -23,7 +23,7 @@ export interface DeploymentView {
   createdAt: number;
 }
 
-export const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 
 export function deploymentOf(r: Selectable<DeploymentsTable>): DeploymentView {

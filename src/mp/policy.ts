@@ -14,7 +14,7 @@ import {
   s2sJson,
 } from '../s2s/index.js';
 import { assertSiteCode } from '../sites/index.js';
-import { allBoundaries, type Boundary } from './boundaries.js';
+import { allBoundaries, type Boundary, boundaryView } from './boundaries.js';
 import { type DeploymentView, deploymentRow, listDeployments } from './deployments.js';
 import { overlaps, parseRange } from './ranges.js';
 
@@ -110,7 +110,8 @@ export async function policyPackage(
 }
 
 function boundaryRecord(b: Boundary): BoundaryRecord {
-  return { name: b.name, site: b.site, range: b.range, origin: b.origin, createdAt: b.createdAt };
+  const { family: _family, ...record } = boundaryView(b);
+  return record;
 }
 
 function deploymentRecord(d: DeploymentView): DeploymentRecord {
