@@ -75,15 +75,7 @@ describe('boundaries, deployments and the management point on C01 → S02', () =
 
   it('a boundary and a deployment made at C01 reach S02; a client inside gets the policy with S02’s DP, and its report reaches C01', async () => {
     const added = await cli([
-      'boundary',
-      'add',
-      '--site',
-      'S02',
-      '--range',
-      '127.0.2.0/24',
-      '--name',
-      's02-branch',
-      '--json',
+      ...'boundary add --site S02 --range 127.0.2.0/24 --name s02-branch --json'.split(' '),
       ...at('C01'),
     ]);
     expect(added.code, added.stderr).toBe(0);
@@ -91,17 +83,8 @@ describe('boundaries, deployments and the management point on C01 → S02', () =
       { name: 's02-branch', site: 'S02', range: '127.0.2.0/24' },
     ]);
     const created = await cli([
-      'deployment',
-      'create',
-      '--package',
-      pkg.id,
-      '--command',
-      'sh setup.sh',
-      '--site',
-      'S02',
-      '--timeout',
-      '2m',
-      '--json',
+      ...`deployment create --package ${pkg.id} --site S02 --timeout 2m --json`.split(' '),
+      ...['--command', 'sh setup.sh'],
       ...at('C01'),
     ]);
     expect(created.code, created.stderr).toBe(0);
