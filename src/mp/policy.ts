@@ -187,40 +187,44 @@ export async function pushPolicies(
     .execute();
   if (children.length === 0) return 0;
   const hops = await hopsBelow(ctx.db, ctx.config.code);
-  let pushed = 0;
-  for (const child of children) {
-    const snapshot = await snapshotFor(ctx, child.code, hops);
-    const mark = `${child.generation} ${createHash('sha256').update(JSON.stringify(snapshot)).digest('hex')}`;
-    const sent = await ctx.db
-      .selectFrom('kv')
-      .select('value')
-      .where('key', '=', sentKey(child.code))
-      .executeTakeFirst();
-    if (sent?.value === mark) continue;
-    try {
-      await s2sJson(ctx.identity, child.url, 'POST', S2S.policy, snapshot, AbortSignal.timeout(30_000));
-    } catch (err) {
+  // Each child on its own: one that cannot be reached does not hold up the others.
+  const given = await Promise.all(
+    children.map(async (child) => {
+      const snapshot = await snapshotFor(ctx, child.code, hops);
+      const mark = `${child.generation} ${createHash('sha256').update(JSON.stringify(snapshot)).digest('hex')}`;
+      const sent = await ctx.db
+        .selectFrom('kv')
+        .select('value')
+        .where('key', '=', sentKey(child.code))
+        .executeTakeFirst();
+      if (sent?.value === mark) return false;
+      try {
+        await s2sJson(ctx.identity, child.url, 'POST', S2S.policy, snapshot, AbortSignal.timeout(30_000));
+      } catch (err) {
+        ctx
+          .log('mp')
+          .warn({ peer: child.code, err: (err as Error).message }, 'could not give the policy to a child');
+        return false;
+      }
+      await ctx.db
+        .insertInto('kv')
+        .values({ key: sentKey(child.code), value: mark })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: mark }))
+        .execute();
       ctx
         .log('mp')
-        .warn({ peer: child.code, err: (err as Error).message }, 'could not give the policy to a child');
-      continue;
-    }
-    await ctx.db
-      .insertInto('kv')
-      .values({ key: sentKey(child.code), value: mark })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value: mark }))
-      .execute();
-    ctx.log('mp').info(
-      {
-        peer: child.code,
-        boundaries: snapshot.boundaries.length,
-        deployments: snapshot.deployments.length,
-      },
-      'policy given to a child',
-    );
-    pushed++;
-  }
-  return pushed;
+        .info(
+          {
+            peer: child.code,
+            boundaries: snapshot.boundaries.length,
+            deployments: snapshot.deployments.length,
+          },
+          'policy given to a child',
+        );
+      return true;
+    }),
+  );
+  return given.filter(Boolean).length;
 }
 
 /**
