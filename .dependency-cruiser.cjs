@@ -11,7 +11,7 @@ const LAYERS = [
   ['core'],
   ['jobs', 'packages'],
   ['sites', 'dp'],
-  ['replication'],
+  ['replication', 'mp'],
   ['rebuild'],
   ['api', 'apiclient'],
   ['server', 'demo'],

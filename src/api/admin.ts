@@ -6,6 +6,7 @@ import { addressRoutes } from './admin/addresses.js';
 import { contentRoutes } from './admin/content.js';
 import { jobRoutes } from './admin/jobs.js';
 import { logRoutes } from './admin/logs.js';
+import { mpRoutes } from './admin/mp.js';
 import { packageRoutes } from './admin/packages.js';
 import { rebuildRoutes } from './admin/rebuilds.js';
 import { siteRoutes } from './admin/sites.js';
@@ -34,6 +35,7 @@ export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync
       verifyRoutes,
       contentRoutes,
       rebuildRoutes,
+      mpRoutes,
     ]) {
       await app.register(routes(ctx));
     }

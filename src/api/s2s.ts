@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { SiteContext } from '../core/index.js';
 import { joinRoutes } from './s2s/join.js';
+import { policyRoutes } from './s2s/policy.js';
 import { reportRoutes } from './s2s/reports.js';
 import { signatures } from './s2s/signatures.js';
 import { siteRoutes } from './s2s/sites.js';
@@ -13,7 +14,7 @@ import { transferRoutes } from './s2s/transfer.js';
 export function s2sRoutes(ctx: SiteContext): FastifyPluginAsync {
   return async (app) => {
     await app.register(signatures(ctx));
-    for (const routes of [joinRoutes, siteRoutes, reportRoutes, transferRoutes]) {
+    for (const routes of [joinRoutes, siteRoutes, reportRoutes, transferRoutes, policyRoutes]) {
       await app.register(routes(ctx));
     }
   };

@@ -86,4 +86,8 @@ export class AdminClient {
   put<T>(path: string, body: unknown): Promise<T> {
     return this.call<T>('PUT', path, body);
   }
+
+  delete<T>(path: string): Promise<T> {
+    return this.call<T>('DELETE', path);
+  }
 }

@@ -1,2 +1,3 @@
 export { AdminClient, type ServerOptions } from './client.js';
 export { rebuildApi } from './rebuilds.js';
+export { MpClient } from './mp.js';

@@ -172,6 +172,45 @@ export const EXAMPLES: Record<string, string[]> = {
     'outpost address set --to S02 --rate-limit 512 --schedule 20-6 --data /srv/c01',
     'outpost address set --to S02 --concurrency 2 --retries 5 --retry-delay 30s --data /srv/c01',
   ],
+  boundary: [
+    'outpost boundary add --site S02 --range 10.2.0.0/16 --name branch-s02 --data /srv/c01',
+    'outpost boundary list --data /srv/c01',
+  ],
+  'boundary add': [
+    'outpost boundary add --site S02 --range 10.2.0.0/16 --name branch-s02 --data /srv/c01',
+    'outpost boundary add --site S02 --range 10.2.7.10-10.2.7.99 --data /srv/c01',
+    'outpost boundary add --site S02 --range fd00:2::/64 --data /srv/c01',
+  ],
+  'boundary list': [
+    'outpost boundary list --data /srv/c01',
+    'outpost boundary list --site S02 --json --data /srv/s02',
+  ],
+  'boundary delete': [
+    'outpost boundary delete branch-s02 --data /srv/c01',
+    'outpost boundary delete branch-s02 --yes --data /srv/c01',
+  ],
+  deployment: [
+    'outpost deployment create --package C0100001 --command "setup.exe /quiet" --site S02 --data /srv/c01',
+    'outpost deployment list --data /srv/c01',
+  ],
+  'deployment create': [
+    'outpost deployment create --package C0100001 --command "setup.exe /quiet" --site S02 --data /srv/c01',
+    'outpost deployment create --package C0100001 --command "./install.sh" --boundary branch-s02 --timeout 30m --fallback --data /srv/c01',
+    'outpost deployment create --package C0100001 --command "msiexec /i app.msi /qn" --client 3f9a0c1d2e4b5a67 --success-codes 0,3010 --data /srv/c01',
+  ],
+  'deployment list': [
+    'outpost deployment list --data /srv/c01',
+    'outpost deployment list -o wide --data /srv/s02',
+  ],
+  'deployment delete': [
+    'outpost deployment delete C01D00001 --data /srv/c01',
+    'outpost deployment delete C01D00001 --yes --data /srv/c01',
+  ],
+  'status deployments': [
+    'outpost status deployments --data /srv/c01',
+    'outpost status deployments --site S02 --json --data /srv/c01',
+    'outpost status deployments --deployment C01D00001 --clients --data /srv/c01',
+  ],
   host: ['outpost host audit --code S02', 'outpost host purge --code S02 --data /srv/s02 --yes'],
   'host audit': ['outpost host audit --code S02', 'outpost host audit --code S02 --data /srv/s02 --json'],
   'host purge': [

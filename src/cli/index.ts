@@ -5,6 +5,7 @@ import { registerAddressCommands } from './commands/address.js';
 import { registerContentCommands } from './commands/content.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerHostCommands } from './commands/host.js';
+import { registerMpCommands } from './commands/mp.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerRebuildCommands } from './commands/rebuild.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerContentCommands(program);
   registerStatusCommands(program);
   registerAddressCommands(program);
+  registerMpCommands(program);
   registerHostCommands(program);
   registerRebuildCommands(program);
   registerCompletionCommand(program);

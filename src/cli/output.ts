@@ -163,7 +163,8 @@ export function formatTime(ms: number): string {
 }
 
 export function colourState(state: string): string {
-  if (state === 'Installed' || state === 'active' || state === 'completed') return pc.green(state);
+  if (state === 'Installed' || state === 'active' || state === 'completed' || state === 'succeeded')
+    return pc.green(state);
   if (/Failed|failed|deleted/.test(state)) return pc.red(state);
   if (/Retrying|retrying|unreachable/.test(state)) return pc.yellow(state);
   return state;

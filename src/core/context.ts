@@ -40,7 +40,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
   rejectionReportMs: 60_000,
 };
 
-export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman' | 'rebuild';
+export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman' | 'rebuild' | 'mp';
 
 /** Lets one component nudge another's loop instead of waiting for its next tick. */
 export class Wake {

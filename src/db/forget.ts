@@ -10,14 +10,20 @@ export type RemovedRows = Record<
 const count = (r: { numDeletedRows: bigint }) => Number(r.numDeletedRows);
 
 /**
- * Drops what a site holds about the content of `code` — its DP assignments, package status and
- * what was delivered to it — as a delete does at the site's parent and every ancestor.
+ * Drops what a site holds about the content of `code` — its DP assignments, package status, what
+ * was delivered to it, its boundaries and clients — as a delete does at the site's parent and every
+ * ancestor.
  */
 export async function dropSiteContent(
   db: Kysely<Database>,
   code: string,
 ): Promise<Pick<RemovedRows, 'assignments' | 'statuses' | 'deliveries'>> {
   await db.deleteFrom('dps').where('site_code', '=', code).execute();
+  // Its boundaries, clients and their deployment status go with it; deployments that target it stay
+  // at their origin, for a site added again under the code.
+  await db.deleteFrom('boundaries').where('site_code', '=', code).execute();
+  await db.deleteFrom('clients').where('site_code', '=', code).execute();
+  await db.deleteFrom('deployment_status').where('site_code', '=', code).execute();
   return {
     assignments: count(
       await db.deleteFrom('assignments').where('site_code', '=', code).executeTakeFirstOrThrow(),

@@ -8,6 +8,8 @@ import { offeredFiles } from './migrations/0006_offered_files.js';
 import { namedDps } from './migrations/0007_named_dps.js';
 import { preloadedChunks } from './migrations/0008_preloaded_chunks.js';
 import { rebuilds } from './migrations/0009_rebuilds.js';
+import { boundariesDeployments } from './migrations/0010_boundaries_deployments.js';
+import { clients } from './migrations/0011_clients.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -29,6 +31,8 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0007_named_dps': namedDps,
     '0008_preloaded_chunks': preloadedChunks,
     '0009_rebuilds': rebuilds,
+    '0010_boundaries_deployments': boundariesDeployments,
+    '0011_clients': clients,
   };
 }
 

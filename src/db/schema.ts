@@ -20,6 +20,11 @@ export interface Database {
   preloaded_chunks: PreloadedChunksTable;
   rebuilds: RebuildsTable;
   rebuild_steps: RebuildStepsTable;
+  boundaries: BoundariesTable;
+  deployments: DeploymentsTable;
+  policy_packages: PolicyPackagesTable;
+  clients: ClientsTable;
+  deployment_status: DeploymentStatusTable;
 }
 
 /** Which way a site row relates to the site that holds it. */
@@ -192,7 +197,7 @@ export interface StatusMessagesTable {
 
 export interface OutboxTable {
   seq: Generated<number>;
-  kind: 'message' | 'package-status' | 'site' | 'purge' | 'dp';
+  kind: 'message' | 'package-status' | 'site' | 'purge' | 'dp' | 'client' | 'deployment-status';
   payload: string;
   created_at: number;
 }
@@ -253,4 +258,72 @@ export interface RebuildStepsTable {
   error: string | null;
   /** JSON: what the step found or made, for the steps after it (e.g. the join token). */
   output: string | null;
+/** An IP range that maps clients to a site; `first_ip`/`last_ip` are 32 hex digits, comparable as text. */
+export interface BoundariesTable {
+  name: string;
+  site_code: string;
+  /** As written, normalised: `10.1.0.0/16`, `10.1.0.1-10.1.0.254`, `fd00::/64`. */
+  range: string;
+  family: number;
+  first_ip: string;
+  last_ip: string;
+  /** The site where it was made: only there can it be deleted; the others hold it from above. */
+  origin_site: string;
+  created_at: number;
+}
+
+/** A package's program, deployed to the clients of sites, of boundaries, or named clients. */
+export interface DeploymentsTable {
+  id: string;
+  package_id: string;
+  command: string;
+  workdir: string | null;
+  timeout_ms: number;
+  /** JSON array of exit codes that mean success. */
+  success_codes: string;
+  /** 1: a client may use DPs of the sites above its own when its own site lacks the content. */
+  fallback: number;
+  target_kind: 'site' | 'boundary' | 'client';
+  /** JSON array of site codes, boundary names or client ids. */
+  targets: string;
+  origin_site: string;
+  created_at: number;
+}
+
+/** A deployed package as the parent last described it: files of its version and the DPs above that hold it. */
+export interface PolicyPackagesTable {
+  package_id: string;
+  name: string;
+  source_version: number;
+  /** JSON array of {path, size, sha256}. */
+  files: string;
+  /** JSON array of {dp, site, url}, nearest first. */
+  dps: string;
+}
+
+/** A client: registered here (with its key), or reported from a site below (without it). */
+export interface ClientsTable {
+  id: string;
+  site_code: string;
+  name: string | null;
+  /** SPKI PEM; only at the site where the client registered. */
+  public_key: string | null;
+  address: string;
+  /** The boundary that placed it at its site. */
+  boundary: string;
+  registered_at: number;
+  last_seen: number;
+  updated_at: number;
+}
+
+/** Where a deployment stands on a client, as the client last reported. */
+export interface DeploymentStatusTable {
+  deployment_id: string;
+  client_id: string;
+  package_id: string;
+  site_code: string;
+  state: 'in-progress' | 'succeeded' | 'failed';
+  exit_code: number | null;
+  output: string | null;
+  updated_at: number;
 }

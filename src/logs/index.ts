@@ -23,6 +23,7 @@ export const COMPONENTS = [
   'hierman',
   'statmgr',
   'dp',
+  'mp',
   'api',
   'rebuild',
 ] as const;

@@ -29,6 +29,8 @@ export const S2S = {
   chunks: '/s2s/v1/packages/chunks',
   /** A child preloading content asks for the manifests of the package versions the hierarchy knows. */
   manifests: '/s2s/v1/packages/manifests',
+  /** A parent gives a child the boundaries and deployments its subtree needs (see {@link PolicySnapshot}). */
+  policy: '/s2s/v1/policy',
 } as const;
 export type S2SPath = (typeof S2S)[keyof typeof S2S];
 
@@ -91,6 +93,7 @@ export const BODY_LIMIT: Record<S2SPath, number> = {
   [S2S.assignments]: 1 * MiB,
   [S2S.chunks]: 16 * KiB,
   [S2S.manifests]: 1 * MiB,
+  [S2S.policy]: 32 * MiB,
 };
 
 /** One chunk of a transfer block, in the order the block's body carries them. */
@@ -224,6 +227,34 @@ const DpRecordSchema = Type.Object({
 export type DpRecord = Static<typeof DpRecordSchema>;
 
 /**
+ * A client as the site whose boundary placed it records it: reported up to every ancestor, so they
+ * can count the clients a deployment targets. Its key stays at its site.
+ */
+const ClientRecordSchema = Type.Object({
+  id: Str(16),
+  site: Str(8),
+  name: Nullable(Str(200)),
+  address: Str(64),
+  boundary: Str(128),
+  registeredAt: Type.Integer(),
+  updatedAt: Type.Integer(),
+});
+export type ClientRecord = Static<typeof ClientRecordSchema>;
+
+/** Where one deployment stands on one client, as the client last reported it to its site's MP. */
+const DeploymentStatusSchema = Type.Object({
+  deployment: Str(16),
+  package: Str(16),
+  client: Str(16),
+  site: Str(8),
+  state: Type.Enum(['in-progress', 'succeeded', 'failed']),
+  exitCode: Nullable(Type.Integer()),
+  output: Nullable(Str(4096)),
+  updatedAt: Type.Integer(),
+});
+export type DeploymentStatus = Static<typeof DeploymentStatusSchema>;
+
+/**
  * What travels up the hierarchy, in order, each applied once. A `purge` is a `site purge` at a site
  * below: every ancestor removes every trace of `code` too.
  */
@@ -233,6 +264,8 @@ const ReportSchema = Type.Union([
   Type.Object({ kind: Type.Literal('site'), site: SiteRecordSchema }),
   Type.Object({ kind: Type.Literal('purge'), code: Str(8), at: Type.Integer() }),
   Type.Object({ kind: Type.Literal('dp'), dp: DpRecordSchema }),
+  Type.Object({ kind: Type.Literal('client'), client: ClientRecordSchema }),
+  Type.Object({ kind: Type.Literal('deployment-status'), status: DeploymentStatusSchema }),
 ]);
 export type Report = Static<typeof ReportSchema>;
 
@@ -390,3 +423,63 @@ export type JoinRequest = Static<typeof JoinBody>;
 
 /** Names one site: the body of `sites/check` and `sites/purge`, the parameter of the registration path. */
 export const OneSite = Type.Object({ code: Str(8) });
+
+/** A boundary as it travels down: the range as written, the site it maps to, where it was made. */
+export const BoundaryRecord = Type.Object({
+  name: Str(128),
+  site: Str(8),
+  range: Str(100),
+  origin: Str(8),
+  createdAt: Type.Integer(),
+});
+export type BoundaryRecord = Static<typeof BoundaryRecord>;
+
+export const TARGET_KINDS = ['site', 'boundary', 'client'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+/** A deployment as it travels down: a package's program for the clients of sites, boundaries or ids. */
+export const DeploymentRecord = Type.Object({
+  id: Str(16),
+  package: Str(16),
+  program: Type.Object({
+    command: Str(4096),
+    workdir: Nullable(Str(1024)),
+    timeoutMs: Type.Integer({ minimum: 1000 }),
+    successCodes: Type.Array(Type.Integer(), { minItems: 1, maxItems: 64 }),
+  }),
+  fallback: Type.Boolean(),
+  target: Type.Object({
+    kind: Type.Enum(TARGET_KINDS),
+    values: Type.Array(Str(128), { minItems: 1, maxItems: 10_000 }),
+  }),
+  origin: Str(8),
+  createdAt: Type.Integer(),
+});
+export type DeploymentRecord = Static<typeof DeploymentRecord>;
+
+/**
+ * A deployed package version as the parent knows it: its files, and the DPs at the parent and above
+ * that hold that version Installed, nearest first (a client uses them only with `fallback`).
+ */
+export const PolicyPackage = Type.Object({
+  id: Str(16),
+  name: Str(200),
+  sourceVersion: Type.Integer({ minimum: 1 }),
+  files: Type.Array(Type.Object({ path: Str(1024), size: Type.Integer({ minimum: 0 }), sha256: Sha }), {
+    maxItems: OFFER_LIMIT.files,
+  }),
+  dps: Type.Array(Type.Object({ dp: Str(64), site: Str(8), url: Str(2048) }), { maxItems: 1000 }),
+});
+export type PolicyPackage = Static<typeof PolicyPackage>;
+
+/**
+ * `POST /s2s/v1/policy`, parent → child: every boundary and deployment made above the child that its
+ * subtree needs, whole each time (the child replaces what it holds from above with it), and the
+ * packages those deployments install.
+ */
+export const PolicySnapshot = Type.Object({
+  boundaries: Type.Array(BoundaryRecord, { maxItems: 100_000 }),
+  deployments: Type.Array(DeploymentRecord, { maxItems: 100_000 }),
+  packages: Type.Array(PolicyPackage, { maxItems: 10_000 }),
+});
+export type PolicySnapshot = Static<typeof PolicySnapshot>;

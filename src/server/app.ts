@@ -5,12 +5,13 @@ import {
   cutStalledBodies,
   dpRoutes,
   installErrorHandling,
+  managementPointRoutes,
   opsRoutes,
   s2sRoutes,
 } from '../api/index.js';
 import type { SiteContext } from '../core/index.js';
 
-/** The site server's HTTP surface: admin API, site-to-site API, DP content and metrics. */
+/** The site server's HTTP surface: admin API, site-to-site API, management point, DP content and metrics. */
 export async function buildApp(ctx: SiteContext, adminToken: string): Promise<FastifyInstance> {
   const log: FastifyBaseLogger = ctx.log('api');
   const app = Fastify({
@@ -26,6 +27,7 @@ export async function buildApp(ctx: SiteContext, adminToken: string): Promise<Fa
   await app.register(adminRoutes(ctx, adminToken), { prefix: '/api/v1' });
   await app.register(s2sRoutes(ctx));
   await app.register(dpRoutes(ctx));
+  await app.register(managementPointRoutes(ctx));
   await app.register(opsRoutes(ctx));
   return app;
 }

@@ -26,6 +26,7 @@ import {
 import { newLeaseOwner, registerOwner, retireOwner, takeBackLeases } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
 import { advanceRebuilds } from '../rebuild/index.js';
+import { pushPolicies } from '../mp/index.js';
 import { JobSender, reconcile } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
 import {
@@ -114,6 +115,9 @@ export async function startSite(
   const loops = [
     runLoop(ctx, 'distmgr', 'distmgr', 2_000, stopping.signal, () => reconcile(ctx)),
     runLoop(ctx, 'sender', 'sender', 1_000, stopping.signal, () => sender.tick()),
+    runLoop(ctx, 'mp', 'mp', 2_000, stopping.signal, async () => {
+      await pushPolicies(ctx);
+    }),
     runLoop(ctx, 'statmgr', 'statmgr', 1_000, stopping.signal, async () => {
       await forwardReports(ctx);
     }),

@@ -5,6 +5,8 @@
 import type { ReportedMessage } from '../s2s/index.js';
 
 export {
+  type ClientRecord,
+  type DeploymentStatus,
   type DpRecord,
   PACKAGE_STATES,
   type PackageState,

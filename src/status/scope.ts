@@ -87,6 +87,11 @@ export class ReportScope {
           : report.dp.site;
       case 'site':
         return this.mayRecord(report.site) ? null : report.site.code;
+      // A client, and how a deployment went on it, belong to the site whose MP it registered at.
+      case 'client':
+        return this.within(report.client.site) ? null : report.client.site;
+      case 'deployment-status':
+        return this.within(report.status.site) ? null : report.status.site;
       case 'purge': {
         // An ancestor may still know a site this one has already purged (the purge that reached the
         // child went back up), so an unknown code passes; the ancestors check it against their own

@@ -104,6 +104,56 @@ describe('status outbox', () => {
     expect(kinds.filter((k) => k === 'dp')).toHaveLength(2);
   });
 
+  it('takes clients and their deployment status from the subtree they lie in, the newest of each, and passes them on', async () => {
+    const client = (id: string, at: string, updatedAt: number): Report => ({
+      kind: 'client',
+      client: { id, site: at, name: null, address: '10.2.0.5', boundary: 'b', registeredAt: 1, updatedAt },
+    });
+    const report = (
+      clientId: string,
+      at: string,
+      state: 'succeeded' | 'failed',
+      updatedAt: number,
+    ): Report => ({
+      kind: 'deployment-status',
+      status: {
+        deployment: 'C01D00001',
+        package: 'C0100001',
+        client: clientId,
+        site: at,
+        state,
+        exitCode: state === 'failed' ? 1 : 0,
+        output: null,
+        updatedAt,
+      },
+    });
+    const a = '00000000000000aa';
+    const b = '00000000000000bb';
+    const result = await applyReports(
+      site.db,
+      primary,
+      'S02',
+      [
+        client(a, 'S05', 10),
+        client(b, 'S03', 10),
+        report(a, 'S05', 'failed', 20),
+        report(a, 'S05', 'succeeded', 30),
+        report(a, 'S05', 'failed', 25),
+        report(b, 'P01', 'succeeded', 30),
+      ],
+      100,
+    );
+    expect(result).toEqual({ applied: 3, outside: ['S03', 'P01'] });
+    expect(await site.db.selectFrom('clients').select(['id', 'site_code', 'public_key']).execute()).toEqual([
+      { id: a, site_code: 'S05', public_key: null },
+    ]);
+    expect(
+      await site.db.selectFrom('deployment_status').select(['client_id', 'state', 'exit_code']).execute(),
+    ).toEqual([{ client_id: a, state: 'succeeded', exit_code: 0 }]);
+    const kinds = (await pendingReports(site.db, 100)).reports.map((r) => r.kind);
+    expect(kinds).toEqual(['client', 'deployment-status', 'deployment-status']);
+  });
+
   it('applies each report from a child once and forwards only what it applied', async () => {
     const m1: Report = { kind: 'message', message: message('m1', 'S02') };
     expect(await applyReports(site.db, primary, 'S02', [m1, installed(10)], 100)).toEqual({

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type Database, dropDp, dropSiteContent, forgetSite } from '../db/index.js';
 import type {
+  ClientRecord,
+  DeploymentStatus,
   DpRecord,
   PackageStatus,
   Report,
@@ -213,6 +215,83 @@ async function applyDp(db: Db, d: DpRecord): Promise<boolean> {
   return true;
 }
 
+/** A client's record from its site, applied when newer than the one held (a client may move between sites). */
+async function applyClient(db: Db, c: ClientRecord): Promise<boolean> {
+  const existing = await db
+    .selectFrom('clients')
+    .select(['updated_at', 'site_code'])
+    .where('id', '=', c.id)
+    .executeTakeFirst();
+  if (existing && existing.updated_at >= c.updatedAt) return false;
+  const row = {
+    site_code: c.site,
+    name: c.name,
+    address: c.address,
+    boundary: c.boundary,
+    registered_at: c.registeredAt,
+    last_seen: c.updatedAt,
+    updated_at: c.updatedAt,
+  };
+  await db
+    .insertInto('clients')
+    .values({ id: c.id, public_key: null, ...row })
+    .onConflict((oc) => oc.column('id').doUpdateSet(row))
+    .execute();
+  return true;
+}
+
+/**
+ * Records a client registered (or moved) at this site and queues its record for the parent. The key
+ * is kept only here.
+ */
+export async function recordClient(
+  db: Db,
+  sink: ReportSink,
+  client: ClientRecord,
+  publicKey: string,
+): Promise<void> {
+  await applyClient(db, client);
+  await db.updateTable('clients').set({ public_key: publicKey }).where('id', '=', client.id).execute();
+  await enqueue(db, sink, { kind: 'client', client }, client.updatedAt);
+}
+
+async function applyDeploymentStatus(db: Db, s: DeploymentStatus): Promise<boolean> {
+  const existing = await db
+    .selectFrom('deployment_status')
+    .select(['updated_at', 'state', 'exit_code', 'output'])
+    .where('deployment_id', '=', s.deployment)
+    .where('client_id', '=', s.client)
+    .executeTakeFirst();
+  if (existing && existing.updated_at > s.updatedAt) return false;
+  // Two reports in one millisecond: the later one counts; the same report again is not news.
+  const unchanged =
+    existing?.updated_at === s.updatedAt &&
+    existing.state === s.state &&
+    existing.exit_code === s.exitCode &&
+    existing.output === s.output;
+  if (unchanged) return false;
+  const row = {
+    package_id: s.package,
+    site_code: s.site,
+    state: s.state,
+    exit_code: s.exitCode,
+    output: s.output,
+    updated_at: s.updatedAt,
+  };
+  await db
+    .insertInto('deployment_status')
+    .values({ deployment_id: s.deployment, client_id: s.client, ...row })
+    .onConflict((oc) => oc.columns(['deployment_id', 'client_id']).doUpdateSet(row))
+    .execute();
+  return true;
+}
+
+/** Records where a deployment stands on a client of this site and queues it for the parent. */
+export async function setDeploymentStatus(db: Db, sink: ReportSink, status: DeploymentStatus): Promise<void> {
+  if (await applyDeploymentStatus(db, status))
+    await enqueue(db, sink, { kind: 'deployment-status', status }, status.updatedAt);
+}
+
 /** A record the report scope has found to be the child's to report, applied when newer. */
 async function applySite(db: Db, s: SiteRecord): Promise<boolean> {
   const existing = await db
@@ -272,6 +351,10 @@ export async function applyReports(
       if (fresh) scope.place(report.site);
     } else if (report.kind === 'dp') {
       fresh = await applyDp(db, report.dp);
+    } else if (report.kind === 'client') {
+      fresh = await applyClient(db, report.client);
+    } else if (report.kind === 'deployment-status') {
+      fresh = await applyDeploymentStatus(db, report.status);
     } else {
       // A purge always travels on up: an ancestor may know the site even where this one did not.
       await forgetSite(db, report.code);

@@ -16,6 +16,7 @@ import {
   printJson,
   printRows,
 } from '../output.js';
+import { registerDeploymentStatus } from './mp.js';
 
 /** `--since`: a duration ago (`10m`) or an ISO time. */
 function parseSince(text: string): number {
@@ -58,7 +59,9 @@ function printJobs(json: boolean, rows: ListedJob[]): void {
 }
 
 export function registerStatusCommands(program: Command): void {
-  const status = program.command('status').description('package status and status messages');
+  const status = program
+    .command('status')
+    .description('package status, deployment status and status messages');
 
   serverOptions(status.command('packages'))
     .description('package status per (package, DP)')
@@ -93,6 +96,8 @@ export function registerStatusCommands(program: Command): void {
         ...tail,
       ]);
     });
+
+  registerDeploymentStatus(status);
 
   serverOptions(status.command('messages'))
     .description('status messages, oldest first')

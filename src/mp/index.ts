@@ -1,0 +1,11 @@
+export { addBoundary, type BoundaryView, deleteBoundary, listBoundaries } from './boundaries.js';
+export { clientKey, clientPolicy, registerClient, reportClientStatus } from './clients.js';
+export {
+  assertDeploymentId,
+  createDeployment,
+  type DeploymentView,
+  deleteDeployment,
+  listDeployments,
+} from './deployments.js';
+export { acceptPolicy, pushPolicies, snapshotFor } from './policy.js';
+export { type ClientReport, type DeploymentSummary, summarizeDeployments } from './summary.js';
