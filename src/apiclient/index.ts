@@ -1,3 +1,3 @@
 export { AdminClient, type ServerOptions } from './client.js';
-export { rebuildApi } from './rebuilds.js';
 export { MpClient } from './mp.js';
+export { rebuildApi } from './rebuilds.js';

@@ -258,6 +258,8 @@ export interface RebuildStepsTable {
   error: string | null;
   /** JSON: what the step found or made, for the steps after it (e.g. the join token). */
   output: string | null;
+}
+
 /** An IP range that maps clients to a site; `first_ip`/`last_ip` are 32 hex digits, comparable as text. */
 export interface BoundariesTable {
   name: string;

@@ -211,16 +211,14 @@ export async function pushPolicies(
         .values({ key: sentKey(child.code), value: mark })
         .onConflict((oc) => oc.column('key').doUpdateSet({ value: mark }))
         .execute();
-      ctx
-        .log('mp')
-        .info(
-          {
-            peer: child.code,
-            boundaries: snapshot.boundaries.length,
-            deployments: snapshot.deployments.length,
-          },
-          'policy given to a child',
-        );
+      ctx.log('mp').info(
+        {
+          peer: child.code,
+          boundaries: snapshot.boundaries.length,
+          deployments: snapshot.deployments.length,
+        },
+        'policy given to a child',
+      );
       return true;
     }),
   );

@@ -25,8 +25,8 @@ import {
 } from '../host/index.js';
 import { newLeaseOwner, registerOwner, retireOwner, takeBackLeases } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
-import { advanceRebuilds } from '../rebuild/index.js';
 import { pushPolicies } from '../mp/index.js';
+import { advanceRebuilds } from '../rebuild/index.js';
 import { JobSender, reconcile } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
 import {
