@@ -52,6 +52,10 @@ export class AdminClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
+        // No connection is kept idle: the server closes idle ones after a few seconds, and a POST
+        // sent on one it has just closed fails without a retry (a busy CLI or test would see
+        // "other side closed"). A new loopback or LAN connection per admin call costs little.
+        reset: true,
       });
     } catch (err) {
       const e = err as Error & { code?: string };
