@@ -69,6 +69,23 @@ export interface SiteProcess {
   kill(): Promise<void>;
 }
 
+// Servers started here that have not exited. They belong to this process (the demo, a test): if it
+// exits without stopping them (a test's start-up hook timed out, a worker torn down), they go too,
+// rather than staying behind as orphans that load the machine.
+const running = new Set<ChildProcess>();
+const killRunning = () => {
+  for (const child of running) child.kill('SIGKILL');
+};
+
+function track(child: ChildProcess): void {
+  if (running.size === 0) process.once('exit', killRunning);
+  running.add(child);
+  child.once('exit', () => {
+    running.delete(child);
+    if (running.size === 0) process.off('exit', killRunning);
+  });
+}
+
 /**
  * Starts `outpost serve` for a data directory and waits until it answers. `wrap` is a command the
  * server is started through (it must end by exec-ing its arguments, so the process is the server):
@@ -90,6 +107,7 @@ export async function spawnSite(
     ...extraArgs,
   ];
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -117,10 +135,16 @@ export async function spawnSite(
   const failedToStart = exited.then(() => {
     throw new OutpostError('OUTPOST_INTERNAL', `site server in ${dataDir} exited at start: ${out.trim()}`);
   });
-  await Promise.race([
-    failedToStart,
-    waitFor(`site server in ${dataDir} to answer`, 30_000, async () => (await fetch(`${url}/healthz`)).ok),
-  ]);
   failedToStart.catch(() => undefined);
+  try {
+    await Promise.race([
+      failedToStart,
+      waitFor(`site server in ${dataDir} to answer`, 30_000, async () => (await fetch(`${url}/healthz`)).ok),
+    ]);
+  } catch (err) {
+    // Nobody gets a handle to a server that did not answer in time, so nobody else would stop it.
+    await handle.kill();
+    throw err;
+  }
   return handle;
 }
