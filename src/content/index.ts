@@ -1,4 +1,5 @@
 export { chunkFile, findCut, MAX_CHUNK } from './chunker.js';
+export { applyDelta, DELTA_BLOCK, encodeDelta, signatureOf } from './delta.js';
 export { type ImportProgress, importSource, type ManifestFile } from './manifest.js';
 export {
   distinctChunks,

@@ -21,6 +21,11 @@ export function createMetrics() {
       help: 'Content bytes received and verified from the parent',
       registers: [registry],
     }),
+    patchedBytes: new Counter({
+      name: 'outpost_despooler_patched_bytes_total',
+      help: 'Bytes of chunks rebuilt from deltas against chunks held here (the deltas themselves count in outpost_despooler_bytes_total)',
+      registers: [registry],
+    }),
     chunksRejected: new Counter({
       name: 'outpost_despooler_chunks_rejected_total',
       help: 'Chunks discarded because they did not match their hash',

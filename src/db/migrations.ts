@@ -10,6 +10,7 @@ import { preloadedChunks } from './migrations/0008_preloaded_chunks.js';
 import { rebuilds } from './migrations/0009_rebuilds.js';
 import { boundariesDeployments } from './migrations/0010_boundaries_deployments.js';
 import { clients } from './migrations/0011_clients.js';
+import { basisChunks } from './migrations/0015_basis_chunks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -33,6 +34,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0009_rebuilds': rebuilds,
     '0010_boundaries_deployments': boundariesDeployments,
     '0011_clients': clients,
+    '0015_basis_chunks': basisChunks,
   };
 }
 

@@ -101,6 +101,11 @@ export interface PackageFilesTable {
   sha256: string;
   /** JSON array of [sha256, size] pairs, in file order. */
   chunks: string;
+  /**
+   * The chunks (as `chunks`) the same path had in the version this site held before this one, when
+   * it was received from the parent: the basis a changed chunk can be sent as a delta against.
+   */
+  basis_chunks: string | null;
 }
 
 /** A file line of an offer being received, staged until the whole offer is known sound. */

@@ -502,23 +502,36 @@ export class OfferStaging {
         .values({ id: m.id, created_at: this.now, complete_version: null, ...row })
         .onConflict((oc) => oc.column('id').doUpdateSet(row))
         .execute();
-      await trx.deleteFrom('package_files').where('package_id', '=', m.id).execute();
+      // Each file keeps the chunks its path had in the version held until now: the basis its
+      // changed chunks can be sent as deltas against. Then the older versions' rows go.
       await trx
         .insertInto('package_files')
-        .columns(['package_id', 'source_version', 'path', 'size', 'sha256', 'chunks'])
+        .columns(['package_id', 'source_version', 'path', 'size', 'sha256', 'chunks', 'basis_chunks'])
         .expression((eb) =>
           eb
             .selectFrom('offered_files')
-            .select([
+            .select((offered) => [
               sql<string>`cast(${m.id} as text)`.as('package_id'),
               sql<number>`cast(${m.sourceVersion} as bigint)`.as('source_version'),
               'path',
               'size',
               'sha256',
               'chunks',
+              offered
+                .selectFrom('package_files as held')
+                .select('held.chunks')
+                .where('held.package_id', '=', m.id)
+                .where('held.source_version', '=', held ?? 0)
+                .whereRef('held.path', '=', 'offered_files.path')
+                .as('basis_chunks'),
             ])
             .where('offer', '=', this.offer),
         )
+        .execute();
+      await trx
+        .deleteFrom('package_files')
+        .where('package_id', '=', m.id)
+        .where('source_version', '!=', m.sourceVersion)
         .execute();
       await trx.deleteFrom('offered_files').where('offer', '=', this.offer).execute();
     });

@@ -69,7 +69,7 @@ export async function acceptBlock(
  * A content library too full for a block: the parent's job fails with this site's code in the
  * reason, and this site's own log says so too.
  */
-function diskFullHere(ctx: Pick<SiteContext, 'config' | 'log'>, err: unknown): unknown {
+export function diskFullHere(ctx: Pick<SiteContext, 'config' | 'log'>, err: unknown): unknown {
   if (!(err instanceof OutpostError) || err.code !== 'OUTPOST_DISK_FULL') return err;
   const full = new OutpostError(err.code, `site ${ctx.config.code}: ${err.message}`, {
     hint: `free space in the content library of ${ctx.config.code}, then redistribute the package`,

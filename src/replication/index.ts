@@ -16,6 +16,7 @@ export { collectGauges } from './gauges.js';
 export { collectGarbage } from './gc.js';
 export { knownManifests, type LibraryProgress, libraryProgress } from './library.js';
 export { acceptOffer } from './offer.js';
+export { acceptPatch } from './patch.js';
 export { type PreloadSummary, preloadContent } from './preload.js';
 export { JobSender } from './sender.js';
 export {

@@ -11,6 +11,7 @@ import {
 } from '../packages/index.js';
 import { ndjsonLine, OFFER_LIMIT, OfferFile, OfferHeader, readLine } from '../s2s/index.js';
 import { assertSiteCode } from '../sites/index.js';
+import { basesOf, basisAt, signBasis } from './patch.js';
 
 /** Reads an offer's first line: the job and a package version this site could hold. */
 export function checkOfferHeader(line: string): OfferHeader {
@@ -101,12 +102,26 @@ async function* missingChunks(
   let missing = 0;
   for await (const page of manifestPages(ctx.db, id, version)) {
     const named = new Set<string>();
+    // What each file held before this version, read once a page, when a chunk is first missing.
+    let bases: Map<string, [string, number][]> | undefined;
     for (const file of page) {
-      for (const [sha] of file.chunks) {
+      let offset = 0;
+      for (const [sha, size] of file.chunks) {
+        const start = offset;
+        offset += size;
         if (named.has(sha) || (await ctx.store.has(sha))) continue;
         named.add(sha);
         missing++;
-        yield ndjsonLine({ missing: sha });
+        bases ??= await basesOf(
+          ctx.db,
+          id,
+          version,
+          page.map((f) => f.path),
+        );
+        const older = bases.get(file.path);
+        const basis = older ? basisAt(start, offset, older) : [];
+        const signature = basis.length ? await signBasis(ctx.store, basis) : null;
+        yield ndjsonLine(signature ? { missing: sha, basis, signature } : { missing: sha });
       }
     }
   }

@@ -33,6 +33,7 @@ import {
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { isHeld } from './addresses.js';
 import { clearStatusesBelow, forgetGiven } from './given.js';
+import { type MissingChunk, sendPatches } from './patch.js';
 import { inSchedule, RateLimiter, throttledAll } from './throttle.js';
 import { transferred } from './transferred.js';
 
@@ -92,7 +93,7 @@ async function* offerLines(
 }
 
 /** The most an answer line to an offer may hold: a chunk's hash, or the count that ends it. */
-const ANSWER_LINE = 1024;
+const ANSWER_LINE = 128 * 1024;
 
 /**
  * The first reading of an offer: its hash and length, and the size of each of its distinct chunks;
@@ -123,8 +124,8 @@ async function readMissing(
   answer: AsyncIterable<Uint8Array>,
   sizes: Map<string, number>,
   site: string,
-): Promise<Block> {
-  const missing: Block = [];
+): Promise<MissingChunk[]> {
+  const missing: MissingChunk[] = [];
   let named = 0;
   let end: number | undefined;
   try {
@@ -139,7 +140,7 @@ async function readMissing(
       const size = sizes.get(read.missing);
       if (size === undefined) continue;
       sizes.delete(read.missing);
-      missing.push({ sha: read.missing, size });
+      missing.push({ sha: read.missing, size, basis: read.basis, signature: read.signature });
     }
     if (end !== named) throw new OutpostError('OUTPOST_BAD_INPUT', 'it was cut short');
   } catch (err) {
@@ -316,7 +317,7 @@ export class JobSender {
    * Files of a version never change, only go with a newer one: a body that came out different
    * means the job is stale, and it is cut off before its end so the child keeps none of it.
    */
-  private async offer(job: Job, address: Address, signal: AbortSignal): Promise<Block> {
+  private async offer(job: Job, address: Address, signal: AbortSignal): Promise<MissingChunk[]> {
     const { db } = this.ctx;
     const header = await manifestHeader(db, job.package_id ?? '');
     if (header.sourceVersion !== job.source_version) throw new Cancelled();
@@ -356,8 +357,20 @@ export class JobSender {
     const total = missing.reduce((sum, c) => sum + c.size, 0);
     await this.progress(job.id, 0, ctx.clock.now(), total);
     const limiter = this.limiterFor(address);
-    const blocks = planBlocks(missing);
     let sent = 0;
+    // Chunks the child holds an older copy of go first, as deltas; the rest (and any delta that
+    // would save little) go whole, in blocks.
+    const whole = await sendPatches(ctx, { site: job.site_code, url: address.url }, missing, {
+      limiter,
+      signal,
+      stillHeld: () => this.assertStillHeld(job.id),
+      sent: (bytes) => {
+        sent += bytes;
+      },
+    }).catch((err: unknown) => {
+      throw withPackageNeed(err, job, total - sent);
+    });
+    const blocks = planBlocks(whole.map((c) => ({ sha: c.sha, size: c.size })));
     // What of the block in flight has gone to the connection: the progress between acknowledgements.
     let onWire = 0;
     const counted = async function* (pieces: AsyncIterable<Buffer>) {
@@ -436,7 +449,7 @@ export class JobSender {
       clearInterval(ticker);
       await writing;
     }
-    if (blocks.length) await this.progress(job.id, sent, ctx.clock.now());
+    if (missing.length) await this.progress(job.id, sent, ctx.clock.now());
     await this.assertStillHeld(job.id);
     return this.sendAssignments(job, address, JSON.parse(job.dps) as string[], signal);
   }

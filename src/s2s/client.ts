@@ -5,8 +5,10 @@ import { errorFromResponse, OutpostError } from '../errors/index.js';
 import {
   type BlockChunk,
   encodeBlockList,
+  encodePatchHeader,
   HEADER,
   NDJSON,
+  type PatchHeader,
   parseBlockList,
   S2S,
   type S2SPath,
@@ -99,6 +101,38 @@ export async function s2sPutBlock(
     const res = await request(url, { method: 'PUT', headers, body, dispatcher: agent, signal });
     if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
     return (await res.body.json()) as { stored: string[]; rejected: { sha: string; reason: string }[] };
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+}
+
+/**
+ * Sends one chunk as a delta against chunks the child holds (see {@link S2S}.patches). The
+ * signature covers the patch header; the child checks the chunk it rebuilds against its hash.
+ * `stored: false` says the child could not use it (a basis it no longer holds, a rebuilt chunk that
+ * did not match): the chunk is then sent whole.
+ */
+export async function s2sPutPatch(
+  from: Sender,
+  baseUrl: string,
+  patch: PatchHeader,
+  body: Readable,
+  bytes: number,
+  signal: AbortSignal,
+): Promise<{ stored: boolean; reason?: string }> {
+  const path = S2S.patches;
+  const url = new URL(path, baseUrl).toString();
+  const header = encodePatchHeader(patch);
+  const headers = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(bytes),
+    [HEADER.patch]: header,
+    ...signRequest(from.keys, from, { method: 'PUT', path, bodySha: sha256Hex(header) }, from.clock.now()),
+  };
+  try {
+    const res = await request(url, { method: 'PUT', headers, body, dispatcher: agent, signal });
+    if (res.statusCode >= 400) throw await errorFrom(res.statusCode, res.body, url);
+    return (await res.body.json()) as { stored: boolean; reason?: string };
   } catch (err) {
     throw unreachable(url, err);
   }

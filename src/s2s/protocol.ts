@@ -24,6 +24,8 @@ export const S2S = {
   /** Version 2 of the offer: its body and answer are NDJSON streams (see {@link OfferHeader}). */
   offer: '/s2s/v2/packages/offer',
   blocks: '/s2s/v1/blocks',
+  /** A chunk sent as a delta against chunks the child holds (see {@link PatchHeader}). */
+  patches: '/s2s/v1/patches',
   assignments: '/s2s/v1/packages/assignments',
   /** A child pulls chunks it found damaged or missing (`content verify --repair`). */
   chunks: '/s2s/v1/packages/chunks',
@@ -58,6 +60,8 @@ export const HEADER = {
   signature: 'x-outpost-signature',
   /** A transfer block's chunk list; the block's signature covers it instead of the body. */
   chunks: 'x-outpost-chunks',
+  /** A patch's chunk, size, block size and basis; its signature covers it instead of the body. */
+  patch: 'x-outpost-patch',
 } as const;
 
 /** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
@@ -90,6 +94,7 @@ export const BODY_LIMIT: Record<S2SPath, number> = {
   [S2S.reports]: 16 * MiB,
   [S2S.offer]: 512 * MiB,
   [S2S.blocks]: TRANSFER_BLOCK + MAX_CHUNK,
+  [S2S.patches]: MAX_CHUNK + 64 * KiB,
   [S2S.assignments]: 1 * MiB,
   [S2S.chunks]: 16 * KiB,
   [S2S.manifests]: 1 * MiB,
@@ -126,6 +131,37 @@ export function planBlocks<T extends { size: number }>(chunks: readonly T[]): T[
 /** Writes a block's chunk list header: `sha:size,sha:size,…`. */
 export function encodeBlockList(list: readonly BlockChunk[]): string {
   return list.map((c) => `${c.sha}:${c.size}`).join(',');
+}
+
+/**
+ * What a patch rebuilds: the chunk and its size, from the delta in the body applied to the basis
+ * chunks (joined in order) in blocks of `block` bytes. Travels in {@link HEADER}.patch.
+ */
+export interface PatchHeader {
+  sha: string;
+  size: number;
+  block: number;
+  basis: string[];
+}
+
+/** Writes a patch header: `sha:size:block:basis+basis+…`. */
+export function encodePatchHeader(p: PatchHeader): string {
+  return `${p.sha}:${p.size}:${p.block}:${p.basis.join('+')}`;
+}
+
+/** Parses a patch header, refusing a bad hash, an impossible size or too large a basis. */
+export function parsePatchHeader(header: string): PatchHeader {
+  const [sha = '', size, block, basis = ''] = header.split(':');
+  const bad = (why: string) => new OutpostError('OUTPOST_BAD_INPUT', `patch header: ${why}`);
+  assertSha256(sha);
+  const n = Number(size);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CHUNK) throw bad(`impossible chunk size ${size}`);
+  const b = Number(block);
+  if (!Number.isInteger(b) || b < 64 || b > MAX_CHUNK) throw bad(`impossible block size ${block}`);
+  const list = basis.split('+');
+  if (list.length > MAX_BASIS_CHUNKS) throw bad(`more than ${MAX_BASIS_CHUNKS} basis chunks`);
+  for (const c of list) assertSha256(c);
+  return { sha, size: n, block: b, basis: list };
 }
 
 /** Parses a block's chunk list header, refusing a bad hash, an impossible size or an oversized block. */
@@ -315,12 +351,26 @@ export const OfferFile = Type.Object({
   chunks: Type.Array(Type.Tuple([Sha, Type.Integer({ minimum: 1, maximum: MAX_CHUNK })])),
 });
 
+/** The most chunks a delta's basis may join, and the most bytes they may hold together. */
+export const MAX_BASIS_CHUNKS = 16;
+export const MAX_BASIS_BYTES = 2 * MAX_CHUNK;
+/** A signature of {@link MAX_BASIS_BYTES} in blocks of at least 1 KiB (8 bytes a block), in base64. */
+const MAX_SIGNATURE_BASE64 = Math.ceil(((MAX_BASIS_BYTES / 1024) * 8 + 4) / 3) * 4;
+
 /**
  * One line of the answer to an offer: a chunk the child lacks, or the last line, which counts the
  * chunk lines before it. An answer without its last line was cut short.
  */
 export const OfferAnswerLine = Type.Union([
-  Type.Object({ missing: Sha }),
+  Type.Object({
+    missing: Sha,
+    /**
+     * Chunks the child holds where this one goes in the file (the same path's older version), and
+     * the base64 signature of their bytes back to back: the parent may send a delta against them.
+     */
+    basis: Type.Optional(Type.Array(Sha, { minItems: 1, maxItems: MAX_BASIS_CHUNKS })),
+    signature: Type.Optional(Type.String({ maxLength: MAX_SIGNATURE_BASE64 })),
+  }),
   Type.Object({ end: Type.Integer({ minimum: 0 }) }),
 ]);
 export type OfferAnswerLine = Static<typeof OfferAnswerLine>;

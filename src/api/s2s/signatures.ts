@@ -38,6 +38,8 @@ declare module 'fastify' {
 }
 
 const EMPTY_SHA = sha256Hex('');
+/** Routes whose signature covers a header instead of the body; each byte of the body is checked by hash. */
+const SIGNED_HEADER: Record<string, string> = { [S2S.blocks]: HEADER.chunks, [S2S.patches]: HEADER.patch };
 
 function tooLarge(limit: number): OutpostError {
   return new OutpostError(
@@ -149,14 +151,15 @@ export function signatures(ctx: SiteContext): FastifyPluginAsync {
       );
       refuse(request, reply, { fault: 'wrong-caller', error }, peer);
     }
-    // A block's signature covers its chunk list and an absent body's hash is known: both are
-    // checked now. Any other body is checked against the signed hash as it is parsed.
-    const checkNow =
-      request.routeOptions.url === S2S.blocks
-        ? sha256Hex(String(request.headers[HEADER.chunks] ?? ''))
-        : hasBody(request.raw)
-          ? null
-          : EMPTY_SHA;
+    // A block's signature covers its chunk list, a patch's its patch header, and an absent body's
+    // hash is known: these are checked now. Any other body is checked against the signed hash as
+    // it is parsed.
+    const signedHeader = SIGNED_HEADER[request.routeOptions.url ?? ''];
+    const checkNow = signedHeader
+      ? sha256Hex(String(request.headers[signedHeader] ?? ''))
+      : hasBody(request.raw)
+        ? null
+        : EMPTY_SHA;
     if (checkNow !== null && checkNow !== verdict.bodySha)
       refuse(request, reply, bodyMismatch(verdict.peer.code), peer);
     request.unverifiedBodySha = checkNow === null ? verdict.bodySha : null;

@@ -6,6 +6,7 @@ import {
   acceptAssignments,
   acceptBlock,
   acceptOffer,
+  acceptPatch,
   giveChunks,
   knownManifests,
 } from '../../replication/index.js';
@@ -17,12 +18,14 @@ import {
   ManifestsBody,
   NDJSON,
   parseBlockList,
+  parsePatchHeader,
   S2S,
 } from '../../s2s/index.js';
 import { peerCode } from './signatures.js';
 
 /**
- * A package from the parent: its manifest, the blocks of chunks this site lacks, its assignments;
+ * A package from the parent: its manifest, the blocks of chunks this site lacks (or deltas of them
+ * against chunks it holds), its assignments;
  * and, for a child repairing its copy, the chunks it asks for.
  */
 export function transferRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
@@ -43,6 +46,10 @@ export function transferRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
     app.put(S2S.blocks, { config: fromParent }, async (request) => {
       const list = parseBlockList(String(request.headers[HEADER.chunks] ?? ''));
       return acceptBlock(ctx, list, request.body as AsyncIterable<Uint8Array>);
+    });
+    app.put(S2S.patches, { config: fromParent }, async (request) => {
+      const patch = parsePatchHeader(String(request.headers[HEADER.patch] ?? ''));
+      return acceptPatch(ctx, patch, request.body as AsyncIterable<Uint8Array>);
     });
     app.post(S2S.assignments, { config: fromParent, schema: { body: AssignmentsBody } }, async (request) =>
       acceptAssignments(ctx, request.body),
