@@ -87,6 +87,15 @@ describe('sites on PostgreSQL', () => {
     expect(await metric(central.url, 'outpost_site_state', { site: 'S02', state: 'active' })).toBe(1);
     expect(await metric(central.url, 'outpost_site_contact_age_seconds', { site: 'S02' })).toBeLessThan(30);
 
+    // A new version: the child keeps the chunks the file had (its basis, on PostgreSQL too), and
+    // the changed chunk goes as a delta against them.
+    writeFileSync(join(source, 'tool.bin'), `${'x'.repeat(150_000)}${'y'.repeat(100)}${'x'.repeat(149_900)}`);
+    await central.admin.post(`/packages/${pkg.id}/update`, {});
+    await waitForPackageState(central, pkg.id, 'S02', 'Installed', 30_000, 2);
+    const v2 = await (await fetch(`http://127.0.0.1:${port}/dp/${pkg.id}/tool.bin`)).text();
+    expect(v2.indexOf('y'.repeat(100))).toBe(150_000);
+    expect(await metric(`http://127.0.0.1:${port}`, 'outpost_despooler_patched_bytes_total')).toBe(300_000);
+
     const r = await cli(['site', 'delete', 'S02', '--yes', '--json', '--data', central.dataDir]);
     expect((JSON.parse(r.stdout) as DeleteSummary).told).toBe('stopped and deinstalled');
     await waitFor(
