@@ -2,7 +2,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SiteView } from '../sites/index.js';
 import { SITE_COLUMNS } from './commands/sites.js';
-import { printRows, renderTable, setOutputFormat, type TableOutput } from './output.js';
+import { formatEta, printRows, renderTable, setOutputFormat, type TableOutput } from './output.js';
 
 // Rows such as a central site shows after a failed join, printed with the columns of `site list`.
 const site = (code: string, type: SiteView['type'], parent: string | null, url: string): SiteView => ({
@@ -101,5 +101,19 @@ describe('tables', () => {
     );
     const lines = stripVTControlCharacters(text).split('\n');
     expect(lines[1].indexOf('1')).toBe(lines[2].indexOf('2'));
+  });
+});
+
+describe('formatEta', () => {
+  it('reads as seconds, minutes and seconds, or hours and minutes', () => {
+    expect([0, 42, 60, 185, 3600, 3725, 90_000].map(formatEta)).toEqual([
+      '0s',
+      '42s',
+      '1m00s',
+      '3m05s',
+      '1h00m',
+      '1h02m',
+      '25h00m',
+    ]);
   });
 });

@@ -176,3 +176,12 @@ export function colourSeverity(severity: string, text = severity): string {
   if (severity === 'warning') return pc.yellow(text);
   return pc.dim(text);
 }
+
+/** Seconds left, as a person reads them: `42s`, `3m05s`, `1h02m`. */
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds));
+  if (s < 60) return `${s}s`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
+}

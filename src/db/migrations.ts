@@ -11,6 +11,7 @@ import { rebuilds } from './migrations/0009_rebuilds.js';
 import { boundariesDeployments } from './migrations/0010_boundaries_deployments.js';
 import { clients } from './migrations/0011_clients.js';
 import { basisChunks } from './migrations/0015_basis_chunks.js';
+import { jobStartedAt } from './migrations/0016_job_started_at.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -35,6 +36,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0010_boundaries_deployments': boundariesDeployments,
     '0011_clients': clients,
     '0015_basis_chunks': basisChunks,
+    '0016_job_started_at': jobStartedAt,
   };
 }
 

@@ -181,6 +181,8 @@ export interface JobsTable {
   last_error: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
+  /** When its current (or last) attempt started. */
+  started_at: number | null;
   next_attempt_at: number;
   created_at: number;
   updated_at: number;

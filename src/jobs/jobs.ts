@@ -21,6 +21,12 @@ export interface JobView {
   state: JobState;
   bytesSent: number;
   bytesTotal: number;
+  /** While active: bytes a second over the attempt so far (null until something was sent). */
+  rate: number | null;
+  /** While active: seconds left at that rate (null when the rate or the total is not known yet). */
+  etaSeconds: number | null;
+  /** When the current (or last) attempt started. */
+  startedAt: number | null;
   attempts: number;
   lastError: string | null;
   nextAttemptAt: number;
@@ -29,6 +35,13 @@ export interface JobView {
 }
 
 export function jobView(r: Selectable<JobsTable>): JobView {
+  // Progress reaches the row about once a second, so the rate is the attempt's average up to then.
+  const elapsed = r.started_at === null ? 0 : r.updated_at - r.started_at;
+  const rate =
+    r.state === 'active' && elapsed > 0 && r.bytes_sent > 0
+      ? Math.round((r.bytes_sent * 1000) / elapsed)
+      : null;
+  const left = r.bytes_total - r.bytes_sent;
   return {
     id: r.id,
     site: r.site_code,
@@ -40,6 +53,9 @@ export function jobView(r: Selectable<JobsTable>): JobView {
     state: r.state,
     bytesSent: r.bytes_sent,
     bytesTotal: r.bytes_total,
+    rate,
+    etaSeconds: rate && r.bytes_total > 0 && left >= 0 ? Math.ceil(left / rate) : null,
+    startedAt: r.started_at,
     attempts: r.attempts,
     lastError: r.last_error,
     nextAttemptAt: r.next_attempt_at,

@@ -70,6 +70,8 @@ export async function claimJob(
       attempts: eb('attempts', '+', 1),
       lease_owner: owner,
       lease_expires_at: now + leaseMs,
+      started_at: now,
+      bytes_sent: 0,
       updated_at: now,
     }))
     .where('id', '=', id)

@@ -112,6 +112,14 @@ describe('the sender honours the address', () => {
       100,
     );
     expect(midway.state).toBe('active');
+    // Its rate is the attempt's so far, held near the limit, and the time left follows from it.
+    expect(midway.rate).toBeGreaterThan(0);
+    expect(midway.rate).toBeLessThan(2 * 1024 * 1024);
+    const rate = midway.rate ?? 1;
+    expect(midway.etaSeconds).toBe(Math.ceil((midway.bytesTotal - midway.bytesSent) / rate));
+    const shown = await cli(['job', 'list', '--site', 'S02', '--data', C01.dataDir]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout.split('\n')[0]).toMatch(/sent\s+rate\s+eta\s+attempts/);
     await C01.admin.put('/addresses/S02', { rateLimitKiBps: null });
     await waitForPackageState(S02, pkg.id, 'S02', 'Installed');
   });
