@@ -16,6 +16,12 @@ export function createMetrics() {
       labelNames: ['site'],
       registers: [registry],
     }),
+    blocksInFlight: new Gauge({
+      name: 'outpost_sender_blocks_in_flight',
+      help: 'Transfer blocks and deltas sent to a child site and not yet acknowledged by it',
+      labelNames: ['site'],
+      registers: [registry],
+    }),
     bytesReceived: new Counter({
       name: 'outpost_despooler_bytes_total',
       help: 'Content bytes received and verified from the parent',

@@ -164,7 +164,10 @@ export async function sendPatches(
     }
     const patch = { sha: chunk.sha, size: chunk.size, block: signature.readUInt32BE(0), basis: chunk.basis };
     const body = Readable.from(throttledAll([delta], run.limiter, run.signal));
-    const answer = await s2sPutPatch(ctx.identity, to.url, patch, body, delta.length, run.signal);
+    ctx.metrics.blocksInFlight.inc({ site: to.site });
+    const answer = await s2sPutPatch(ctx.identity, to.url, patch, body, delta.length, run.signal).finally(
+      () => ctx.metrics.blocksInFlight.dec({ site: to.site }),
+    );
     if (!answer.stored) {
       ctx
         .log('sender')

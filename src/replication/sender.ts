@@ -410,11 +410,12 @@ export class JobSender {
         for (let attempt = 1; ; attempt++) {
           onWire = 0;
           const body = Readable.from(counted(throttledAll(datas, limiter, signal)));
-          const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal).catch(
-            (err: unknown) => {
+          ctx.metrics.blocksInFlight.inc({ site: job.site_code });
+          const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal)
+            .catch((err: unknown) => {
               throw withPackageNeed(err, job, total - sent);
-            },
-          );
+            })
+            .finally(() => ctx.metrics.blocksInFlight.dec({ site: job.site_code }));
           const accepted = block
             .filter((c) => !rejected.some((r) => r.sha === c.sha))
             .reduce((sum, c) => sum + c.size, 0);

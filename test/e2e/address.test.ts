@@ -112,6 +112,11 @@ describe('the sender honours the address', () => {
       100,
     );
     expect(midway.state).toBe('active');
+    // The one block of this job is on the wire until S02 acknowledges it: while the job still has
+    // bytes to send after the gauge was read, the gauge showed it.
+    const inFlight = await metric(C01.url, 'outpost_sender_blocks_in_flight', { site: 'S02' });
+    const [still] = await C01.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    if (still.state === 'active' && still.bytesSent < still.bytesTotal) expect(inFlight).toBe(1);
     // Its rate is the attempt's so far, held near the limit, and the time left follows from it.
     expect(midway.rate).toBeGreaterThan(0);
     expect(midway.rate).toBeLessThan(2 * 1024 * 1024);
@@ -122,6 +127,7 @@ describe('the sender honours the address', () => {
     expect(shown.stdout.split('\n')[0]).toMatch(/sent\s+rate\s+eta\s+attempts/);
     await C01.admin.put('/addresses/S02', { rateLimitKiBps: null });
     await waitForPackageState(S02, pkg.id, 'S02', 'Installed');
+    expect(await metric(C01.url, 'outpost_sender_blocks_in_flight', { site: 'S02' })).toBe(0);
   });
 
   it('runs at most `concurrency` jobs to a child at once', async () => {
