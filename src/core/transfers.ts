@@ -41,10 +41,4 @@ export class TransferRegistry {
     });
     await Promise.race([Promise.all(stopping), sleep(timeoutMs)]);
   }
-
-  countFor(site: string): number {
-    let n = 0;
-    for (const t of this.running.values()) if (t.site === site) n++;
-    return n;
-  }
 }

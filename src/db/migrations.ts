@@ -12,6 +12,7 @@ import { boundariesDeployments } from './migrations/0010_boundaries_deployments.
 import { clients } from './migrations/0011_clients.js';
 import { basisChunks } from './migrations/0015_basis_chunks.js';
 import { jobStartedAt } from './migrations/0016_job_started_at.js';
+import { leaders } from './migrations/0017_leaders.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -37,6 +38,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0011_clients': clients,
     '0015_basis_chunks': basisChunks,
     '0016_job_started_at': jobStartedAt,
+    '0017_leaders': leaders,
   };
 }
 

@@ -17,6 +17,7 @@ export interface Database {
   outbox: OutboxTable;
   kv: KvTable;
   lease_owners: LeaseOwnersTable;
+  leaders: LeadersTable;
   preloaded_chunks: PreloadedChunksTable;
   rebuilds: RebuildsTable;
   rebuild_steps: RebuildStepsTable;
@@ -212,6 +213,13 @@ export interface OutboxTable {
 export interface KvTable {
   key: string;
   value: string;
+}
+
+/** The server process that runs a once-per-site component (`role`) until `expires_at`, unless it renews. */
+export interface LeadersTable {
+  role: string;
+  owner: string;
+  expires_at: number;
 }
 
 /** A server process of this site that may hold job leases; `seen_at` is renewed while it runs. */

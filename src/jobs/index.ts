@@ -8,9 +8,11 @@ export {
   listJobs,
   OPEN_STATES,
 } from './jobs.js';
+export { Leadership } from './leaders.js';
 export {
   cancelJobs,
   claimJob,
+  claimNext,
   completeJob,
   createJob,
   deleteJobs,

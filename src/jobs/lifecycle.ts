@@ -81,6 +81,51 @@ export async function claimJob(
     .executeTakeFirst();
 }
 
+/**
+ * Takes the next due job to `site` for `owner`, unless `concurrency` jobs to it are active already
+ * (in any server process of the site). One transaction: with `rowLocks` (PostgreSQL, where several
+ * processes may share the database) the link's address row is locked first, so claimers of one link
+ * take turns and the count holds, and the job is picked `FOR UPDATE SKIP LOCKED`; SQLite has a single
+ * writer. Undefined when there is nothing to take.
+ */
+export async function claimNext(
+  db: Db,
+  link: { site: string; concurrency: number },
+  owner: string,
+  leaseMs: number,
+  now: number,
+  rowLocks: boolean,
+): Promise<Job | undefined> {
+  return db.transaction().execute(async (trx) => {
+    if (rowLocks)
+      await trx
+        .selectFrom('addresses')
+        .select('site_code')
+        .where('site_code', '=', link.site)
+        .forUpdate()
+        .execute();
+    const { active } = await trx
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('active'))
+      .where('site_code', '=', link.site)
+      .where('state', '=', 'active')
+      .executeTakeFirstOrThrow();
+    if (Number(active) >= link.concurrency) return undefined;
+    let next = trx
+      .selectFrom('jobs')
+      .select('id')
+      .where('site_code', '=', link.site)
+      .where('state', 'in', ['pending', 'retrying'])
+      .where('next_attempt_at', '<=', now)
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(1);
+    if (rowLocks) next = next.forUpdate().skipLocked();
+    const row = await next.executeTakeFirst();
+    return row ? claimJob(trx, row.id, owner, leaseMs, now) : undefined;
+  });
+}
+
 /** Whether `owner` still holds the job (it was not cancelled, deleted or reclaimed meanwhile). */
 export async function holdsJob(db: Db, id: string, owner: string): Promise<boolean> {
   const row = await db

@@ -56,8 +56,8 @@ export async function retireOwner(db: Db, owner: string): Promise<void> {
 /**
  * At start: forgets the site's processes that are gone (on this host, their pid no longer runs;
  * anywhere, silent for `staleMs`) and expires at once every lease not held by a process still
- * registered, so the sender's next round takes those jobs back instead of waiting out the lease.
- * A live process sharing the database keeps its leases. Returns how many leases were expired.
+ * registered, so the sender's next round takes those jobs back instead of waiting out the lease;
+ * the roles they led are freed the same way. A live process sharing the database keeps its leases. Returns how many leases were expired.
  */
 export async function takeBackLeases(
   db: Db,
@@ -88,6 +88,11 @@ export async function takeBackLeases(
       .where('state', '=', 'active')
       .where('lease_owner', 'not in', trx.selectFrom('lease_owners').select('owner'))
       .executeTakeFirst();
+    // The roles they led (see Leadership) are free at once too.
+    await trx
+      .deleteFrom('leaders')
+      .where('owner', 'not in', trx.selectFrom('lease_owners').select('owner'))
+      .execute();
     return Number(expired.numUpdatedRows);
   });
 }

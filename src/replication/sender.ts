@@ -7,7 +7,7 @@ import type { SiteContext, TransferRegistry } from '../core/index.js';
 import type { AddressesTable, JobKind } from '../db/index.js';
 import { type ErrorKind, OutpostError } from '../errors/index.js';
 import {
-  claimJob,
+  claimNext,
   completeJob,
   failJob,
   holdsJob,
@@ -191,6 +191,8 @@ export class JobSender {
     /** This process as a lease owner, registered in the site's database (see jobs' owners). */
     private readonly lease: LeaseOwner,
     private readonly leaseMs: number,
+    /** Whether the database locks rows (PostgreSQL: other processes of the site may share it). */
+    private readonly rowLocks = false,
   ) {
     this.transfers = ctx.transfers;
   }
@@ -227,13 +229,11 @@ export class JobSender {
       .where('jobs.next_attempt_at', '<=', now)
       .orderBy('jobs.created_at')
       .execute();
-    for (const row of due) {
+    const links = new Map(due.map((row) => [row.site_code, row]));
+    for (const row of links.values()) {
       if (row.site_state !== 'active' && row.site_state !== 'unreachable') continue;
       if (!inSchedule(row.schedule, now)) continue;
       if (isHeld(row.hold_generation, row.generation)) continue;
-      if (this.transfers.countFor(row.site_code) >= row.concurrency) continue;
-      const job = await claimJob(db, row.id, this.owner, this.leaseMs, now);
-      if (!job) continue;
       const address: Address = {
         site_code: row.site_code,
         url: row.address_url,
@@ -245,9 +245,19 @@ export class JobSender {
         hold_generation: row.hold_generation,
         updated_at: now,
       };
-      const run = this.run(job, address).finally(() => this.inflight.delete(run));
-      this.inflight.add(run);
+      // The link's concurrency counts the jobs active in every process sharing the database.
+      const link = { site: row.site_code, concurrency: row.concurrency };
+      for (;;) {
+        const job = await claimNext(db, link, this.owner, this.leaseMs, now, this.rowLocks);
+        if (!job) break;
+        this.start(job, address);
+      }
     }
+  }
+
+  private start(job: Job, address: Address): void {
+    const run = this.run(job, address).finally(() => this.inflight.delete(run));
+    this.inflight.add(run);
   }
 
   /** Waits for transfers in flight (after their signals were aborted) so shutdown is clean. */

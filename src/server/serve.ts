@@ -23,7 +23,7 @@ import {
   readAdminToken,
   readSiteConfig,
 } from '../host/index.js';
-import { newLeaseOwner, registerOwner, retireOwner, takeBackLeases } from '../jobs/index.js';
+import { Leadership, newLeaseOwner, registerOwner, retireOwner, takeBackLeases } from '../jobs/index.js';
 import { createLoggers } from '../logs/index.js';
 import { pushPolicies } from '../mp/index.js';
 import { advanceRebuilds } from '../rebuild/index.js';
@@ -57,7 +57,7 @@ export async function startSite(
   const config = await readSiteConfig(dataDir);
   const listen = assertListen(options.listen ?? config.listen);
   const settings: ServerSettings = { ...DEFAULT_SETTINGS, ...options.settings };
-  const { db, close } = await openDatabase(databaseConfigOf(config, paths));
+  const { db, dialect, close } = await openDatabase(databaseConfigOf(config, paths));
   const keys = loadSiteKeys(await readFile(paths.privateKey, 'utf8'));
   const loggers = createLoggers(paths.logs, config.code);
   const store = new FileContentStore(paths.chunks);
@@ -111,16 +111,39 @@ export async function startSite(
   const takenBack = await takeBackLeases(db, leaseOwner, systemClock.now(), settings.leaseMs);
   if (takenBack > 0)
     ctx.log('sender').info({ jobs: takenBack }, 'took back the jobs of an earlier process of this site');
-  const sender = new JobSender(ctx, leaseOwner, settings.leaseMs);
+  const sender = new JobSender(ctx, leaseOwner, settings.leaseMs, dialect === 'postgres');
+  // Several processes of the site may share a PostgreSQL database: each sends jobs, but the
+  // components that decide what to do run in one of them at a time.
+  const leadership = new Leadership(db, leaseOwner.owner, settings.leaseMs);
+  const asLeader = (role: string, tick: () => Promise<unknown>) => async () => {
+    if (await leadership.lead(role, systemClock.now())) await tick();
+  };
   const loops = [
-    runLoop(ctx, 'distmgr', 'distmgr', 2_000, stopping.signal, () => reconcile(ctx)),
+    runLoop(
+      ctx,
+      'distmgr',
+      'distmgr',
+      2_000,
+      stopping.signal,
+      asLeader('distmgr', () => reconcile(ctx)),
+    ),
     runLoop(ctx, 'sender', 'sender', 1_000, stopping.signal, () => sender.tick()),
-    runLoop(ctx, 'mp', 'mp', 2_000, stopping.signal, async () => {
-      await pushPolicies(ctx);
-    }),
-    runLoop(ctx, 'statmgr', 'statmgr', 1_000, stopping.signal, async () => {
-      await forwardReports(ctx);
-    }),
+    runLoop(
+      ctx,
+      'mp',
+      'mp',
+      2_000,
+      stopping.signal,
+      asLeader('mp', () => pushPolicies(ctx)),
+    ),
+    runLoop(
+      ctx,
+      'statmgr',
+      'statmgr',
+      1_000,
+      stopping.signal,
+      asLeader('statmgr', () => forwardReports(ctx)),
+    ),
     runLoop(ctx, 'hierman', 'hierman', settings.heartbeatMs, stopping.signal, async () => {
       await reportInstallProgress(ctx);
       await sendHeartbeat(ctx);
@@ -134,7 +157,14 @@ export async function startSite(
       () => watchChildren(ctx),
     ),
     // Rebuild runbooks: steps that check a condition (the new host joined, offers answered) go on by themselves.
-    runLoop(ctx, 'rebuild', 'rebuild', 5_000, stopping.signal, () => advanceRebuilds(ctx)),
+    runLoop(
+      ctx,
+      'rebuild',
+      'rebuild',
+      5_000,
+      stopping.signal,
+      asLeader('rebuild', () => advanceRebuilds(ctx)),
+    ),
   ];
   ctx.log('hierman').info({ listen, generation: config.generation }, `site ${config.code} started`);
 
@@ -148,6 +178,7 @@ export async function startSite(
       await Promise.allSettled(loops);
       // Left registered if this fails: the next start sees its pid gone and takes its leases back.
       await retireOwner(db, leaseOwner.owner).catch(() => undefined);
+      await leadership.resign().catch(() => undefined);
       await close();
     })();
     return stopping$;
