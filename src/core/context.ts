@@ -27,6 +27,8 @@ export interface ServerSettings {
   unsignedPerMinute: number;
   /** Refused site-to-site requests are reported as one status message per source and reason per this. */
   rejectionReportMs: number;
+  /** Jobs this process runs at once over all links: with several processes, each runs its share. */
+  maxTransfers: number;
 }
 
 export const DEFAULT_SETTINGS: ServerSettings = {
@@ -38,6 +40,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
   keepAliveTimeoutMs: 5_000,
   unsignedPerMinute: 100,
   rejectionReportMs: 60_000,
+  maxTransfers: 16,
 };
 
 export type WakeTopic = 'distmgr' | 'sender' | 'statmgr' | 'hierman' | 'rebuild' | 'mp';

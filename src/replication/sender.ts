@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Selectable } from 'kysely';
 import { formatBytes, splitLines } from '../common/index.js';
 import type { ManifestFile } from '../content/index.js';
-import type { SiteContext, TransferRegistry } from '../core/index.js';
+import { DEFAULT_SETTINGS, type SiteContext, type TransferRegistry } from '../core/index.js';
 import type { AddressesTable, JobKind } from '../db/index.js';
 import { type ErrorKind, OutpostError } from '../errors/index.js';
 import {
@@ -193,6 +193,8 @@ export class JobSender {
     private readonly leaseMs: number,
     /** Whether the database locks rows (PostgreSQL: other processes of the site may share it). */
     private readonly rowLocks = false,
+    /** Jobs this process runs at once, over all links. */
+    private readonly maxTransfers = DEFAULT_SETTINGS.maxTransfers,
   ) {
     this.transfers = ctx.transfers;
   }
@@ -248,6 +250,7 @@ export class JobSender {
       // The link's concurrency counts the jobs active in every process sharing the database.
       const link = { site: row.site_code, concurrency: row.concurrency };
       for (;;) {
+        if (this.inflight.size >= this.maxTransfers) return;
         const job = await claimNext(db, link, this.owner, this.leaseMs, now, this.rowLocks);
         if (!job) break;
         this.start(job, address);

@@ -111,7 +111,13 @@ export async function startSite(
   const takenBack = await takeBackLeases(db, leaseOwner, systemClock.now(), settings.leaseMs);
   if (takenBack > 0)
     ctx.log('sender').info({ jobs: takenBack }, 'took back the jobs of an earlier process of this site');
-  const sender = new JobSender(ctx, leaseOwner, settings.leaseMs, dialect === 'postgres');
+  const sender = new JobSender(
+    ctx,
+    leaseOwner,
+    settings.leaseMs,
+    dialect === 'postgres',
+    settings.maxTransfers,
+  );
   // Several processes of the site may share a PostgreSQL database: each sends jobs, but the
   // components that decide what to do run in one of them at a time.
   const leadership = new Leadership(db, leaseOwner.owner, settings.leaseMs);

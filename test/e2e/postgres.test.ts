@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/apiclient/index.js';
 import { freePort, type SiteProcess, spawnSite, waitFor } from '../../src/demo/index.js';
 import type { SiteConfig } from '../../src/host/index.js';
+import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { AddSiteResult, DeleteSummary } from '../../src/sites/index.js';
 import { initCentral, joinSite } from '../../src/sites/index.js';
@@ -103,6 +104,62 @@ describe('sites on PostgreSQL', () => {
       20_000,
       async () => !existsSync(childDir) && !(await schemaExists(childSchema)),
     );
+  });
+
+  it('two server processes of C01 share its database: a burst of jobs, each sent once, by both', async () => {
+    // C01 again as two processes on one data directory and database, each running two jobs at most.
+    const first = processes[0];
+    await first.stop();
+    const url2 = `http://127.0.0.1:${await freePort()}`;
+    const limits = ['--heartbeat', '500ms', '--max-transfers', '2'];
+    const a = await spawnSite(central.dataDir, central.url, limits);
+    const b = await spawnSite(central.dataDir, url2, [...limits, '--listen', url2.slice('http://'.length)]);
+    processes.push(a, b);
+
+    const port = await freePort();
+    const added = await central.admin.post<AddSiteResult>('/sites', {
+      code: 'S03',
+      type: 'secondary',
+      url: `http://127.0.0.1:${port}`,
+    });
+    const childDir = join(base, 'S03');
+    await joinSite({ dataDir: childDir, parentUrl: central.url, token: added.joinToken });
+    const child = await spawnSite(childDir, `http://127.0.0.1:${port}`, ['--heartbeat', '500ms']);
+    processes.push(child);
+    await waitFor(
+      'S03 active',
+      20_000,
+      async () => (await central.admin.get<{ state: string }>('/sites/S03')).state === 'active',
+    );
+    // Four at once on the link, slowed so that each job outlasts a sender round: more than one
+    // process's two slots are needed, and the other process's sender takes its share.
+    await central.admin.put('/addresses/S03', { concurrency: 4, rateLimitKiBps: 1024 });
+    const size = 1024 * 1024;
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const source = join(base, `burst-${i}`);
+      mkdirSync(source);
+      writeFileSync(join(source, 'part.bin'), Buffer.alloc(size, i + 1));
+      const pkg = await central.admin.post<PackageView>('/packages', { name: `Burst ${i}`, source });
+      ids.push(pkg.id);
+    }
+    for (const id of ids) await central.admin.post(`/packages/${id}/assign`, { dps: ['S03'] });
+    for (const id of ids) await waitForPackageState(central, id, 'S03', 'Installed', 120_000);
+
+    const jobs = await central.admin.get<JobView[]>('/jobs', { site: 'S03' });
+    expect(jobs.map((j) => [j.package, j.state, j.attempts]).sort()).toEqual(
+      ids.map((id) => [id, 'completed', 1]).sort(),
+    );
+    // Each package crossed once: what S03 received is the burst, and the two processes' sends add up to it.
+    expect(await metric(child.url, 'outpost_despooler_bytes_total')).toBe(8 * size);
+    const sentBy = [
+      await metric(a.url, 'outpost_sender_bytes_total', { site: 'S03' }),
+      await metric(b.url, 'outpost_sender_bytes_total', { site: 'S03' }),
+    ];
+    console.log(`bytes sent to S03 by C01's two processes: ${sentBy.join(' + ')}`);
+    expect(sentBy[0] + sentBy[1]).toBe(8 * size);
+    expect(sentBy[0]).toBeGreaterThan(0);
+    expect(sentBy[1]).toBeGreaterThan(0);
   });
 
   it('refuses a --database that is not a postgres URL, creating nothing', async () => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../common/index.js';
+import { parseIntOption } from '../options.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -13,6 +14,12 @@ export function registerServeCommand(program: Command): void {
     .option('--headers-timeout <duration>', 'time a connection has to send a whole request head', '10s')
     .option('--body-timeout <duration>', 'silence after which a request body still arriving is cut', '60s')
     .option('--keep-alive <duration>', 'how long an idle connection is kept open between requests', '5s')
+    .option(
+      '--max-transfers <n>',
+      'jobs this process runs at once, over all links (each link also has its own concurrency)',
+      parseIntOption('--max-transfers', 1, 10_000),
+      16,
+    )
     .option('--json', 'print the started site as one JSON line')
     .action(
       async (o: {
@@ -24,6 +31,7 @@ export function registerServeCommand(program: Command): void {
         headersTimeout: string;
         bodyTimeout: string;
         keepAlive: string;
+        maxTransfers: number;
         json?: boolean;
       }) => {
         const settings = {
@@ -33,6 +41,7 @@ export function registerServeCommand(program: Command): void {
           headersTimeoutMs: parseDuration(o.headersTimeout, '--headers-timeout'),
           bodyIdleTimeoutMs: parseDuration(o.bodyTimeout, '--body-timeout'),
           keepAliveTimeoutMs: parseDuration(o.keepAlive, '--keep-alive'),
+          maxTransfers: o.maxTransfers,
         };
         const { startSite } = await import('../../server/index.js');
         const site = await startSite(o.data, { listen: o.listen, settings });
