@@ -18,6 +18,7 @@ export const EXAMPLES: Record<string, string[]> = {
   serve: [
     'outpost serve --data /srv/c01',
     'outpost serve --data /srv/s02 --listen 0.0.0.0:8471 --heartbeat 30s',
+    'outpost serve --data /srv/c01 --listen 10.0.0.6:8470 --max-transfers 8   # another process of a PostgreSQL site',
   ],
   demo: [
     'outpost demo',
