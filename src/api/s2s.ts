@@ -15,14 +15,7 @@ import { transferRoutes } from './s2s/transfer.js';
 export function s2sRoutes(ctx: SiteContext): FastifyPluginAsync {
   return async (app) => {
     await app.register(signatures(ctx));
-    for (const routes of [
-      joinRoutes,
-      siteRoutes,
-      reportRoutes,
-      transferRoutes,
-      policyRoutes,
-      doctorRoutes,
-    ]) {
+    for (const routes of [joinRoutes, siteRoutes, reportRoutes, transferRoutes, policyRoutes, doctorRoutes]) {
       await app.register(routes(ctx));
     }
   };

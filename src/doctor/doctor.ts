@@ -5,20 +5,31 @@ import { assertSiteCode, nextHop } from '../sites/index.js';
 import { dpChecks } from './dp.js';
 import { linkChecks, type Neighbour } from './links.js';
 import { diskCheck, jobsCheck } from './local.js';
-import { type DoctorCheck, type DoctorResult, check, resultOf } from './model.js';
+import { check, type DoctorCheck, type DoctorResult, resultOf } from './model.js';
 import { mpChecks } from './mp.js';
 
 /** How long a site below may take to run its checks and answer: its own calls are bounded, `--full` reads all content. */
 const FORWARD_MS = { sample: 60_000, full: 4 * 60_000 } as const;
 
-type Ctx = Pick<SiteContext, 'clock' | 'config' | 'db' | 'identity' | 'keys' | 'paths' | 'settings' | 'store'>;
+type Ctx = Pick<
+  SiteContext,
+  'clock' | 'config' | 'db' | 'identity' | 'keys' | 'paths' | 'settings' | 'store'
+>;
 
 /** This site's parent and children as it holds them; a child is reached at its address's URL, as the sender does. */
 async function neighbours(ctx: Pick<SiteContext, 'config' | 'db'>): Promise<Neighbour[]> {
   const rows = await ctx.db
     .selectFrom('sites')
     .leftJoin('addresses', 'addresses.site_code', 'sites.code')
-    .select(['sites.code', 'sites.relation', 'sites.url', 'sites.state', 'sites.generation', 'sites.public_key', 'addresses.url as address'])
+    .select([
+      'sites.code',
+      'sites.relation',
+      'sites.url',
+      'sites.state',
+      'sites.generation',
+      'sites.public_key',
+      'addresses.url as address',
+    ])
     .where('sites.relation', 'in', ['parent', 'child'])
     .orderBy('sites.code')
     .execute();
@@ -71,22 +82,39 @@ export async function runDoctor(ctx: Ctx, input: { site?: string; full?: boolean
     });
   const peer = (await neighbours(ctx)).find((n) => n.code === hop && n.relation === 'child');
   if (!peer)
-    throw new OutpostError('OUTPOST_SITE_NOT_FOUND', `${site} is reached through ${hop}, which has not joined`, {
-      hint: `outpost site show ${hop}`,
-    });
+    throw new OutpostError(
+      'OUTPOST_SITE_NOT_FOUND',
+      `${site} is reached through ${hop}, which has not joined`,
+      {
+        hint: `outpost site show ${hop}`,
+      },
+    );
   const link = await linkChecks(ctx, peer);
   if (link.some((c) => c.verdict === 'fail')) {
     const detail = `${hop} could not be asked for the checks of ${site}: the link from ${self} fails`;
-    return resultOf(site, [...link, check('senders', site, 'fail', detail, `fix the link ${self} -> ${hop} first`)]);
+    return resultOf(site, [
+      ...link,
+      check('senders', site, 'fail', detail, `fix the link ${self} -> ${hop} first`),
+    ]);
   }
   const signal = AbortSignal.timeout(full ? FORWARD_MS.full : FORWARD_MS.sample);
   try {
-    const below = await s2sJson<DoctorResult>(ctx.identity, peer.url, 'POST', S2S.doctor, { site, full }, signal);
+    const below = await s2sJson<DoctorResult>(
+      ctx.identity,
+      peer.url,
+      'POST',
+      S2S.doctor,
+      { site, full },
+      signal,
+    );
     return resultOf(site, [...link, ...below.checks]);
   } catch (err) {
     const detail = signal.aborted
       ? `${hop} did not answer with the checks of ${site} within ${(full ? FORWARD_MS.full : FORWARD_MS.sample) / 1000}s`
       : `${hop} could not run the checks of ${site}: ${(err as Error).message}`;
-    return resultOf(site, [...link, check('senders', site, 'fail', detail, `outpost logs hierman --site ${hop}`)]);
+    return resultOf(site, [
+      ...link,
+      check('senders', site, 'fail', detail, `outpost logs hierman --site ${hop}`),
+    ]);
   }
 }

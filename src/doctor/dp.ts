@@ -4,7 +4,7 @@ import type { SiteContext } from '../core/index.js';
 import { dpBaseUrl } from '../dp/index.js';
 import { OutpostError } from '../errors/index.js';
 import { probe } from './http.js';
-import { type DoctorCheck, check } from './model.js';
+import { check, type DoctorCheck } from './model.js';
 
 /** Without `--full`: at most this many files a DP serves are asked for with HEAD … */
 const HEAD_SAMPLE = 100;
@@ -58,7 +58,8 @@ async function servesFiles(
           if (res.status !== 200) problems.push(`${f.package}/${f.path}: HTTP ${res.status}`);
           else if (res.headers.etag !== `"${f.sha256}"`)
             problems.push(`${f.package}/${f.path}: ETag ${String(res.headers.etag)}, not its SHA-256`);
-          else if (length !== f.size) problems.push(`${f.package}/${f.path}: length ${length}, not ${f.size}`);
+          else if (length !== f.size)
+            problems.push(`${f.package}/${f.path}: length ${length}, not ${f.size}`);
         } catch (err) {
           problems.push(`${f.package}/${f.path}: ${(err as Error).message}`);
         }
@@ -66,6 +67,7 @@ async function servesFiles(
     ),
   );
   const packages = new Set(files.map((f) => f.package)).size;
+  if (files.length === 0) return check('dp', dp.dp, 'ok', 'no package Installed here yet');
   if (problems.length)
     return check(
       'dp',
@@ -93,7 +95,8 @@ async function contentSound(
 ): Promise<DoctorCheck> {
   const target = `${ctx.config.code} content`;
   const owners = new Map<string, { size: number; file: InstalledFile }>();
-  for (const f of files) for (const [sha, size] of f.chunks) if (!owners.has(sha)) owners.set(sha, { size, file: f });
+  for (const f of files)
+    for (const [sha, size] of f.chunks) if (!owners.has(sha)) owners.set(sha, { size, file: f });
   let chosen = [...owners.keys()];
   if (!full) {
     let bytes = 0;
@@ -123,6 +126,7 @@ async function contentSound(
       }),
     ),
   );
+  if (owners.size === 0) return check('dp', target, 'ok', 'no Installed content to verify yet');
   const scope = full ? `all ${chosen.length} chunks` : `${chosen.length} of ${owners.size} chunks (a sample)`;
   if (problems.length)
     return check(
@@ -132,7 +136,12 @@ async function contentSound(
       `${problems.length} of ${scope} are not sound: ${summary(problems)}`,
       `outpost content verify --repair at ${ctx.config.code} fetches the damaged chunks from its parent`,
     );
-  return check('dp', target, 'ok', `${scope}, ${formatBytes(bytes)}, of Installed packages match their SHA-256`);
+  return check(
+    'dp',
+    target,
+    'ok',
+    `${scope}, ${formatBytes(bytes)}, of Installed packages match their SHA-256`,
+  );
 }
 
 /** The DP checks: each DP of this site (default and named) serves its Installed packages, soundly. */

@@ -2,10 +2,13 @@ import { createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { type IdentityAnswer, identityProof, S2S, s2sJson, sha256Hex } from '../s2s/index.js';
-import { type DoctorCheck, check, clockVerdict, PEER_CALL_MS } from './model.js';
+import { check, clockVerdict, type DoctorCheck, PEER_CALL_MS } from './model.js';
 
 /** `POST /s2s/v1/identity`: this site's code, generation, key and clock, its key proved over `nonce`. */
-export function answerIdentity(ctx: Pick<SiteContext, 'clock' | 'config' | 'keys'>, nonce: string): IdentityAnswer {
+export function answerIdentity(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'keys'>,
+  nonce: string,
+): IdentityAnswer {
   const { code, generation } = ctx.config;
   return {
     code,
@@ -96,14 +99,7 @@ export async function linkChecks(
   const signal = AbortSignal.timeout(PEER_CALL_MS);
   let answer: IdentityAnswer;
   try {
-    answer = await s2sJson<IdentityAnswer>(
-      ctx.identity,
-      peer.url,
-      'POST',
-      S2S.identity,
-      { nonce },
-      signal,
-    );
+    answer = await s2sJson<IdentityAnswer>(ctx.identity, peer.url, 'POST', S2S.identity, { nonce }, signal);
   } catch (err) {
     const e = err instanceof OutpostError ? err : new OutpostError('OUTPOST_UNREACHABLE', String(err));
     const detail = signal.aborted ? `${peer.url} did not answer within ${PEER_CALL_MS / 1000}s` : e.message;
@@ -133,14 +129,22 @@ export async function linkChecks(
       );
     else if (peer.relation === 'parent')
       out.push(
-        check('keys', target, 'fail', `cannot ask ${peer.code}: ${detail}`, `is ${peer.code} running and reachable at ${peer.url}?`),
+        check(
+          'keys',
+          target,
+          'fail',
+          `cannot ask ${peer.code}: ${detail}`,
+          `is ${peer.code} running and reachable at ${peer.url}?`,
+        ),
       );
     return out;
   }
   const ended = ctx.clock.now();
   const out: DoctorCheck[] = [];
   if (peer.relation === 'child')
-    out.push(check('senders', target, 'ok', `a signed call to ${peer.url} answered in ${ended - started} ms`));
+    out.push(
+      check('senders', target, 'ok', `a signed call to ${peer.url} answered in ${ended - started} ms`),
+    );
   out.push(keysVerdict(target, self, peer, answer, nonce));
   out.push(clockVerdict(target, peer.code, answer.time - (started + ended) / 2));
   return out;

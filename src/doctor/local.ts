@@ -3,7 +3,7 @@ import { formatBytes } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OPEN_STATES } from '../jobs/index.js';
 import { DEFAULT_RESERVE_BYTES } from '../sites/index.js';
-import { type DoctorCheck, check, stuckJobs } from './model.js';
+import { check, type DoctorCheck, stuckJobs } from './model.js';
 
 /** A sender that stopped has its jobs taken back within a round; a lease expired longer ago than this is held by no one. */
 const LEASE_GRACE_MS = 60_000;
@@ -43,7 +43,9 @@ export async function diskCheck(ctx: Pick<SiteContext, 'config' | 'db' | 'paths'
 }
 
 /** Open jobs of this site that will not move on by themselves (see {@link stuckJobs}). */
-export async function jobsCheck(ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'settings'>): Promise<DoctorCheck[]> {
+export async function jobsCheck(
+  ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'settings'>,
+): Promise<DoctorCheck[]> {
   const self = ctx.config.code;
   const rows = await ctx.db
     .selectFrom('jobs')

@@ -51,7 +51,7 @@ export function check(
  */
 export function clockVerdict(target: string, peer: string, skewMs: number): DoctorCheck {
   const abs = Math.abs(skewMs);
-  const detail = `${peer}'s clock is ${(skewMs / 1000).toFixed(1)}s ${skewMs >= 0 ? 'ahead' : 'behind'} (warn above ${SKEW_WARN_MS / 1000}s, fail above ${SIGNATURE_WINDOW_MS / 1000}s)`;
+  const detail = `${peer}'s clock is ${(abs / 1000).toFixed(1)}s ${skewMs >= 0 ? 'ahead' : 'behind'} (warn above ${SKEW_WARN_MS / 1000}s, fail above ${SIGNATURE_WINDOW_MS / 1000}s)`;
   const hint = 'synchronise both hosts with NTP (timedatectl status; chronyc tracking)';
   if (abs > SIGNATURE_WINDOW_MS) return check('clock', target, 'fail', detail, hint);
   return check('clock', target, abs > SKEW_WARN_MS ? 'warn' : 'ok', detail, hint);
@@ -92,7 +92,7 @@ export function stuckJobs(jobs: readonly OpenJob[], now: number, graceMs: number
     } else if (job.state !== 'active' && job.retries !== null && job.attempts > job.retries) {
       out.push({
         job,
-        reason: `${job.state} since ${at(job.updatedAt)} after ${job.attempts} attempts, past the ${job.retries} retries its address allows`,
+        reason: `${job.state} since ${at(job.updatedAt)} after ${job.attempts} attempts, the most its address allows (1 + ${job.retries} retries): it should have failed`,
       });
     }
   }

@@ -2,7 +2,7 @@ import type { SiteContext } from '../core/index.js';
 import { listDeployments, policyPackage } from '../mp/index.js';
 import { clientIdOf, generateSiteKeys, loadSiteKeys, MP, signClientRequest } from '../s2s/index.js';
 import { errorCodeOf, probe } from './http.js';
-import { type DoctorCheck, check } from './model.js';
+import { check, type DoctorCheck } from './model.js';
 
 /** At most this many DP URLs of deployed packages are probed. */
 const POLICY_PROBES = 50;

@@ -112,7 +112,10 @@ export function registerHostCommands(program: Command): void {
     )
     .option('--site <code>', 'a site below this one to check (default: this site)')
     .option('--full', 'hash all the content the DPs serve, not a sample')
-    .option('--preflight <url>', "the parent's URL (--token is then the join token, --data the join's data directory)")
+    .option(
+      '--preflight <url>',
+      "the parent's URL (--token is then the join token, --data the join's data directory)",
+    )
     .option('--listen <host:port>', 'listen address the site would use (with --preflight)')
     .option('--root <dir>', 'where host paths are (with --preflight; default /)', '/')
     .option('--reserve <size>', 'free space to keep beyond the assigned content (with --preflight)', '256M')
