@@ -102,7 +102,7 @@ async function policyConsistent(ctx: Pick<SiteContext, 'config' | 'db'>): Promis
     target,
     'ok',
     deployments.length
-      ? `${deployments.length} deployments; ${probed} DP URLs of their packages answer with the right ETag`
+      ? `deployments: ${deployments.length}; DP URLs of their packages probed: ${probed}, each answers with the right ETag`
       : 'no deployments to hand out',
   );
 }

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, type SiteSpec, startHierarchy } from '../../src/demo/index.js';
+import { type Hierarchy, type SiteSpec, startHierarchy, waitFor } from '../../src/demo/index.js';
 import type { DoctorCheck, DoctorResult } from '../../src/doctor/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { generateSiteKeys } from '../../src/s2s/index.js';
@@ -56,6 +56,15 @@ describe('doctor on a real hierarchy', () => {
     await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02', 'S03'] });
     await waitForPackageState(C01, pkg.id, 'S02', 'Installed');
     await waitForPackageState(C01, pkg.id, 'S03', 'Installed');
+    // A deployment for S02's clients: its MP hands out S02's DP, which the mp check probes.
+    const deployment = await C01.admin.post<{ id: string }>('/deployments', {
+      package: pkg.id,
+      command: 'true',
+      sites: ['S02'],
+    });
+    await waitFor('the deployment to reach S02', 30_000, async () =>
+      (await h.sites.S02.admin.get<{ id: string }[]>('/deployments')).some((d) => d.id === deployment.id),
+    );
   }, 120_000);
   afterAll(async () => {
     await h?.stop();
@@ -91,6 +100,11 @@ describe('doctor on a real hierarchy', () => {
     expect(rows).toContain('keys S02 -> C01 (parent) ok');
     expect(rows).toContain('dp S02 ok');
     expect(rows).toContain('mp S02 ok');
+    const policy = below.result.checks.find((c) => c.target === 'S02 policy');
+    expect(policy).toMatchObject({
+      verdict: 'ok',
+      detail: expect.stringMatching(/^deployments: 1; .* probed: 1,/),
+    });
     const content = below.result.checks.find((c) => c.target === 'S02 content');
     expect(content?.detail).toMatch(/^all \d+ chunks/);
 
