@@ -8,13 +8,14 @@ import { diskCheck, jobsCheck } from './local.js';
 import { check, type DoctorCheck, type DoctorResult, resultOf } from './model.js';
 import { mpChecks } from './mp.js';
 
-/** How long a site below may take to run its checks and answer: its own calls are bounded, `--full` reads all content. */
-const FORWARD_MS = { sample: 60_000, full: 4 * 60_000 } as const;
+/**
+ * How long a site below may take to run its checks and answer: inside the minute the site-to-site
+ * client waits for an answer's headers. Its own calls are bounded; `--full` of a large library may
+ * need longer, and is then run at that site itself.
+ */
+const FORWARD_MS = 55_000;
 
-type Ctx = Pick<
-  SiteContext,
-  'clock' | 'config' | 'db' | 'identity' | 'keys' | 'paths' | 'settings' | 'store'
->;
+type Ctx = Pick<SiteContext, 'clock' | 'config' | 'db' | 'identity' | 'paths' | 'settings' | 'store'>;
 
 /** This site's parent and children as it holds them; a child is reached at its address's URL, as the sender does. */
 async function neighbours(ctx: Pick<SiteContext, 'config' | 'db'>): Promise<Neighbour[]> {
@@ -97,7 +98,7 @@ export async function runDoctor(ctx: Ctx, input: { site?: string; full?: boolean
       check('senders', site, 'fail', detail, `fix the link ${self} -> ${hop} first`),
     ]);
   }
-  const signal = AbortSignal.timeout(full ? FORWARD_MS.full : FORWARD_MS.sample);
+  const signal = AbortSignal.timeout(FORWARD_MS);
   try {
     const below = await s2sJson<DoctorResult>(
       ctx.identity,
@@ -110,11 +111,11 @@ export async function runDoctor(ctx: Ctx, input: { site?: string; full?: boolean
     return resultOf(site, [...link, ...below.checks]);
   } catch (err) {
     const detail = signal.aborted
-      ? `${hop} did not answer with the checks of ${site} within ${(full ? FORWARD_MS.full : FORWARD_MS.sample) / 1000}s`
+      ? `${hop} did not answer with the checks of ${site} within ${FORWARD_MS / 1000}s`
       : `${hop} could not run the checks of ${site}: ${(err as Error).message}`;
-    return resultOf(site, [
-      ...link,
-      check('senders', site, 'fail', detail, `outpost logs hierman --site ${hop}`),
-    ]);
+    const hint = signal.aborted
+      ? `run outpost doctor${full ? ' --full' : ''} at ${site} itself (--server its URL, or --data on its host)`
+      : `outpost logs hierman --site ${hop}`;
+    return resultOf(site, [...link, check('senders', site, 'fail', detail, hint)]);
   }
 }
