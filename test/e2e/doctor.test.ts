@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Hierarchy, type SiteSpec, startHierarchy, waitFor } from '../../src/demo/index.js';
+import { type Hierarchy, type SiteSpec, spawnSite, startHierarchy, waitFor } from '../../src/demo/index.js';
 import type { DoctorCheck, DoctorResult } from '../../src/doctor/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { generateSiteKeys } from '../../src/s2s/index.js';
@@ -15,6 +15,8 @@ const SPECS: SiteSpec[] = [
   { code: 'S02', type: 'secondary', parent: 'C01' },
   { code: 'S03', type: 'secondary', parent: 'C01' },
 ];
+
+const SERVE_ARGS = ['--heartbeat', '1s'];
 
 /** Opens a running site's SQLite database beside it (WAL allows it). */
 function openDb(dataDir: string) {
@@ -45,7 +47,7 @@ describe('doctor on a real hierarchy', () => {
   let pkg: PackageView;
 
   beforeAll(async () => {
-    h = await startHierarchy(base, SPECS);
+    h = await startHierarchy(base, SPECS, SERVE_ARGS);
     const { C01 } = h.sites;
     const source = join(base, 'app');
     mkdirSync(source);
@@ -137,7 +139,8 @@ describe('doctor on a real hierarchy', () => {
 
   it('names a corrupted DP file: --full finds it, and so does the sample of a small package', async () => {
     const { C01, S02 } = h.sites;
-    const [chunk] = looseChunks(S02.dataDir);
+    // A chunk of app.bin (readme.txt is one chunk of 12 bytes).
+    const chunk = looseChunks(S02.dataDir).find((path) => statSync(path).size > 4096) as string;
     const original = readFileSync(chunk);
     const damaged = Buffer.from(original);
     damaged[damaged.length >> 1] ^= 0xff;
@@ -183,6 +186,28 @@ describe('doctor on a real hierarchy', () => {
       fix.close();
     }
     expect((await doctor(['--data', C01.dataDir])).code).toBe(0);
+  });
+
+  it('names a child whose own key was replaced (a host restored with another install’s key)', async () => {
+    const { C01, S03 } = h.sites;
+    const keyPath = join(S03.dataDir, 'keys', 'site.key');
+    const original = readFileSync(keyPath, 'utf8');
+    await S03.process.stop();
+    writeFileSync(keyPath, generateSiteKeys().privateKeyPem);
+    S03.process = await spawnSite(S03.dataDir, S03.url, SERVE_ARGS);
+    try {
+      const r = await doctor(['--data', C01.dataDir, '--site', 'S03']);
+      expect(r.code).toBe(1);
+      const keys = failing(r.result).filter((c) => c.check === 'keys');
+      expect(keys.map((c) => c.target)).toEqual(['C01 -> S03', 'S03 -> C01 (parent)']);
+      expect(keys[0]?.detail).toMatch(/^S03 signs with key [0-9a-f]{12}; C01 holds key [0-9a-f]{12} for it/);
+      expect(keys[1]?.detail).toMatch(/^C01 refuses S03's signature: .*signature does not verify/);
+    } finally {
+      await S03.process.stop();
+      writeFileSync(keyPath, original);
+      S03.process = await spawnSite(S03.dataDir, S03.url, SERVE_ARGS);
+    }
+    expect((await doctor(['--data', C01.dataDir, '--site', 'S03'])).code).toBe(0);
   });
 
   it('names a stuck job: retrying past the attempts its address allows', async () => {
