@@ -12,7 +12,7 @@ const LAYERS = [
   ['jobs', 'packages'],
   ['sites', 'dp'],
   ['replication', 'mp'],
-  ['rebuild'],
+  ['rebuild', 'doctor'],
   ['api', 'apiclient'],
   ['server', 'demo'],
   ['cli'],

@@ -4,6 +4,7 @@ import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { addressRoutes } from './admin/addresses.js';
 import { contentRoutes } from './admin/content.js';
+import { doctorRoutes } from './admin/doctor.js';
 import { jobRoutes } from './admin/jobs.js';
 import { logRoutes } from './admin/logs.js';
 import { mpRoutes } from './admin/mp.js';
@@ -36,6 +37,7 @@ export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync
       contentRoutes,
       rebuildRoutes,
       mpRoutes,
+      doctorRoutes,
     ]) {
       await app.register(routes(ctx));
     }

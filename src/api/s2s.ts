@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { SiteContext } from '../core/index.js';
+import { doctorRoutes } from './s2s/doctor.js';
 import { joinRoutes } from './s2s/join.js';
 import { policyRoutes } from './s2s/policy.js';
 import { reportRoutes } from './s2s/reports.js';
@@ -14,7 +15,7 @@ import { transferRoutes } from './s2s/transfer.js';
 export function s2sRoutes(ctx: SiteContext): FastifyPluginAsync {
   return async (app) => {
     await app.register(signatures(ctx));
-    for (const routes of [joinRoutes, siteRoutes, reportRoutes, transferRoutes, policyRoutes]) {
+    for (const routes of [joinRoutes, siteRoutes, reportRoutes, transferRoutes, policyRoutes, doctorRoutes]) {
       await app.register(routes(ctx));
     }
   };

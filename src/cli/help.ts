@@ -218,7 +218,12 @@ export const EXAMPLES: Record<string, string[]> = {
     'outpost host purge --code S02 --data /srv/s02',
     'outpost host purge --code S02 --data /srv/s02 --yes',
   ],
-  doctor: ['outpost doctor --preflight http://c01:8470 --token S02.xxxxxxxx --data /srv/s02'],
+  doctor: [
+    'outpost doctor --data /srv/c01',
+    'outpost doctor --data /srv/c01 --site S02 --full',
+    'outpost doctor --server http://c01:8470 --token T --site S02 --json',
+    'outpost doctor --preflight http://c01:8470 --token S02.xxxxxxxx --data /srv/s02',
+  ],
 };
 
 /** Every command under `root` with its path (`site list`), the root itself first as ''. */

@@ -9,6 +9,17 @@ export function namedDpPath(name: string): string {
   return `/dps/${encodeURIComponent(name)}/`;
 }
 
+/**
+ * Where DP `dp` of the site at `siteUrl` serves its packages, ending in `/`: the default DP under
+ * `/dp/`, a named one at its own `url` when it has one, else under {@link namedDpPath}.
+ */
+export function dpBaseUrl(siteUrl: string, dp: string, url: string | null): string {
+  const base = siteUrl.replace(/\/$/, '');
+  const slash = dp.indexOf('/');
+  if (slash < 0) return `${base}/dp/`;
+  return url ? `${url.replace(/\/$/, '')}/` : `${base}${namedDpPath(dp.slice(slash + 1))}`;
+}
+
 /** A named DP must be added and removed at its own site: that site serves it and reports it up. */
 function assertHere(ctx: Pick<SiteContext, 'config'>, site: string, verb: string): void {
   if (site !== ctx.config.code) {

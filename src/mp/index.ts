@@ -7,5 +7,5 @@ export {
   deleteDeployment,
   listDeployments,
 } from './deployments.js';
-export { acceptPolicy, pushPolicies, snapshotFor } from './policy.js';
+export { acceptPolicy, policyPackage, pushPolicies, snapshotFor } from './policy.js';
 export { type ClientReport, type DeploymentSummary, summarizeDeployments } from './summary.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { SiteContext } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { namedDpPath } from '../dp/index.js';
+import { dpBaseUrl } from '../dp/index.js';
 import { OutpostError } from '../errors/index.js';
 import {
   type BoundaryRecord,
@@ -59,13 +59,11 @@ async function dpUrls(
     .where('package_status.source_version', '=', version)
     .orderBy('package_status.dp')
     .execute();
-  const base = ctx.config.url.replace(/\/$/, '');
-  return rows.map((r) => {
-    const name = r.dp.includes('/') ? r.dp.slice(r.dp.indexOf('/') + 1) : null;
-    const root =
-      name === null ? `${base}/dp/` : r.url ? `${r.url.replace(/\/$/, '')}/` : `${base}${namedDpPath(name)}`;
-    return { dp: r.dp, site: self, url: `${root}${encodeURIComponent(pkg)}/` };
-  });
+  return rows.map((r) => ({
+    dp: r.dp,
+    site: self,
+    url: `${dpBaseUrl(ctx.config.url, r.dp, r.url)}${encodeURIComponent(pkg)}/`,
+  }));
 }
 
 /**

@@ -33,6 +33,10 @@ export const S2S = {
   manifests: '/s2s/v1/packages/manifests',
   /** A parent gives a child the boundaries and deployments its subtree needs (see {@link PolicySnapshot}). */
   policy: '/s2s/v1/policy',
+  /** Parent or child: who this site is, proved by a signature over the caller's nonce (`doctor`). */
+  identity: '/s2s/v1/identity',
+  /** A parent asks for `doctor` of this site or of a site below it (see {@link DoctorBody}). */
+  doctor: '/s2s/v1/doctor',
 } as const;
 export type S2SPath = (typeof S2S)[keyof typeof S2S];
 
@@ -99,6 +103,8 @@ export const BODY_LIMIT: Record<S2SPath, number> = {
   [S2S.chunks]: 16 * KiB,
   [S2S.manifests]: 1 * MiB,
   [S2S.policy]: 32 * MiB,
+  [S2S.identity]: 1 * KiB,
+  [S2S.doctor]: 1 * KiB,
 };
 
 /** One chunk of a transfer block, in the order the block's body carries them. */
@@ -473,6 +479,29 @@ export type JoinRequest = Static<typeof JoinBody>;
 
 /** Names one site: the body of `sites/check` and `sites/purge`, the parameter of the registration path. */
 export const OneSite = Type.Object({ code: Str(8) });
+
+/** The body of {@link S2S.identity}: a fresh random value the answer's proof signs. */
+export const IdentityBody = Type.Object({ nonce: Type.String({ pattern: '^[0-9a-f]{16,64}$' }) });
+
+/** What a site answers at {@link S2S.identity}. */
+export interface IdentityAnswer {
+  code: string;
+  generation: string;
+  /** SPKI PEM of the key it signs with. */
+  publicKey: string;
+  /** Base64 Ed25519 signature of {@link identityProof} with that key. */
+  proof: string;
+  /** Its clock, epoch ms. */
+  time: number;
+}
+
+/** The bytes an identity proof signs: the caller's nonce bound to the answering site and generation. */
+export function identityProof(nonce: string, code: string, generation: string): Buffer {
+  return Buffer.from(['OUTPOST-IDENTITY-1', nonce, code, generation].join('\n'));
+}
+
+/** The body of {@link S2S.doctor}: the site to check (this one or one below it) and whether fully. */
+export const DoctorBody = Type.Object({ site: Str(8), full: Type.Boolean() });
 
 /** A boundary as it travels down: the range as written, the site it maps to, where it was made. */
 export const BoundaryRecord = Type.Object({

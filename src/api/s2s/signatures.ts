@@ -21,8 +21,11 @@ import { hasBody } from '../limits.js';
 import { AddressLimit } from './ratelimit.js';
 import { RejectionTally, type RejectReason } from './rejections.js';
 
-/** Who may call a site-to-site route: anyone (a joining site's token vouches for it), the parent or a child. */
-export type Caller = 'unsigned' | 'parent' | 'child';
+/**
+ * Who may call a site-to-site route: anyone (a joining site's token vouches for it), the parent, a
+ * child, or either of them (`peer`).
+ */
+export type Caller = 'unsigned' | 'parent' | 'child' | 'peer';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -144,7 +147,7 @@ export function signatures(ctx: SiteContext): FastifyPluginAsync {
     );
     if ('fault' in verdict) refuse(request, reply, verdict, peer);
     const from: Caller = verdict.peer.code === ctx.config.parent?.code ? 'parent' : 'child';
-    if (from !== caller) {
+    if (caller !== 'peer' && from !== caller) {
       const error = new OutpostError(
         'OUTPOST_UNAUTHORIZED',
         `this request must come from ${caller === 'parent' ? 'the parent site' : 'a child site'}`,

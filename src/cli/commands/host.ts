@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
+import { AdminClient } from '../../apiclient/index.js';
 import { parseSize } from '../../common/index.js';
+import type { DoctorResult } from '../../doctor/index.js';
 import { OutpostError } from '../../errors/index.js';
 import type { AuditResult, Leftover, PurgeResult } from '../../host/index.js';
 import type { PreflightCheck } from '../../sites/index.js';
 import { assertSiteCode } from '../../sites/index.js';
 import { confirmed } from '../confirm.js';
+import { type CommonOptions, serverOptions } from '../options.js';
 import { printJson, printRows } from '../output.js';
 
 function leftoverRows(rows: Leftover[]): void {
@@ -23,6 +26,22 @@ export function printPreflight(checks: PreflightCheck[], json: boolean): void {
     ['result', (c) => (c.ok ? 'ok' : 'FAILED')],
     ['detail', (c) => c.detail],
   ]);
+}
+
+/** The doctor's table, one line a check, and a last line with the outcome. */
+function printDoctor(result: DoctorResult): void {
+  printRows(false, result.checks, [
+    ['check', (c) => c.check],
+    ['target', (c) => c.target],
+    ['verdict', (c) => c.verdict],
+    ['detail', (c) => c.detail],
+    ['hint', (c) => c.hint ?? ''],
+  ]);
+  const failed = result.checks.filter((c) => c.verdict === 'fail').length;
+  const warned = result.checks.filter((c) => c.verdict === 'warn').length;
+  process.stdout.write(
+    `${result.site}: ${result.ok ? 'healthy' : `${failed} checks failed`}${warned ? `, ${warned} warnings` : ''}\n`,
+  );
 }
 
 export function registerHostCommands(program: Command): void {
@@ -87,30 +106,38 @@ export function registerHostCommands(program: Command): void {
       if (result.remaining.length) process.exitCode = 1;
     });
 
-  program
-    .command('doctor')
-    .description('checks; --preflight URL runs the checks of site join against a parent without joining')
-    .option('--preflight <url>', "the parent's URL")
-    .option('--token <token>', 'the join token from site add (with --preflight)')
-    .option('--data <dir>', 'the data directory the join would create', './outpost-data')
-    .option('--listen <host:port>', 'listen address the site would use')
-    .option('--root <dir>', 'where host paths are (default /)', '/')
-    .option('--reserve <size>', 'free space to keep beyond the assigned content', '256M')
-    .option('--json', 'machine-readable output')
+  serverOptions(program.command('doctor'))
+    .description(
+      'check a site (MP, DP content, sender links, keys, disk, clock, stuck jobs), or one below it with --site; exit 1 on any failure. --preflight URL --token JOIN-TOKEN runs the checks of site join against a parent without joining',
+    )
+    .option('--site <code>', 'a site below this one to check (default: this site)')
+    .option('--full', 'hash all the content the DPs serve, not a sample')
+    .option(
+      '--preflight <url>',
+      "the parent's URL (--token is then the join token, --data the join's data directory)",
+    )
+    .option('--listen <host:port>', 'listen address the site would use (with --preflight)')
+    .option('--root <dir>', 'where host paths are (with --preflight; default /)', '/')
+    .option('--reserve <size>', 'free space to keep beyond the assigned content (with --preflight)', '256M')
     .action(
-      async (o: {
-        preflight?: string;
-        token?: string;
-        data: string;
-        listen?: string;
-        root: string;
-        reserve: string;
-        json?: boolean;
-      }) => {
+      async (
+        o: CommonOptions & {
+          site?: string;
+          full?: boolean;
+          preflight?: string;
+          listen?: string;
+          root: string;
+          reserve: string;
+        },
+      ) => {
         if (!o.preflight) {
-          throw new OutpostError('OUTPOST_BAD_INPUT', 'only doctor --preflight URL is built so far', {
-            hint: 'the site checks (MP, DP content, senders, keys) are not built yet',
-          });
+          if (o.site !== undefined) assertSiteCode(o.site, '--site');
+          const client = await AdminClient.from(o);
+          const result = await client.get<DoctorResult>('/doctor', { site: o.site, full: o.full });
+          if (o.json) printJson(result);
+          else printDoctor(result);
+          if (!result.ok) process.exitCode = 1;
+          return;
         }
         if (!o.token) throw new OutpostError('OUTPOST_BAD_INPUT', 'doctor --preflight needs --token');
         const reserveBytes = parseSize(o.reserve, '--reserve');
@@ -118,7 +145,7 @@ export function registerHostCommands(program: Command): void {
         const result = await runPreflight({
           parentUrl: o.preflight,
           token: o.token,
-          dataDir: o.data,
+          dataDir: o.data ?? './outpost-data',
           listen: o.listen,
           root: o.root,
           reserveBytes,
