@@ -14,7 +14,7 @@ const LAYERS = [
   ['replication', 'mp'],
   ['rebuild'],
   ['api', 'apiclient'],
-  ['server', 'demo'],
+  ['server', 'demo', 'client'],
   ['cli'],
 ];
 
