@@ -93,6 +93,19 @@ interface Session {
   placement: Placement;
 }
 
+/**
+ * A status report. No exit code (killed, never run) is left out rather than sent as null: the MP
+ * coerces the types of a body, and would read a null exit code as 0.
+ */
+function statusBody(
+  deployment: string,
+  state: StatusBody['state'],
+  exitCode: number | null,
+  output: string,
+): StatusBody {
+  return { deployment, state, ...(exitCode === null ? {} : { exitCode }), output };
+}
+
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const codeOf = (err: unknown) => (err instanceof OutpostError ? err.code : undefined);
 
@@ -278,7 +291,7 @@ export class ClientAgent {
     if (mine && mine.sourceVersion === version) {
       // A site rebuilt or replaced since has lost the report: tell it again, without running anything.
       if (mine.state === 'succeeded' && d.last?.state !== 'succeeded') {
-        await mp.report({ deployment: d.id, state: 'succeeded', exitCode: mine.exitCode, output: '' });
+        await mp.report(statusBody(d.id, 'succeeded', mine.exitCode, ''));
         this.emit({ event: 'reported', deployment: d.id, state: 'succeeded', message: 'recorded earlier' });
       }
       return outcome('skipped', { exitCode: mine.exitCode, reason: `${mine.state} before` });
@@ -302,14 +315,9 @@ export class ClientAgent {
     await mp.report({ deployment: d.id, state: 'in-progress' });
     const dir = this.data.packageDir(d.package.id, version);
     const got = await this.fetchPackage(d, dir, signal);
-    if (got.dp === null) {
+    if (!got.ok) {
       const reason = `no DP served ${d.package.id} version ${version} intact: ${got.failures.join('; ')}`;
-      await mp.report({
-        deployment: d.id,
-        state: 'failed',
-        exitCode: null,
-        output: reason.slice(-OUTPUT_TAIL),
-      });
+      await mp.report(statusBody(d.id, 'failed', null, reason.slice(-OUTPUT_TAIL)));
       this.emit({ event: 'reported', deployment: d.id, state: 'failed', message: reason });
       return outcome('failed', { fetched: got.fetched, reason });
     }
@@ -338,11 +346,11 @@ export class ClientAgent {
     };
     // Recorded before the report: a report lost on the way is sent again, the program is not run again.
     await this.data.record(d.id, record);
-    await mp.report({ deployment: d.id, state, exitCode: ran.exitCode, output: ran.output });
+    await mp.report(statusBody(d.id, state, ran.exitCode, ran.output));
     this.emit({ event: 'reported', deployment: d.id, state });
     return outcome(state, {
       exitCode: ran.exitCode,
-      dp: got.dp.url,
+      dp: got.dp?.url ?? null,
       fetched: got.fetched,
       ...(ran.timedOut ? { reason: `killed after ${d.program.timeoutMs} ms` } : {}),
     });
@@ -357,9 +365,11 @@ export class ClientAgent {
     d: PolicyDeployment,
     dir: string,
     signal: AbortSignal,
-  ): Promise<{ dp: PolicyDp | null; fetched: number; failures: string[] }> {
+  ): Promise<{ ok: boolean; dp: PolicyDp | null; fetched: number; failures: string[] }> {
     const failures: string[] = [];
     let fetched = 0;
+    const held = await Promise.all(d.package.files.map((f) => holdsFile(fileInPackage(dir, f.path), f)));
+    if (held.every(Boolean)) return { ok: true, dp: null, fetched, failures };
     for (const dp of d.dps) {
       let mismatches = 0;
       let resumes = 0;
@@ -378,7 +388,7 @@ export class ClientAgent {
             files: d.package.files.length,
             fetched,
           });
-          return { dp, fetched, failures };
+          return { ok: true, dp, fetched, failures };
         } catch (err) {
           fetched += received;
           if (signal.aborted) throw err;
@@ -394,7 +404,7 @@ export class ClientAgent {
         }
       }
     }
-    return { dp: null, fetched, failures };
+    return { ok: false, dp: null, fetched, failures };
   }
 
   /** One try at DP `dp`: its own connections (from the agent's address), closed after. */
@@ -406,7 +416,10 @@ export class ClientAgent {
     onBytes: (n: number) => void,
   ): Promise<void> {
     const files = d.package.files.map((f) => ({ ...f, dest: fileInPackage(dir, f.path) }));
-    const bytes = files.reduce((n, f) => n + f.size, 0);
+    const missing = [];
+    // A file that verified on an earlier try (from this DP or another) is not fetched again.
+    for (const f of files) if (!(await holdsFile(f.dest, f))) missing.push(f);
+    const bytes = missing.reduce((n, f) => n + f.size, 0);
     this.emit({
       event: 'downloading',
       deployment: d.id,
@@ -417,8 +430,7 @@ export class ClientAgent {
     });
     const dispatcher = new Agent(this.o.bind ? { localAddress: this.o.bind } : {});
     try {
-      for (const f of files) {
-        if (await holdsFile(f.dest, f)) continue;
+      for (const f of missing) {
         const url = `${dp.url}${f.path.split('/').map(encodeURIComponent).join('/')}`;
         await downloadFile(this.data, url, f, f.dest, {
           dispatcher,
