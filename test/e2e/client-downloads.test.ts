@@ -25,9 +25,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
   /** A client agent's data directory, registered at S02 (a first run, with nothing to do yet). */
   async function newClient(name: string, bind: string): Promise<{ data: string; id: string; bind: string }> {
     const data = join(base, 'clients', name);
-    const r = await cli(runArgs(data, bind));
-    expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout) as PollSummary;
+    const summary = await runOnce({ data, bind });
     expect(summary).toMatchObject({ assigned: true, site: 'S02', deployments: [] });
     return { data, id: summary.client, bind };
   }
@@ -35,6 +33,17 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
   const runArgs = (data: string, bind: string) => [
     ...['client', 'run', '--mp', h.sites.S02.url, '--data', data, '--bind', bind, '--once', '--json'],
   ];
+
+  /** Runs the agent of `c` once; it must exit with `code`. Returns its summary. */
+  async function runOnce(
+    c: { data: string; bind: string },
+    code = 0,
+    extra: string[] = [],
+  ): Promise<PollSummary> {
+    const r = await cli([...runArgs(c.data, c.bind), ...extra]);
+    expect(r.code, r.stderr).toBe(code);
+    return JSON.parse(r.stdout) as PollSummary;
+  }
 
   /** A deployment of the package for one client, once S02 holds it. */
   async function deployFor(client: string, fallback: boolean): Promise<string> {
@@ -78,32 +87,15 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     toC01 = new TestProxy(Number(new URL(C01.url).port));
     await toS02.listen();
     await toC01.listen();
-    const s02Edge = await cli([
-      'dp',
-      'add',
-      '--site',
-      'S02',
-      '--name',
-      'edge',
-      '--url',
-      `${toS02.url}/dps/edge/`,
-      '--data',
-      S02.dataDir,
-    ]);
-    expect(s02Edge.code, s02Edge.stderr).toBe(0);
-    const c01Edge = await cli([
-      'dp',
-      'add',
-      '--site',
-      'C01',
-      '--name',
-      'edge',
-      '--url',
-      `${toC01.url}/dps/edge/`,
-      '--data',
-      C01.dataDir,
-    ]);
-    expect(c01Edge.code, c01Edge.stderr).toBe(0);
+    // A named DP at each site whose URL is the proxy in front of that site.
+    for (const [site, proxy] of [
+      [S02, toS02],
+      [C01, toC01],
+    ] as const) {
+      const args = ['dp', 'add', '--site', site.code, '--name', 'edge', '--url', `${proxy.url}/dps/edge/`];
+      const added = await cli([...args, '--data', site.dataDir]);
+      expect(added.code, added.stderr).toBe(0);
+    }
     await waitFor('C01 knows S02/edge', 30_000, async () =>
       (await C01.admin.get<{ dp: string }[]>('/dps')).some((d) => d.dp === 'S02/edge'),
     );
@@ -132,9 +124,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     toS02.sent = [];
     const before = toS02.bytesFromTarget;
     toS02.cutFromTargetAfter(700_000);
-    const r = await cli(runArgs(a.data, a.bind));
-    expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout) as PollSummary;
+    const summary = await runOnce(a);
     expect(summary.deployments).toEqual([
       expect.objectContaining({
         deployment,
@@ -177,9 +167,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     expect(state.bytes).toBeGreaterThan(0);
     expect(existsSync(join(folderOf(b.data), 'ran.txt'))).toBe(false);
 
-    const r = await cli(runArgs(b.data, b.bind));
-    expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout) as PollSummary;
+    const summary = await runOnce(b);
     expect(summary.deployments).toMatchObject([{ deployment, state: 'succeeded' }]);
     const requests = bigRequests(toS02);
     expect(requests.map((q) => q.range)).toEqual([null, `bytes=${state.bytes}-`]);
@@ -195,9 +183,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     toC01.sent = [];
     toS02.corruptEachFromTarget(300_000);
     try {
-      const r = await cli(runArgs(c.data, c.bind));
-      expect(r.code, r.stderr).toBe(0);
-      const summary = JSON.parse(r.stdout) as PollSummary;
+      const summary = await runOnce(c);
       expect(summary.deployments).toEqual([
         expect.objectContaining({ deployment, state: 'succeeded', dp: `${toC01.url}/dps/edge/${pkg.id}/` }),
       ]);
@@ -218,9 +204,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     toS02.corruptEachFromTarget(300_000);
     toC01.corruptEachFromTarget(300_000);
     try {
-      const r = await cli(runArgs(d.data, d.bind));
-      expect(r.code, r.stderr).toBe(1);
-      const summary = JSON.parse(r.stdout) as PollSummary;
+      const summary = await runOnce(d, 1);
       expect(summary.deployments).toEqual([
         expect.objectContaining({ deployment, state: 'failed', exitCode: null, dp: null }),
       ]);
@@ -239,11 +223,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
       toS02.corruptEachFromTarget(null);
       toC01.corruptEachFromTarget(null);
     }
-    const again = await cli(runArgs(d.data, d.bind));
-    expect(again.code, again.stderr).toBe(0);
-    expect((JSON.parse(again.stdout) as PollSummary).deployments).toMatchObject([
-      { deployment, state: 'succeeded' },
-    ]);
+    expect((await runOnce(d)).deployments).toMatchObject([{ deployment, state: 'succeeded' }]);
     expect(readFileSync(join(folderOf(d.data), 'ran.txt'), 'utf8')).toBe(`${deployment}\n`);
   }, 60_000);
 
@@ -251,10 +231,9 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     const e = await newClient('e', '127.0.2.25');
     await deployFor(e.id, false);
     const started = Date.now();
-    const r = await cli([...runArgs(e.data, e.bind), '--rate-limit', '512']);
+    const summary = await runOnce(e, 0, ['--rate-limit', '512']);
     const took = Date.now() - started;
-    expect(r.code, r.stderr).toBe(0);
-    expect((JSON.parse(r.stdout) as PollSummary).deployments).toMatchObject([{ state: 'succeeded' }]);
+    expect(summary.deployments).toMatchObject([{ state: 'succeeded', fetched: total }]);
     // 2 MiB at 512 KiB/s, the first second's 512 KiB free: at least 3 s.
     expect(took).toBeGreaterThanOrEqual(3000);
   }, 60_000);
