@@ -313,18 +313,31 @@ export class ClientAgent {
     }
 
     await mp.report({ deployment: d.id, state: 'in-progress' });
-    const dir = this.data.packageDir(d.package.id, version);
-    const got = await this.fetchPackage(d, dir, signal);
-    if (!got.ok) {
-      const reason = `no DP served ${d.package.id} version ${version} intact: ${got.failures.join('; ')}`;
+    const failed = async (reason: string, fetched: number) => {
       await mp.report(statusBody(d.id, 'failed', null, reason.slice(-OUTPUT_TAIL)));
       this.emit({ event: 'reported', deployment: d.id, state: 'failed', message: reason });
-      return outcome('failed', { fetched: got.fetched, reason });
+      return outcome('failed', { fetched, reason });
+    };
+    const dir = this.data.packageDir(d.package.id, version);
+    let cwd: string;
+    try {
+      // Nothing is written for a policy whose paths would leave the package folder.
+      for (const f of d.package.files) fileInPackage(dir, f.path);
+      cwd = programWorkdir(dir, d.program.workdir);
+    } catch (err) {
+      if (codeOf(err) !== 'OUTPOST_BAD_PATH') throw err;
+      return failed(messageOf(err), 0);
     }
+    const got = await this.fetchPackage(d, dir, signal);
+    if (!got.ok)
+      return failed(
+        `no DP served ${d.package.id} version ${version} intact: ${got.failures.join('; ')}`,
+        got.fetched,
+      );
 
     const ran = await runProgram(
       d.program,
-      programWorkdir(dir, d.program.workdir),
+      cwd,
       { OUTPOST_CLIENT_ID: this.id, OUTPOST_DEPLOYMENT: d.id, OUTPOST_PACKAGE_DIR: dir },
       signal,
     );

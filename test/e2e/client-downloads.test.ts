@@ -46,7 +46,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
   }
 
   /** A deployment of the package for one client, once S02 holds it. */
-  async function deployFor(client: string, fallback: boolean): Promise<string> {
+  async function deployFor(client: string, fallback: boolean, workdir?: string): Promise<string> {
     const { C01, S02 } = h.sites;
     // C01 knows the client once its registration has come up from S02.
     const d = await waitFor(`a deployment for client ${client}`, 30_000, () =>
@@ -56,6 +56,7 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
           command: 'sh setup.sh',
           clients: [client],
           fallback,
+          workdir,
         })
         .catch((err: OutpostError) => {
           if (err.code === 'OUTPOST_CLIENT_NOT_FOUND') return undefined;
@@ -236,5 +237,20 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     expect(summary.deployments).toMatchObject([{ state: 'succeeded', fetched: total }]);
     // 2 MiB at 512 KiB/s, the first second's 512 KiB free: at least 3 s.
     expect(took).toBeGreaterThanOrEqual(3000);
+  }, 60_000);
+
+  it('a workdir that would leave the package folder fails the deployment before anything is fetched', async () => {
+    const f = await newClient('f', '127.0.2.26');
+    const deployment = await deployFor(f.id, false, '../../../..');
+    const summary = await runOnce(f, 1);
+    expect(summary.deployments).toEqual([
+      expect.objectContaining({
+        deployment,
+        state: 'failed',
+        fetched: 0,
+        reason: expect.stringContaining("'..'"),
+      }),
+    ]);
+    expect(existsSync(join(f.data, 'packages'))).toBe(false);
   }, 60_000);
 });
