@@ -156,6 +156,22 @@ describe('client agents on C01 → S02, S03: each gets its own site’s policy a
     expect(readFileSync(join(folder, 'installed.txt'), 'utf8')).toBe(`${summary.client}\n`);
   }, 180_000);
 
+  it('on a terminal-less stdout an agent prints one line per event', async () => {
+    const { S02 } = h.sites;
+    const r = await run('human', ['--mp', S02.url, '--bind', '127.0.2.50', '--once']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(
+      /^client [0-9a-f]{16} registered at S02 \(boundary s02, address 127\.0\.2\.50\)/,
+    );
+    expect(lines[1]).toContain(`${deployment}: downloading ${pkg.id} (`);
+    expect(lines[1]).toContain(`from DP S02 ${S02.url}/dp/${pkg.id}/`);
+    expect(lines[2]).toMatch(new RegExp(`^${deployment}: verified 2 file\\(s\\) of ${pkg.id} from DP S02`));
+    expect(lines[3]).toBe(`${deployment}: ran 'sh setup.sh': exit 0 (success)`);
+    expect(lines[4]).toBe(`${deployment}: reported succeeded`);
+  });
+
   it('an agent outside every boundary says so in one line and runs nothing', async () => {
     const { S02 } = h.sites;
     const human = await run('outside', ['--mp', S02.url, '--bind', '127.0.9.9', '--once']);
