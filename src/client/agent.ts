@@ -88,11 +88,6 @@ export interface PollSummary {
   deployments: DeploymentOutcome[];
 }
 
-interface Session {
-  mp: MpClient;
-  placement: Placement;
-}
-
 /**
  * A status report. No exit code (killed, never run) is left out rather than sent as null: the MP
  * coerces the types of a body, and would read a null exit code as 0.
@@ -116,7 +111,8 @@ const codeOf = (err: unknown) => (err instanceof OutpostError ? err.code : undef
  * reports how it went. What it ran is recorded in its data directory, so a restart runs nothing twice.
  */
 export class ClientAgent {
-  private session: Session | null = null;
+  /** The MP this agent is registered at, while it is. */
+  private session: MpClient | null = null;
   private readonly bucket: TokenBucket | null;
   private lastNotice = '';
 
@@ -145,7 +141,7 @@ export class ClientAgent {
   }
 
   private async dropSession(): Promise<void> {
-    await this.session?.mp.close();
+    await this.session?.close();
     this.session = null;
   }
 
@@ -162,7 +158,7 @@ export class ClientAgent {
         throw err;
       }
       if (answer.assigned) {
-        this.session = { mp, placement: answer };
+        this.session = mp;
         this.lastNotice = '';
         const { site, boundary, address } = answer;
         this.emit({ event: 'registered', client: this.id, site, boundary, address, mp: url });
@@ -220,21 +216,21 @@ export class ClientAgent {
     }
     const policy = await this.fetchPolicy();
     if (!policy.assigned) {
-      const url = this.session?.mp.mpUrl ?? this.o.mp;
+      const url = this.session?.mpUrl ?? this.o.mp;
       await this.dropSession();
       return this.unassigned(policy, url);
     }
     // fetchPolicy answers assigned only from a session's MP.
-    const session = this.session as Session;
+    const session = this.session as MpClient;
     const { site, boundary, address } = policy;
     const outcomes: DeploymentOutcome[] = [];
     for (const d of policy.deployments) {
       signal.throwIfAborted();
-      outcomes.push(await this.deploy(session.mp, d, signal));
+      outcomes.push(await this.deploy(session, d, signal));
     }
     return {
       client: this.id,
-      mp: session.mp.mpUrl,
+      mp: session.mpUrl,
       assigned: true,
       site,
       boundary,
@@ -245,7 +241,7 @@ export class ClientAgent {
 
   /** The policy from the session's MP, registering again when it no longer knows this client. */
   private async fetchPolicy(): Promise<Policy | Unassigned> {
-    const { mp } = this.session as Session;
+    const mp = this.session as MpClient;
     try {
       return await mp.policy();
     } catch (err) {
@@ -254,7 +250,7 @@ export class ClientAgent {
       this.emit({ event: 'not-registered', mp: mp.mpUrl });
       await this.dropSession();
       const placed = await this.connect(mp.mpUrl);
-      return placed.assigned ? (this.session as Session).mp.policy() : placed;
+      return placed.assigned ? (this.session as MpClient).policy() : placed;
     }
   }
 
