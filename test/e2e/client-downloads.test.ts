@@ -141,9 +141,10 @@ describe('client downloads through faulty links: resume, corruption, fallback, r
     expect(held).toBeGreaterThan(0);
     expect(held).toBeLessThan(700_000);
     expect(requests[1].ifRange).toBe(`"${sha256(big)}"`);
-    // Every byte once: the body bytes fetched are the files' size; the link carried little more (headers).
+    // Every byte once: the body bytes written are the files' size. The link carries a little more:
+    // headers, and what was in flight when the connection was cut (never written, so asked for again).
     expect(summary.deployments[0].fetched).toBe(total);
-    expect(toS02.bytesFromTarget - before).toBeLessThan(total + 8 * 1024);
+    expect(toS02.bytesFromTarget - before).toBeLessThan(total * 1.1);
     expect(readFileSync(join(folderOf(a.data), 'big.bin')).equals(big)).toBe(true);
     expect(readFileSync(join(folderOf(a.data), 'ran.txt'), 'utf8')).toBe(`${deployment}\n`);
   }, 60_000);
