@@ -14,7 +14,7 @@ const LAYERS = [
   ['replication', 'mp'],
   ['rebuild', 'doctor'],
   ['api', 'apiclient'],
-  ['server', 'demo'],
+  ['server', 'demo', 'client'],
   ['cli'],
 ];
 

@@ -207,6 +207,15 @@ export const EXAMPLES: Record<string, string[]> = {
     'outpost deployment delete C01D00001 --data /srv/c01',
     'outpost deployment delete C01D00001 --yes --data /srv/c01',
   ],
+  client: [
+    'outpost client run --mp http://s02.branch:8471',
+    'outpost client run --mp http://c01.example:8471 --data /var/lib/outpost-client --once --json',
+  ],
+  'client run': [
+    'outpost client run --mp http://s02.branch:8471 --data /var/lib/outpost-client',
+    'outpost client run --mp http://c01.example:8471 --once --json',
+    'outpost client run --mp http://s02.branch:8471 --bind 10.2.0.17 --rate-limit 512 --interval 5m --name pc-17',
+  ],
   'status deployments': [
     'outpost status deployments --data /srv/c01',
     'outpost status deployments --site S02 --json --data /srv/c01',

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { exitCodeFor, OutpostError } from '../errors/index.js';
 import { errColours } from './colour.js';
 import { registerAddressCommands } from './commands/address.js';
+import { registerClientCommands } from './commands/client.js';
 import { registerContentCommands } from './commands/content.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerHostCommands } from './commands/host.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerStatusCommands(program);
   registerAddressCommands(program);
   registerMpCommands(program);
+  registerClientCommands(program);
   registerHostCommands(program);
   registerRebuildCommands(program);
   registerCompletionCommand(program);

@@ -25,22 +25,27 @@ export function serverOptions(cmd: Command): Command {
     .option('--data <dir>', 'read server and token from this local data directory');
 }
 
-/** `--server`: an http(s) URL; a bare HOST:PORT is refused with the URL it probably meant. */
-export function parseServerUrl(value: string): string {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
-    throw new OutpostError('OUTPOST_BAD_INPUT', `--server '${value}' has no scheme`, {
-      hint: `did you mean http://${value}?`,
-    });
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new OutpostError('OUTPOST_BAD_INPUT', `--server '${value}' is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new OutpostError('OUTPOST_BAD_INPUT', `--server '${value}' must be an http or https URL`);
-  return value;
+/** A parser of option `name`: an http(s) URL; a bare HOST:PORT is refused with the URL it probably meant. */
+export function parseUrlOption(name: string) {
+  return (value: string): string => {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
+      throw new OutpostError('OUTPOST_BAD_INPUT', `${name} '${value}' has no scheme`, {
+        hint: `did you mean http://${value}?`,
+      });
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new OutpostError('OUTPOST_BAD_INPUT', `${name} '${value}' is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new OutpostError('OUTPOST_BAD_INPUT', `${name} '${value}' must be an http or https URL`);
+    return value;
+  };
 }
+
+/** `--server`: an http(s) URL. */
+export const parseServerUrl = parseUrlOption('--server');
 
 /** Collects a repeatable option (`--dp A --dp B`, or `--dp A B`). */
 export function collect(value: string, previous: string[] = []): string[] {

@@ -3,7 +3,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 /**
  * A TCP proxy for the tests: stands between a parent and a child site, counts the bytes that go
  * each way, and can damage one byte on the way (the network faults tc netem cannot give us).
- * Put in front of a DP, it counts the bytes the DP answers, and can hold them back after a number.
+ * Put in front of a DP, it counts the bytes the DP answers, can hold them back after a number, cut
+ * the connection after a number, or damage a byte of every answer.
  */
 export class TestProxy {
   bytesToTarget = 0;
@@ -13,8 +14,12 @@ export class TestProxy {
   blackhole = false;
   /** When the parent last sent a byte through (epoch ms). */
   lastDataAt = 0;
+  /** When set, what is sent towards the target is kept here (as latin1 text): the requests a DP got. */
+  sent: string[] | null = null;
   private flipAt: number | null = null;
   private holdAt: number | null = null;
+  private cutAt: number | null = null;
+  private flipEach: number | null = null;
   private readonly held = new Set<() => void>();
   private readonly sockets = new Set<Socket>();
   private server: Server | null = null;
@@ -42,6 +47,16 @@ export class TestProxy {
     this.holdAt = this.bytesFromTarget + bytes;
   }
 
+  /** Passes on at most `bytes` more from the target, then cuts that connection (both ways), once. */
+  cutFromTargetAfter(bytes: number): void {
+    this.cutAt = this.bytesFromTarget + bytes;
+  }
+
+  /** On every connection from now on, flips the byte `offset` bytes into what the target answers (null: stop). */
+  corruptEachFromTarget(offset: number | null): void {
+    this.flipEach = offset;
+  }
+
   /** Lets everything held back through, and what follows. */
   release(): void {
     this.holdAt = null;
@@ -56,6 +71,7 @@ export class TestProxy {
       this.sockets.add(upstream);
       client.on('data', (data: Buffer) => {
         if (this.blackhole) return;
+        this.sent?.push(data.toString('latin1'));
         this.lastDataAt = Date.now();
         const start = this.bytesToTarget;
         this.bytesToTarget += data.length;
@@ -69,6 +85,7 @@ export class TestProxy {
         upstream.write(data);
       });
       let queued: Buffer[] = [];
+      let answered = 0;
       const resume = () => {
         for (const data of queued) {
           this.bytesFromTarget += data.length;
@@ -77,8 +94,23 @@ export class TestProxy {
         queued = [];
         upstream.resume();
       };
-      upstream.on('data', (data: Buffer) => {
+      upstream.on('data', (received: Buffer) => {
         if (this.blackhole) return;
+        let data = received;
+        const flip = this.flipEach === null ? -1 : this.flipEach - answered;
+        answered += data.length;
+        if (flip >= 0 && flip < data.length) {
+          data = Buffer.from(data);
+          data[flip] ^= 0x01;
+        }
+        if (this.cutAt !== null && this.bytesFromTarget + data.length >= this.cutAt) {
+          const keep = this.cutAt - this.bytesFromTarget;
+          this.cutAt = null;
+          this.bytesFromTarget += keep;
+          upstream.pause();
+          client.write(data.subarray(0, keep), () => close());
+          return;
+        }
         const room = this.holdAt === null ? data.length : Math.max(0, this.holdAt - this.bytesFromTarget);
         if (room < data.length) {
           queued.push(data.subarray(room));

@@ -1,0 +1,7 @@
+export {
+  type AgentEvent,
+  type AgentOptions,
+  ClientAgent,
+  type DeploymentOutcome,
+  type PollSummary,
+} from './agent.js';
