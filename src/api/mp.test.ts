@@ -294,6 +294,12 @@ describe('management point', () => {
     expect(notFor.status).toBe(400);
     expect((await report(inHq, { deployment: 'C01D0FFFF', state: 'succeeded' })).status).toBe(404);
     expect((await report(inHq, { deployment: 'C01D00001', state: 'done' })).status).toBe(400);
+    expect((await report(inHq, { deployment: 'C01D00001', state: 'failed', exitCode: 'x' })).status).toBe(
+      400,
+    );
+    expect((await report(inHq, { deployment: 'C01D00001', state: 'failed', exitCode: 1.5 })).status).toBe(
+      400,
+    );
 
     const rows = (await admin<DeploymentSummary[]>('GET', '/status/deployments')).body;
     const row = (d: string, s: string) => rows.find((r) => r.deployment === d && r.site === s);
@@ -318,6 +324,20 @@ describe('management point', () => {
     // The policy says what the client last reported.
     const policy = (await mp<Policy>(inHq, 'GET', MP.policy)).body;
     expect(policy.deployments[0].last).toMatchObject({ state: 'succeeded', exitCode: 0 });
+
+    // A program killed has no exit code: null is kept as null, not read as 0.
+    const killed = {
+      deployment: 'C01D00001',
+      state: 'failed',
+      exitCode: null,
+      output: 'killed after the timeout',
+    };
+    expect((await report(inLab, killed)).status).toBe(200);
+    const after = (await admin<DeploymentSummary[]>('GET', '/status/deployments')).body;
+    const lab = after
+      .find((r) => r.deployment === 'C01D00001' && r.site === 'C01')
+      ?.clients.find((c) => c.client === inLab.id);
+    expect(lab).toMatchObject({ state: 'failed', exitCode: null, output: 'killed after the timeout' });
   });
 
   it('a registered client that moved outside every boundary gets no policy', async () => {

@@ -167,9 +167,10 @@ export const StatusBody = Type.Object(
   {
     deployment: Str(16),
     state: Type.Enum(CLIENT_STATES),
-    // The integer first: the API coerces types, and 0 would otherwise be read as null.
+    // One schema with both types, not a union: the API coerces types, and in a union null would be
+    // read as 0 (integer first) or 0 as null (null first). A value of either type is left as it is.
     exitCode: Type.Optional(
-      Type.Union([Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 32 }), Type.Null()]),
+      Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: -(2 ** 31), maximum: 2 ** 32 }),
     ),
     output: Type.Optional(Str(OUTPUT_TAIL)),
   },
