@@ -22,18 +22,21 @@ export async function scheduleChild(
   want: Map<string, Target>,
   now: number,
 ): Promise<void> {
-  const delivered = new Map(
-    (await ctx.db.selectFrom('deliveries').selectAll().where('site_code', '=', child).execute()).map((d) => [
-      d.package_id,
-      { version: d.source_version, dps: JSON.parse(d.dps) as string[] },
-    ]),
-  );
+  // Jobs first, then what was delivered: a job that completes between the two reads (in this
+  // process or another sharing the database) writes its delivery in the same transaction, so it is
+  // seen either still open or delivered, never as neither (which would make its job again).
   const jobs = await ctx.db
     .selectFrom('jobs')
     .select(['kind', 'package_id', 'source_version', 'dps', 'attempts', 'state'])
     .where('site_code', '=', child)
     .where('state', 'in', [...OPEN_STATES, 'failed'])
     .execute();
+  const delivered = new Map(
+    (await ctx.db.selectFrom('deliveries').selectAll().where('site_code', '=', child).execute()).map((d) => [
+      d.package_id,
+      { version: d.source_version, dps: JSON.parse(d.dps) as string[] },
+    ]),
+  );
   const actions = diffChild({
     want,
     delivered,
