@@ -89,8 +89,8 @@ export interface PollSummary {
 }
 
 /**
- * A status report. No exit code (killed, never run) is left out rather than sent as null: the MP
- * coerces the types of a body, and would read a null exit code as 0.
+ * A status report. No exit code (killed, never run) is left out rather than sent as null: an MP of
+ * before the fix of its status body's types would read a null exit code as 0.
  */
 function statusBody(
   deployment: string,

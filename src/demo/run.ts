@@ -3,8 +3,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { JobView } from '../jobs/index.js';
+import type { DeploymentSummary } from '../mp/index.js';
 import type { PackageView } from '../packages/index.js';
 import type { PackageStatus } from '../status/index.js';
+import { runDemoClient } from './client.js';
 import { type Hierarchy, startHierarchy, THREE_LEVELS } from './hierarchy.js';
 import { waitFor } from './processes.js';
 
@@ -15,6 +17,7 @@ function writeSampleSource(dir: string): void {
   mkdirSync(join(dir, 'docs'), { recursive: true });
   writeFileSync(join(dir, 'README.txt'), 'Outpost demo package: a sample application.\n');
   writeFileSync(join(dir, 'install.cmd'), '@echo off\r\nsetup.bin /quiet\r\n');
+  writeFileSync(join(dir, 'install.sh'), 'echo "Demo App installed" > installed.txt\necho installed\n');
   writeFileSync(join(dir, 'docs', 'release-notes.txt'), 'Version 1.0: first release.\n');
   writeFileSync(join(dir, 'setup.bin'), randomBytes(24 * 1024 * 1024));
 }
@@ -22,7 +25,8 @@ function writeSampleSource(dir: string): void {
 /**
  * `outpost demo`: a real three-level hierarchy (C01 → P01 → S02) as three server processes on
  * loopback with their data directories under `dir`, one package created at C01 and distributed to
- * S02's DP, followed until C01 sees it Installed. When it fails, or `signal` aborts, the servers
+ * S02's DP, followed until C01 sees it Installed; then deployed to S02's clients and run by a client
+ * agent in S02's branch, until C01 sees it succeeded. When it fails, or `signal` aborts, the servers
  * are stopped before it throws.
  */
 export async function runDemo(opts: {
@@ -31,7 +35,7 @@ export async function runDemo(opts: {
   say: Say;
   interactive: boolean;
   signal?: AbortSignal;
-}): Promise<{ hierarchy: Hierarchy; packageId: string }> {
+}): Promise<{ hierarchy: Hierarchy; packageId: string; deployment: DeploymentSummary }> {
   const { say, signal } = opts;
   const baseDir = opts.dir;
   say(`data directories under ${baseDir}`);
@@ -93,6 +97,8 @@ export async function runDemo(opts: {
     say('package status at C01:');
     for (const r of table) say(`  ${r.package}  v${r.sourceVersion}  DP ${r.dp.padEnd(4)} ${r.state}`);
     say('');
+    const deployment = await runDemoClient(hierarchy, pkg.id, baseDir, say, signal);
+    say('');
     if (opts.once) {
       // The servers stop next: commands for them would only fail.
       say(
@@ -105,8 +111,9 @@ export async function runDemo(opts: {
       say(`  curl -o setup.bin ${S02.url}/dp/${pkg.id}/setup.bin`);
       say(`  curl -r 0-99 ${S02.url}/dp/${pkg.id}/README.txt`);
       say(`Talk to C01 with the CLI: outpost status messages --data ${C01.dataDir}`);
+      say(`  outpost status deployments --data ${C01.dataDir}   # what the clients reported`);
     }
-    return { hierarchy, packageId: pkg.id };
+    return { hierarchy, packageId: pkg.id, deployment };
   } catch (err) {
     await hierarchy.stop();
     throw err;

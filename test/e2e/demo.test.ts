@@ -49,6 +49,28 @@ describe('outpost demo', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/package (C01[0-9A-F]{5}) 'Demo App' created at C01/);
       expect(r.stdout).toMatch(/C01[0-9A-F]{5} {2}v1 {2}DP S02 +Installed/);
+      // The loop closes at a client in S02's branch, and C01 sees its report.
+      expect(r.stdout).toMatch(
+        /client: registered at S02's management point as [0-9a-f]{16} \(127\.0\.0\.1, boundary s02-branch\)/,
+      );
+      expect(r.stdout).toMatch(
+        /client: downloaded 5 file\(s\) of C01[0-9A-F]{5} from S02, each verified by SHA-256/,
+      );
+      expect(r.stdout).toContain("client: ran 'sh install.sh': exit 0");
+      expect(r.stdout).toMatch(/deployment C01D[0-9A-F]{5} as C01 sees it: S02 1 succeeded, 0 failed/);
+      expect(
+        readFileSync(
+          join(
+            dir,
+            'client',
+            'packages',
+            /package (C01[0-9A-F]{5})/.exec(r.stdout)?.[1] ?? '',
+            '1',
+            'installed.txt',
+          ),
+          'utf8',
+        ),
+      ).toBe('Demo App installed\n');
       expect(r.stdout).toContain('Run without --once to download it');
       expect(r.stdout).not.toContain('curl');
       expect(r.stdout).not.toContain('outpost status');
@@ -59,7 +81,7 @@ describe('outpost demo', () => {
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
       // A folder the administrator named is kept.
       expect(r.stdout).toContain(`data directories and logs kept in ${dir}`);
-      expect(readdirSync(dir).sort()).toEqual(['C01', 'P01', 'S02', 'source']);
+      expect(readdirSync(dir).sort()).toEqual(['C01', 'P01', 'S02', 'client', 'source']);
     },
     DEMO_TIMEOUT,
   );
@@ -76,7 +98,9 @@ describe('outpost demo', () => {
         sites: { code: string }[];
         status: { dp: string; state: string }[];
         download: string;
+        deployment: { deployment: string; site: string; succeeded: number; failed: number };
       };
+      expect(summary.deployment).toMatchObject({ site: 'S02', succeeded: 1, failed: 0 });
       expect(summary.sites.map((s) => s.code)).toEqual(['C01', 'P01', 'S02']);
       expect(summary.status).toContainEqual(expect.objectContaining({ dp: 'S02', state: 'Installed' }));
       expect(summary.download).toContain(`/dp/${summary.package}/setup.bin`);
@@ -97,7 +121,7 @@ describe('outpost demo', () => {
       const [made] = readdirSync(tmp);
       expect(made).toMatch(/^outpost-demo-/);
       expect(r.stdout).toContain(`data directories and logs kept in ${join(tmp, made)}`);
-      expect(readdirSync(join(tmp, made)).sort()).toEqual(['C01', 'P01', 'S02', 'source']);
+      expect(readdirSync(join(tmp, made)).sort()).toEqual(['C01', 'P01', 'S02', 'client', 'source']);
       expect(readFileSync(join(tmp, made, 'C01', 'logs', 'sender.log'), 'utf8')).toContain('job completed');
       expect(processesUsing(tmp)).toEqual([]);
     },

@@ -46,7 +46,7 @@ export function registerDemoCommand(program: Command): void {
           signal: stop.signal,
         });
         hierarchy = started.hierarchy;
-        const { packageId } = started;
+        const { packageId, deployment } = started;
         if (o.json) {
           const { C01, S02 } = hierarchy.sites;
           printJson({
@@ -60,6 +60,7 @@ export function registerDemoCommand(program: Command): void {
             })),
             status: await C01.admin.get<PackageStatus[]>('/status/packages'),
             download: `${S02.url}/dp/${packageId}/setup.bin`,
+            deployment,
           });
         }
         if (!o.once && !stop.signal.aborted) {
