@@ -1,9 +1,10 @@
 /**
  * DP serving under load: one package of one 64 MiB file Installed on S02's DP, and nginx serving
  * the identical file from a folder, in the same run; 100 concurrent clients download the whole file
- * from each, with an in-process undici load generator and with 100 curl processes. Reports the
- * aggregate throughput, the Outpost/nginx ratio (target >= 0.8), the CPU each server used and the
- * DP process's peak RSS. See docs/BENCHMARKS.md.
+ * from each, with an in-bench load generator (node:http on worker threads, see download-worker.ts)
+ * and with 100 curl processes. Reports the aggregate throughput, the Outpost/nginx ratio (target
+ * >= 0.8), the CPU each server and the generator used, and the DP process's peak RSS. See
+ * docs/BENCHMARKS.md.
  *
  *   npm run bench:dp-serve -- [--clients 100] [--size-mib 64] [--rounds 3] [--range-mib N] [--json]
  */
@@ -152,7 +153,8 @@ async function main(): Promise<void> {
     const data = randomFillSync(Buffer.allocUnsafe(size));
     const sha = createHash('sha256').update(data).digest('hex');
     await writeFile(join(src, 'big.bin'), data, { mode: 0o644 });
-    const nginx = await startNginx(servers, tmp, src, clients * 2 + 16);
+    // One worker per core: the DP uses more than one thread too (its reads run on libuv's pool).
+    const nginx = await startNginx(servers, tmp, src, { workers: 'auto', connections: clients * 2 + 16 });
     await servers.withHierarchy(join(tmp, 'sites'), async (h) => {
       const { C01, S02 } = h.sites;
       const pkg = await C01.admin.post<PackageView>('/packages', { name: 'bench', source: src });

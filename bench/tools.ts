@@ -227,13 +227,14 @@ export class Servers {
 
 /**
  * Starts nginx in the foreground serving `src`, everything it writes (pid, logs, temp files) inside
- * `tmp`, with `connections` worker connections; returns its URL.
+ * `tmp`, with `workers` worker processes (a number, or `auto`: one per core) of `connections`
+ * connections each; returns its URL and the master's pid (its workers are its children).
  */
 export async function startNginx(
   servers: Servers,
   tmp: string,
   src: string,
-  connections = 64,
+  { workers = '1', connections = 64 }: { workers?: string; connections?: number } = {},
 ): Promise<{ url: string; pid: number }> {
   const port = await freePort();
   const dir = join(tmp, 'nginx');
@@ -241,7 +242,7 @@ export async function startNginx(
   const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
     (t) => `${t}_temp_path ${dir}/${t};`,
   );
-  const conf = `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+  const conf = `daemon off; worker_processes ${workers}; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections ${connections}; }
 http {
   access_log ${dir}/access.log; ${temps.join(' ')}
