@@ -6,9 +6,9 @@
  * >= 0.8), the CPU each server and the generator used, and the DP process's peak RSS. See
  * docs/BENCHMARKS.md.
  *
- *   npm run bench:dp-serve -- [--clients 100] [--size-mib 64] [--rounds 3] [--range-mib N] [--json]
+ *   npm run bench:dp-serve -- [--clients 100] [--size-mib 64] [--rounds 3] [--range-mib N]
+ *     [--workers N] [--nginx-workers auto|N] [--json]
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -26,6 +26,7 @@ import {
   peakRss,
   requireTools,
   resetPeakRss,
+  run,
   startNginx,
   versionOf,
 } from './tools.js';
@@ -74,27 +75,14 @@ async function nodeRound(
 
 /** `clients` curl processes at once, each downloading the whole file to /dev/null; checks the sizes. */
 async function curlRound(url: URL, clients: number, size: number, timeoutMs: number): Promise<void> {
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const child = spawn('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{size_download}', url.href], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      child.once('error', reject);
-      // 'close', not 'exit': the size it printed may still be in the pipe when it exits.
-      child.once('close', (code, signal) => {
-        if (code === 0 && Number(out) === size) resolve();
-        else reject(new Error(`curl ${url.origin}: exit ${code ?? signal}, ${out.trim()}`));
-      });
-    });
+  const one = async () => {
+    const got = await run(
+      'curl',
+      ['-sS', '--fail', '-o', '/dev/null', '-w', '%{size_download}', url.href],
+      timeoutMs,
+    );
+    if (Number(got) !== size) throw new Error(`curl got ${got} bytes from ${url.origin}, expected ${size}`);
+  };
   await Promise.all(Array.from({ length: clients }, one));
 }
 
@@ -117,6 +105,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       'range-mib': { type: 'string', default: '0' },
       workers: { type: 'string', default: String(availableParallelism()) },
+      'nginx-workers': { type: 'string', default: 'auto' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -126,6 +115,9 @@ async function main(): Promise<void> {
   const rangeMiB = Number(values['range-mib']);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
+  const nginxWorkers = values['nginx-workers'];
+  if (!/^(auto|[1-9][0-9]?)$/.test(nginxWorkers))
+    throw new Error("--nginx-workers must be 'auto' or 1 to 99");
   if (!Number.isInteger(clients) || clients < 1 || clients > 1000)
     throw new Error('--clients must be an integer from 1 to 1000');
   if (!Number.isInteger(sizeMiB) || sizeMiB < 1) throw new Error('--size-mib must be a positive integer');
@@ -144,7 +136,7 @@ async function main(): Promise<void> {
   const total = size * clients;
   const stepMs = 120_000 + total / (10 * MiB); // >= 10 MiB/s in aggregate
   say(
-    `load    ${clients} clients x one ${sizeMiB} MiB file (${rangeMiB ? `${rangeMiB} MiB Range requests` : 'whole-file GETs'}), ${rounds} rounds`,
+    `load    nginx worker_processes ${nginxWorkers}; ${clients} clients x one ${sizeMiB} MiB file (${rangeMiB ? `${rangeMiB} MiB Range requests` : 'whole-file GETs'}), ${rounds} rounds`,
   );
 
   await guardedBenchmark('dp-serve', 300_000 + stepMs * rounds * 4, async (tmp, servers) => {
@@ -153,8 +145,11 @@ async function main(): Promise<void> {
     const data = randomFillSync(Buffer.allocUnsafe(size));
     const sha = createHash('sha256').update(data).digest('hex');
     await writeFile(join(src, 'big.bin'), data, { mode: 0o644 });
-    // One worker per core: the DP uses more than one thread too (its reads run on libuv's pool).
-    const nginx = await startNginx(servers, tmp, src, { workers: 'auto', connections: clients * 2 + 16 });
+    // By default one worker per core: the DP uses more than one thread too (libuv's pool reads).
+    const nginx = await startNginx(servers, tmp, src, {
+      workers: nginxWorkers,
+      connections: clients * 2 + 16,
+    });
     await servers.withHierarchy(join(tmp, 'sites'), async (h) => {
       const { C01, S02 } = h.sites;
       const pkg = await C01.admin.post<PackageView>('/packages', { name: 'bench', source: src });

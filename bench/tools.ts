@@ -23,21 +23,26 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 const POLL_MS = 50;
 
-/** Runs a command to completion; rejects on a non-zero exit or after `timeoutMs`. */
-export function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
+/** Runs a command to completion and returns what it printed; rejects on a non-zero exit or after `timeoutMs`. */
+export function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,
       killSignal: 'SIGKILL',
     });
+    let out = '';
     let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
     child.once('error', reject);
-    child.once('exit', (code, sig) =>
-      code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code ?? sig}: ${err}`)),
+    // 'close', not 'exit': what it printed may still be in the pipes when it exits.
+    child.once('close', (code, sig) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code ?? sig}: ${err}`)),
     );
   });
 }

@@ -198,35 +198,39 @@ export class FileContentStore implements ContentStore {
     await this.packs.clearLeftovers();
   }
 
-  async read(sha: string): Promise<Buffer> {
+  /**
+   * A chunk through `packed` if a pack holds it, else through `loose` from its own file, else through
+   * `packed` again after looking for packs another process of this site wrote since this one looked.
+   */
+  private async find<T>(
+    sha: string,
+    packed: (sha: string) => Promise<T | null>,
+    loose: (path: string) => Promise<T>,
+  ): Promise<T> {
     const path = this.pathOf(sha);
-    const packed = await this.packs.read(sha);
-    if (packed) return packed;
+    const inPack = await packed(sha);
+    if (inPack) return inPack;
     try {
-      return await this.files(() => readFile(path));
+      return await loose(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    // Not loose: perhaps in a pack another process of this site wrote since this one last looked.
     await this.packs.refresh();
-    const late = await this.packs.read(sha);
+    const late = await packed(sha);
     if (late) return late;
     throw missing(sha);
   }
 
-  async openChunk(sha: string): Promise<ChunkReader> {
-    const path = this.pathOf(sha);
-    const packed = await this.packs.open(sha);
-    if (packed) return packed;
-    try {
-      return await openWhole(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await this.packs.refresh();
-    const late = await this.packs.open(sha);
-    if (late) return late;
-    throw missing(sha);
+  read(sha: string): Promise<Buffer> {
+    return this.find(
+      sha,
+      (s) => this.packs.read(s),
+      (path) => this.files(() => readFile(path)),
+    );
+  }
+
+  openChunk(sha: string): Promise<ChunkReader> {
+    return this.find(sha, (s) => this.packs.open(s), openWhole);
   }
 
   async get(sha: string): Promise<Buffer> {
