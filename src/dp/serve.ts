@@ -74,6 +74,9 @@ async function* fileBlocks(
 
 /** Resolves when `out` can take more, rejects if it closes first (the client went away). */
 function drained(out: Writable): Promise<void> {
+  const gone = () => new OutpostError('OUTPOST_UNREACHABLE', 'the client closed the connection');
+  // Closed already: neither event will come again.
+  if (out.destroyed) return Promise.reject(gone());
   return new Promise((resolve, reject) => {
     const settle = (err?: Error) => {
       out.off('drain', onDrain);
@@ -82,7 +85,7 @@ function drained(out: Writable): Promise<void> {
       else resolve();
     };
     const onDrain = () => settle();
-    const onClose = () => settle(new OutpostError('OUTPOST_UNREACHABLE', 'the client closed the connection'));
+    const onClose = () => settle(gone());
     out.on('drain', onDrain);
     out.on('close', onClose);
   });
