@@ -4,15 +4,22 @@
  *
  *   npm run bench:replicate -- [--size-mib N] [--runs N] [--json]
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, type Hierarchy, startHierarchy, TWO_LEVELS } from '../src/demo/index.js';
-import { machineInfo, run, sleep, syncDisks, versionOf } from './tools.js';
+import { freePort, type Hierarchy } from '../src/demo/index.js';
+import {
+  guardedBenchmark,
+  machineInfo,
+  requireTools,
+  run,
+  type Servers,
+  sleep,
+  startNginx,
+  syncDisks,
+  versionOf,
+} from './tools.js';
 
 const MiB = 1024 * 1024;
 const POLL_MS = 50;
@@ -24,63 +31,6 @@ export interface ToolResult {
   seconds: number[];
   best: number;
   mbPerS: number;
-}
-
-/**
- * Every server this run starts (rsync daemon, nginx, Outpost sites), so that all of them are stopped
- * at the end, on error, on Ctrl-C and when the watchdog fires — even a hierarchy still starting up.
- */
-class Servers {
-  private readonly daemons: { child: ChildProcess; exited: Promise<void> }[] = [];
-  private readonly hierarchies = new Set<Promise<Hierarchy>>();
-  private stopping = false;
-
-  /** Spawns a server in the foreground and waits (at most 10 s) until it accepts connections on `port`. */
-  async daemon(name: string, cmd: string, args: string[], port: number): Promise<void> {
-    if (this.stopping) throw new Error('stopping');
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      log += d.toString();
-    });
-    this.daemons.push({ child, exited: new Promise((resolve) => child.once('exit', () => resolve())) });
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(POLL_MS)) {
-      if (child.exitCode !== null) throw new Error(`${name} exited: ${log.trim()}`);
-      const listening = await new Promise<boolean>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => s.end(() => resolve(true)));
-        s.once('error', () => resolve(false));
-      });
-      if (listening) return;
-    }
-    throw new Error(`${name} did not listen on 127.0.0.1:${port} within 10 s`);
-  }
-
-  /** Runs `fn` with a fresh C01→S02 hierarchy in `dir`, then stops it and deletes `dir`. */
-  async withHierarchy<T>(dir: string, fn: (h: Hierarchy) => Promise<T>): Promise<T> {
-    if (this.stopping) throw new Error('stopping');
-    const starting = startHierarchy(dir, TWO_LEVELS, ['--heartbeat', '1s']);
-    this.hierarchies.add(starting);
-    try {
-      return await fn(await starting);
-    } finally {
-      await starting.then((h) => h.stop()).catch(() => undefined); // a failed start stops its own sites
-      this.hierarchies.delete(starting);
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  async stopAll(): Promise<void> {
-    this.stopping = true;
-    const stopDaemon = async ({ child, exited }: { child: ChildProcess; exited: Promise<void> }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    };
-    const hierarchies = [...this.hierarchies].map((p) => p.then((h) => h.stop()));
-    await Promise.allSettled([...this.daemons.map(stopDaemon), ...hierarchies]);
-  }
 }
 
 /**
@@ -127,31 +77,6 @@ async function startRsyncd(servers: Servers, tmp: string, src: string): Promise<
   const args = ['--daemon', '--no-detach', `--config=${conf}`, '--address=127.0.0.1', `--port=${port}`];
   await servers.daemon('rsync daemon', 'rsync', args, port);
   return `rsync://127.0.0.1:${port}/data/`;
-}
-
-/** Starts nginx in the foreground, everything it writes (pid, logs, temp files) inside `tmp`. */
-async function startNginx(servers: Servers, tmp: string, src: string): Promise<string> {
-  const port = await freePort();
-  const dir = join(tmp, 'nginx');
-  await mkdir(dir);
-  const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
-    (t) => `${t}_temp_path ${dir}/${t};`,
-  );
-  const conf = `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/access.log; ${temps.join(' ')}
-  sendfile on; tcp_nopush on; default_type application/octet-stream;
-  server { listen 127.0.0.1:${port}; root ${src}; }
-}\n`;
-  await writeFile(join(dir, 'nginx.conf'), conf);
-  await servers.daemon(
-    'nginx',
-    'nginx',
-    ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`],
-    port,
-  );
-  return `http://127.0.0.1:${port}`;
 }
 
 /** Times one external copy into an empty `dest`, checks the byte count, then frees the space. */
@@ -250,13 +175,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(sizeMiB) || sizeMiB < 4)
     throw new Error('--size-mib must be an integer of at least 4');
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
-  const missing = TOOLS.filter((t) => spawnSync('which', [t]).status !== 0);
-  if (missing.length) {
-    console.error(
-      `error: ${missing.join(', ')} not found; install with: apt-get install -y ${missing.join(' ')}`,
-    );
-    process.exit(1);
-  }
+  requireTools(TOOLS);
   // With --json, stdout carries only the JSON; the human-readable lines go to stderr.
   const say = (line: string) => (values.json ? console.error(line) : console.log(line));
   const machine = {
@@ -273,24 +192,11 @@ async function main(): Promise<void> {
   // A generous limit per step (>= 5 MB/s) and a watchdog over everything: the run always ends.
   const stepMs = 60_000 + sizeMiB * 200;
   const totalMs = 120_000 + stepMs * runs * 4;
-  const tmp = await mkdtemp(join(tmpdir(), 'outpost-bench-'));
-  const servers = new Servers();
-  let cleaned: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaned ??= servers.stopAll().finally(() => rm(tmp, { recursive: true, force: true })));
-  const abort = (why: string) => {
-    console.error(`error: ${why}; stopping`);
-    void cleanup().finally(() => process.exit(2));
-  };
-  const watchdog = setTimeout(() => abort(`still running after ${totalMs / 1000} s`), totalMs);
-  process.once('SIGINT', () => abort('interrupted'));
-  process.once('SIGTERM', () => abort('terminated'));
-  try {
-    await chmod(tmp, 0o755); // the rsync daemon and nginx workers may read as `nobody`
+  await guardedBenchmark('replicate', totalMs, async (tmp, servers) => {
     const src = join(tmp, 'src');
     const { files, bytes } = await makeData(src, sizeMiB);
     const rsyncUrl = await startRsyncd(servers, tmp, src);
-    const httpUrl = await startNginx(servers, tmp, src);
+    const httpUrl = (await startNginx(servers, tmp, src)).url;
     const times = {
       curl: [] as number[],
       rsync: [] as number[],
@@ -339,10 +245,7 @@ async function main(): Promise<void> {
     );
     say('MB/s = 10^6 bytes per second of wall time.');
     if (values.json) console.log(JSON.stringify({ sizeMiB, bytes, runs, machine, results, ratios }, null, 2));
-  } finally {
-    clearTimeout(watchdog);
-    await cleanup();
-  }
+  });
 }
 
 main().catch((err: unknown) => {

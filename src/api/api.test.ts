@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,7 @@ describe('site server HTTP API', () => {
         },
         get: (sha) => real.get(sha),
         read: (sha) => real.read(sha),
+        openChunk: (sha) => real.openChunk(sha),
         delete: (shas) => real.delete(shas),
         list: () => real.list(),
       };
@@ -364,6 +366,86 @@ describe('site server HTTP API', () => {
       const missing = await site.app.inject({ method: 'GET', url: '/dps/nope' });
       expect(missing.statusCode).toBe(404);
       expect(errorOf(missing).code).toBe('OUTPOST_DP_NOT_FOUND');
+    });
+
+    it('serves a file of many chunks: whole and 100 concurrent Ranges, exact bytes; aborted ones close their chunks', async () => {
+      const source = tempDir('api-big');
+      // Random bytes, so the chunker cuts several chunks, each longer than one read block.
+      const big = randomBytes(5 * 1024 * 1024 + 12_345);
+      writeFileSync(join(source, 'big.bin'), big);
+      const created = await admin('POST', '/packages', { name: 'big', source });
+      const id = (created.json() as { id: string }).id;
+      const files = (await site.ctx.db
+        .selectFrom('package_files')
+        .select('chunks')
+        .where('package_id', '=', id)
+        .executeTakeFirstOrThrow()) as { chunks: string };
+      const chunks = JSON.parse(files.chunks) as [string, number][];
+      expect(chunks.length).toBeGreaterThan(2);
+      const fileUrl = `${site.url}/dp/${id}/big.bin`;
+      // Not served before it is Installed on this DP.
+      expect((await fetch(fileUrl)).status).toBe(404);
+      await admin('POST', `/packages/${id}/assign`, { dps: ['C01'] });
+      await waitFor('the big package Installed on the DP of C01', 30_000, async () => {
+        const rows = (await admin('GET', `/status/packages?package=${id}`)).json() as PackageStatus[];
+        return rows.some((r) => r.dp === 'C01' && r.state === 'Installed');
+      });
+      const whole = await fetch(fileUrl);
+      expect(whole.status).toBe(200);
+      expect(sha256Hex(Buffer.from(await whole.arrayBuffer()))).toBe(sha256Hex(big));
+      // Ranges that start and end inside a chunk, on a chunk's edges, across several, and at the end.
+      let edge = 0;
+      const edges = chunks.map(([, size]) => (edge += size));
+      const ranges: [number, number][] = [
+        [0, 0],
+        [edges[0] - 1, edges[0]],
+        [edges[0], edges[1] - 1],
+        [5, Math.min(big.length - 1, edges[2] + 7)],
+        [big.length - 1, big.length - 1],
+      ];
+      for (let i = ranges.length; i < 100; i++) {
+        const a = (i * 2_654_435_761) % big.length;
+        const b = Math.min(big.length - 1, a + ((i * 40_503) % (3 * 1024 * 1024)));
+        ranges.push([a, b]);
+      }
+      const answers = await Promise.all(
+        ranges.map(async ([a, b]) => {
+          const res = await fetch(fileUrl, { headers: { range: `bytes=${a}-${b}` } });
+          return {
+            a,
+            b,
+            status: res.status,
+            range: res.headers.get('content-range'),
+            body: Buffer.from(await res.arrayBuffer()),
+          };
+        }),
+      );
+      for (const { a, b, status, range, body } of answers) {
+        expect(status).toBe(206);
+        expect(range).toBe(`bytes ${a}-${b}/${big.length}`);
+        expect(sha256Hex(body)).toBe(sha256Hex(big.subarray(a, b + 1)));
+      }
+      // Clients that go away mid-file leave no chunk file open on the DP.
+      const chunksDir = site.ctx.paths.chunks;
+      const openChunks = () =>
+        readdirSync('/proc/self/fd').filter((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`).startsWith(chunksDir);
+          } catch {
+            return false;
+          }
+        }).length;
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const aborted = new AbortController();
+          const res = await fetch(fileUrl, { signal: aborted.signal });
+          const reader = res.body?.getReader();
+          await reader?.read();
+          aborted.abort();
+          await reader?.cancel().catch(() => undefined);
+        }),
+      );
+      await waitFor('no chunk file open after the aborted downloads', 10_000, async () => openChunks() === 0);
     });
 
     it('answers a file that is not there through the one error mapper: 404 JSON', async () => {

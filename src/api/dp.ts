@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import send from '@fastify/send';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
@@ -34,7 +33,9 @@ function rangeOf(
  * URL of each (`/dp`, `/dps/<NAME>`) says which DP it is, so another site preloading from it
  * (`content preload --from-dp`) knows it reached a DP.
  */
-export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 'store'>): FastifyPluginAsync {
+export function dpRoutes(
+  ctx: Pick<SiteContext, 'config' | 'db' | 'log' | 'metrics' | 'store'>,
+): FastifyPluginAsync {
   const answer = (reply: FastifyReply, status: number) => {
     ctx.metrics.dpRequests.inc({ status: String(status) });
     return reply.code(status);
@@ -67,7 +68,20 @@ export function dpRoutes(ctx: Pick<SiteContext, 'config' | 'db' | 'metrics' | 's
     answer(reply, range.partial ? 206 : 200).header('content-length', String(length));
     if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
     if (request.method === 'HEAD' || length === 0) return reply.send();
-    return reply.send(Readable.from(file.read(range.start, range.end)));
+    // The body goes straight to the socket: the DP's reads reuse their buffers once it has them.
+    reply.hijack();
+    const res = reply.raw;
+    for (const [name, value] of Object.entries(reply.getHeaders()))
+      if (value !== undefined) res.setHeader(name, value);
+    res.writeHead(reply.statusCode);
+    try {
+      await file.writeTo(res, range.start, range.end);
+      res.end();
+    } catch (err) {
+      // The status line is out: all that is left is to cut the response short.
+      if (!res.destroyed) ctx.log('dp').error({ err, dp, package: pkg, path: file.path }, 'serving failed');
+      res.destroy();
+    }
   };
   return async (app) => {
     const me = (): DpIdentity => ({ dp: ctx.config.code, site: ctx.config.code });

@@ -14,5 +14,6 @@ export {
 } from './packagefile.js';
 export { parseIndex as parsePackIndex } from './packs.js';
 export { assertPackagePath } from './paths.js';
+export type { ChunkReader } from './reader.js';
 export { assertSha256, type ChunkData, type ContentStore, FileContentStore } from './store.js';
 export { type ChunkAt, type ChunkBytes, type Verified, VerifyPool } from './verify.js';

@@ -3,6 +3,7 @@ import { type Dirent, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncPath, type Limiter, writeFileAtomic } from '../common/index.js';
+import { type ChunkReader, rangeReader } from './reader.js';
 
 /**
  * Pack files: many small chunks in one file, so a package of a hundred thousand small files costs
@@ -92,6 +93,13 @@ export class PackIndex {
         await handle.close();
       }
     });
+  }
+
+  /** A packed chunk opened for reading by position, or null if it is not packed. */
+  async open(sha: string): Promise<ChunkReader | null> {
+    const at = this.where.get(sha);
+    if (!at) return null;
+    return rangeReader(await open(join(this.dir, `${at.pack}.pack`), 'r'), at.offset, at.size);
   }
 
   /**

@@ -13,6 +13,24 @@ function freshStore() {
   return { root, store: new FileContentStore(join(root, 'chunks')) };
 }
 
+/** Every byte of a chunk through openChunk, read in blocks of `block` from `from` on. */
+async function readOpened(store: FileContentStore, h: string, block: number, from = 0): Promise<Buffer> {
+  const reader = await store.openChunk(h);
+  try {
+    const parts: Buffer[] = [];
+    for (let at = from; ; ) {
+      const buf = Buffer.alloc(block);
+      const n = await reader.read(buf, at, block);
+      if (n === 0) break;
+      parts.push(buf.subarray(0, n));
+      at += n;
+    }
+    return Buffer.concat(parts);
+  } finally {
+    await reader.close();
+  }
+}
+
 describe('file content store', () => {
   it('stores by hash and reads back verified', async () => {
     const { store } = freshStore();
@@ -42,6 +60,36 @@ describe('file content store', () => {
     expect(await store.has(sha('one'))).toBe(true);
     expect(await store.has(sha('two'))).toBe(false);
     expect(await store.has(sha('three'))).toBe(true);
+  });
+
+  it('opens a chunk to read by position: its size, any block size, from an offset, to its end', async () => {
+    const { store } = freshStore();
+    const data = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+    await store.put(sha(data), data);
+    const reader = await store.openChunk(sha(data));
+    expect(reader.size).toBe(data.length);
+    const buf = Buffer.alloc(10);
+    expect(await reader.read(buf, 99_995, 10)).toBe(5);
+    expect(buf.subarray(0, 5).equals(data.subarray(99_995))).toBe(true);
+    expect(await reader.read(buf, data.length, 10)).toBe(0);
+    await reader.close();
+    for (const block of [1000, 4096, 65_536, 200_000])
+      expect((await readOpened(store, sha(data), block)).equals(data)).toBe(true);
+    expect((await readOpened(store, sha(data), 777, 12_345)).equals(data.subarray(12_345))).toBe(true);
+  });
+
+  it('an opened chunk stays readable when it is deleted meanwhile; a missing one is CONTENT_MISSING', async () => {
+    const { store } = freshStore();
+    const data = Buffer.from('x'.repeat(70_000));
+    await store.put(sha(data), data);
+    const reader = await store.openChunk(sha(data));
+    await store.delete([sha(data)]);
+    const buf = Buffer.alloc(data.length);
+    expect(await reader.read(buf, 0, buf.length)).toBe(data.length);
+    expect(buf.equals(data)).toBe(true);
+    await reader.close();
+    await expect(store.openChunk(sha(data))).rejects.toMatchObject({ code: 'OUTPOST_CONTENT_MISSING' });
+    await expect(store.openChunk('not a hash')).rejects.toMatchObject({ code: 'OUTPOST_BAD_INPUT' });
   });
 
   it('detects a chunk corrupted on disk', async () => {
@@ -104,6 +152,20 @@ describe('pack files', () => {
     await again.delete(chunks.slice(4).map((c) => c.sha));
     expect(readdirSync(join(root, 'chunks', 'packs'))).toEqual([]);
     expect(await listAll(new FileContentStore(join(root, 'chunks')))).toEqual([]);
+  });
+
+  it('opens a packed chunk (of a pack written by another process too) to read only its own bytes', async () => {
+    const { root, store } = freshStore();
+    const chunks = small(12);
+    const other = new FileContentStore(join(root, 'chunks'));
+    expect(await other.has(chunks[0].sha)).toBe(false);
+    await store.putMany(chunks);
+    for (const c of [chunks[0], chunks[5], chunks[11]]) {
+      for (const s of [store, other]) {
+        expect((await readOpened(s, c.sha, 7)).equals(c.data)).toBe(true);
+        expect((await readOpened(s, c.sha, 1024, 3)).equals(c.data.subarray(3))).toBe(true);
+      }
+    }
   });
 
   it('detects a packed chunk corrupted on disk', async () => {

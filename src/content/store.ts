@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type Dirent, existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { formatBytes, fsyncPath, limitConcurrency } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 import { PackIndex, type Prepared } from './packs.js';
+import { type ChunkReader, rangeReader } from './reader.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /** The most chunk files one store has open at once. */
@@ -17,6 +18,20 @@ const PACK_MIN = 8;
 export function assertSha256(sha: string): string {
   if (!SHA256.test(sha)) throw new OutpostError('OUTPOST_BAD_INPUT', `'${sha}' is not a SHA-256 hash`);
   return sha;
+}
+
+const missing = (sha: string) =>
+  new OutpostError('OUTPOST_CONTENT_MISSING', `chunk ${sha.slice(0, 12)} is not in the content library`);
+
+/** A reader of a whole file (a loose chunk). */
+async function openWhole(path: string): Promise<ChunkReader> {
+  const handle = await open(path, 'r');
+  try {
+    return rangeReader(handle, 0, (await handle.stat()).size);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
 }
 
 /** One chunk offered to the store: the bytes and the hash they must have. */
@@ -52,6 +67,12 @@ export interface ContentStore {
    * site checks every chunk; a DP checks every whole file).
    */
   read(sha: string): Promise<Buffer>;
+  /**
+   * Opens a chunk to read it block by block without holding it whole, for a reader that verifies the
+   * bytes otherwise (a DP serves files whose whole-file hashes were checked at install). The caller
+   * closes it; a chunk deleted meanwhile stays readable until then.
+   */
+  openChunk(sha: string): Promise<ChunkReader>;
   /** Deletes chunks; one not held is passed over. */
   delete(shas: readonly string[]): Promise<void>;
   list(): AsyncIterable<string>;
@@ -62,7 +83,11 @@ export interface ContentStore {
  * `chunks/ab/abcdef…`, or small ones together in `chunks/packs/` (see packs.ts).
  */
 export class FileContentStore implements ContentStore {
-  /** Every file this store opens goes through here, so a burst of small chunks cannot hit EMFILE. */
+  /**
+   * Every file this store opens and closes within one call goes through here, so a burst of small
+   * chunks cannot hit EMFILE. A chunk opened by openChunk is held by its reader (one per DP
+   * response being streamed) and does not take a slot: it would hold it for as long as a download.
+   */
   private readonly files = limitConcurrency(OPEN_FILES);
   private readonly packs: PackIndex;
 
@@ -173,23 +198,39 @@ export class FileContentStore implements ContentStore {
     await this.packs.clearLeftovers();
   }
 
-  async read(sha: string): Promise<Buffer> {
+  /**
+   * A chunk through `packed` if a pack holds it, else through `loose` from its own file, else through
+   * `packed` again after looking for packs another process of this site wrote since this one looked.
+   */
+  private async find<T>(
+    sha: string,
+    packed: (sha: string) => Promise<T | null>,
+    loose: (path: string) => Promise<T>,
+  ): Promise<T> {
     const path = this.pathOf(sha);
-    const packed = await this.packs.read(sha);
-    if (packed) return packed;
+    const inPack = await packed(sha);
+    if (inPack) return inPack;
     try {
-      return await this.files(() => readFile(path));
+      return await loose(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    // Not loose: perhaps in a pack another process of this site wrote since this one last looked.
     await this.packs.refresh();
-    const late = await this.packs.read(sha);
+    const late = await packed(sha);
     if (late) return late;
-    throw new OutpostError(
-      'OUTPOST_CONTENT_MISSING',
-      `chunk ${sha.slice(0, 12)} is not in the content library`,
+    throw missing(sha);
+  }
+
+  read(sha: string): Promise<Buffer> {
+    return this.find(
+      sha,
+      (s) => this.packs.read(s),
+      (path) => this.files(() => readFile(path)),
     );
+  }
+
+  openChunk(sha: string): Promise<ChunkReader> {
+    return this.find(sha, (s) => this.packs.open(s), openWhole);
   }
 
   async get(sha: string): Promise<Buffer> {

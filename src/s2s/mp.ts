@@ -1,7 +1,7 @@
 import { createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 import { type Static, Type } from 'typebox';
 import { OutpostError } from '../errors/index.js';
-import { type NonceCache, SIGNATURE_WINDOW_MS, type SiteKeys, sha256Hex } from './signing.js';
+import { type NonceCache, publicKeyOf, SIGNATURE_WINDOW_MS, type SiteKeys, sha256Hex } from './signing.js';
 
 /**
  * The management point protocol, version 1 (`/mp/v1`): what a client agent and a site's MP say to
@@ -134,7 +134,7 @@ export function verifyClientRequest(
   const ok = verify(
     null,
     canonical({ method: req.method, path: req.path, client, time, nonce, bodySha }),
-    createPublicKey(pem),
+    publicKeyOf(pem),
     Buffer.from(signature, 'base64'),
   );
   if (!ok)

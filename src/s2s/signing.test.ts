@@ -82,3 +82,19 @@ describe('site-to-site signatures', () => {
     });
   });
 });
+
+describe('nonce cache', () => {
+  it('refuses a nonce seen inside twice the window and forgets it after, the expired ones first', () => {
+    const nonces = new NonceCache();
+    const t0 = 1_000_000;
+    for (let i = 0; i < 20_000; i++) expect(nonces.checkAndRemember(`n${i}`, t0 + i)).toBe(true);
+    expect(nonces.checkAndRemember('n5', t0 + 30_000)).toBe(false);
+    expect(nonces.size).toBe(20_000);
+    const later = t0 + 2 * SIGNATURE_WINDOW_MS + 10_000;
+    expect(nonces.checkAndRemember('fresh', later)).toBe(true);
+    // n0..n9999 expired (each 2 windows after it came); n10000.. still count.
+    expect(nonces.size).toBe(10_001);
+    expect(nonces.checkAndRemember('n5', later)).toBe(true);
+    expect(nonces.checkAndRemember('n15000', later)).toBe(false);
+  });
+});

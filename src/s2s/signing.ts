@@ -85,12 +85,18 @@ export function signRequest(
 }
 
 const parsedKeys = new Map<string, KeyObject>();
+/** Keys kept parsed: every site of a hierarchy, and the clients that poll one management point most. */
+const PARSED_KEYS = 10_000;
 
-/** A peer's key, parsed once: every request of a transfer is signed. */
-function publicKeyOf(pem: string): KeyObject {
+/**
+ * A peer's (or a client's) key, parsed once: every request of a transfer is signed, and a client
+ * asks for its policy every few seconds (parsing the PEM cost as much as checking the signature).
+ */
+export function publicKeyOf(pem: string): KeyObject {
   let key = parsedKeys.get(pem);
   if (!key) {
     key = createPublicKey(pem);
+    if (parsedKeys.size >= PARSED_KEYS) parsedKeys.delete(parsedKeys.keys().next().value ?? '');
     parsedKeys.set(pem, key);
   }
   return key;
@@ -107,9 +113,18 @@ export interface KnownPeer {
 export class NonceCache {
   private readonly seen = new Map<string, number>();
 
+  /** How many nonces are remembered now. */
+  get size(): number {
+    return this.seen.size;
+  }
+
   checkAndRemember(nonce: string, now: number): boolean {
-    if (this.seen.size > 10_000) {
-      for (const [n, expires] of this.seen) if (expires < now) this.seen.delete(n);
+    // Every nonce is kept for the same time, and a Map iterates in insertion order: the expired ones
+    // are at the front, so forgetting them stops at the first that is not (rather than walking all
+    // of them on every request once there are many, as a busy management point has).
+    for (const [n, expires] of this.seen) {
+      if (expires >= now) break;
+      this.seen.delete(n);
     }
     if (this.seen.has(nonce)) return false;
     this.seen.set(nonce, now + 2 * SIGNATURE_WINDOW_MS);
