@@ -120,7 +120,7 @@ describe('content preload --from-dp', { timeout: 180_000 }, () => {
   });
 
   it('a DP holding an older version gives the files that did not change; the changed ones are named', async () => {
-    const { C01, S02, S03 } = h.sites;
+    const { C01, S02 } = h.sites;
     const p = await create('P');
     await installAt(p, 'S02');
     // S02 keeps version 1: its link is closed while version 2 is made.
