@@ -13,6 +13,7 @@ import { clients } from './migrations/0011_clients.js';
 import { basisChunks } from './migrations/0015_basis_chunks.js';
 import { jobStartedAt } from './migrations/0016_job_started_at.js';
 import { leaders } from './migrations/0017_leaders.js';
+import { statusBySite } from './migrations/0018_status_by_site.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -39,6 +40,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0015_basis_chunks': basisChunks,
     '0016_job_started_at': jobStartedAt,
     '0017_leaders': leaders,
+    '0018_status_by_site': statusBySite,
   };
 }
 
