@@ -25,6 +25,7 @@ import { assignPackage, reconcile } from '../src/replication/index.js';
 import { generateSiteKeys } from '../src/s2s/index.js';
 import { initCentral } from '../src/sites/index.js';
 import { listPackageStatus } from '../src/status/index.js';
+import { packageRow } from '../test/sites.js';
 import { machineInfo, runBenchmark } from './tools.js';
 
 const PG_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -137,23 +138,7 @@ runBenchmark('scale', async (tmp, onStop) => {
         .execute(),
     );
     const ids = Array.from({ length: packages + 1 }, (_, i) => packageId(i));
-    await insert(ids, (batch) =>
-      db
-        .insertInto('packages')
-        .values(
-          batch.map((id) => ({
-            id,
-            name: id,
-            source_version: 1,
-            origin_site: 'C01',
-            source_path: null,
-            complete_version: 1,
-            created_at: now,
-            updated_at: now,
-          })),
-        )
-        .execute(),
-    );
+    await insert(ids, (batch) => db.insertInto('packages').values(batch.map(packageRow)).execute());
     // Site i holds packages i·k … i·k + perSite (mod packages): every package is assigned somewhere.
     for (let s = 0; s < sites; s++) {
       const code = codes[s];

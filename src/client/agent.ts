@@ -88,17 +88,14 @@ export interface PollSummary {
   deployments: DeploymentOutcome[];
 }
 
-/**
- * A status report. No exit code (killed, never run) is left out rather than sent as null: an MP of
- * before the fix of its status body's types would read a null exit code as 0.
- */
+/** A status report; no exit code (killed, never run) is sent as null. */
 function statusBody(
   deployment: string,
   state: StatusBody['state'],
   exitCode: number | null,
   output: string,
 ): StatusBody {
-  return { deployment, state, ...(exitCode === null ? {} : { exitCode }), output };
+  return { deployment, state, exitCode, output };
 }
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -5,16 +5,16 @@ import { OutpostError } from '../errors/index.js';
 export class TransferRegistry {
   private readonly running = new Map<
     string,
-    { site: string; controller: AbortController; done: () => void; finished: Promise<void> }
+    { controller: AbortController; done: () => void; finished: Promise<void> }
   >();
 
-  start(id: string, site: string): AbortController {
+  start(id: string): AbortController {
     const controller = new AbortController();
     let done = () => {};
     const finished = new Promise<void>((resolve) => {
       done = resolve;
     });
-    this.running.set(id, { site, controller, done, finished });
+    this.running.set(id, { controller, done, finished });
     return controller;
   }
 

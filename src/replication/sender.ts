@@ -282,7 +282,7 @@ export class JobSender {
 
   private async run(job: Job, address: Address): Promise<void> {
     const { ctx } = this;
-    const controller = this.transfers.start(job.id, job.site_code);
+    const controller = this.transfers.start(job.id);
     const log = ctx.log('sender').child({ job: job.id, peer: job.site_code, package: job.package_id });
     const kind = this.kinds[job.kind];
     const started = ctx.clock.now();
