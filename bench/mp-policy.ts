@@ -10,7 +10,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MpClient } from '../src/apiclient/index.js';
+import { MpClient } from '../src/client/index.js';
 import { waitFor } from '../src/demo/index.js';
 import type { PackageView } from '../src/packages/index.js';
 import { generateSiteKeys, type Policy, type Unassigned } from '../src/s2s/index.js';

@@ -1,5 +1,4 @@
 import { Agent } from 'undici';
-import { MpClient } from '../apiclient/index.js';
 import { sleep } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 import {
@@ -15,6 +14,7 @@ import {
 } from '../s2s/index.js';
 import { TokenBucket } from './bucket.js';
 import { downloadFile, holdsFile } from './download.js';
+import { MpClient } from './mp.js';
 import { fileInPackage, programWorkdir } from './paths.js';
 import { runProgram } from './program.js';
 import { ClientData, type DeploymentRecord } from './state.js';

@@ -5,3 +5,4 @@ export {
   type DeploymentOutcome,
   type PollSummary,
 } from './agent.js';
+export { MpClient } from './mp.js';

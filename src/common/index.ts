@@ -3,5 +3,14 @@ export { formatDuration, parseDuration } from './duration.js';
 export { fsyncPath, isAtomicTemporary, writeFileAtomic } from './files.js';
 export { type Limiter, limitConcurrency } from './limit.js';
 export { splitLines } from './lines.js';
+export {
+  assertDpName,
+  assertPackageId,
+  assertSiteCode,
+  isSiteCode,
+  parseDpName,
+  SEVERITIES,
+  type Severity,
+} from './names.js';
 export { assertIdPrefix, oneMatch } from './prefix.js';
 export { formatBytes, parseSize } from './size.js';

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { lstat, rm, rmdir } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { basename, resolve } from 'node:path';
-import pg from 'pg';
 import { OutpostError } from '../errors/index.js';
-import { type Registration, registrationPath } from '../s2s/index.js';
+import type { Registration } from '../s2s/index.js';
 import { type FootprintItem, installLocations } from './footprint.js';
 import { type ListenAddress, parseListen } from './listen.js';
 import { proveDataDir, realOrResolved } from './ownership.js';
@@ -64,11 +63,18 @@ function isListening({ host, port }: ListenAddress): Promise<boolean> {
   });
 }
 
+// The PostgreSQL driver and the protocol are loaded only by an audit that needs them: the command
+// line loads this folder for every call (for the admin token), and they cost most of its start-up.
+async function pgClient(url: string) {
+  const { default: pg } = await import('pg');
+  return new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+}
+
 /** Whether a PostgreSQL schema an install recorded still exists (`URL#schema`). */
 async function schemaLeftover(name: string): Promise<Leftover | null> {
   const at = name.lastIndexOf('#');
   const [url, schema] = [name.slice(0, at), name.slice(at + 1)];
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  const client = await pgClient(url);
   try {
     await client.connect();
     const found = await client.query('select 1 from information_schema.schemata where schema_name = $1', [
@@ -100,7 +106,7 @@ async function dropSchema(code: string, name: string): Promise<void> {
   const at = name.lastIndexOf('#');
   const schema = schemaOfInstall(code, name);
   if (!schema) throw new OutpostError('OUTPOST_INTERNAL', `refusing to drop schema ${name.slice(at + 1)}`);
-  const client = new pg.Client({ connectionString: name.slice(0, at), connectionTimeoutMillis: 5000 });
+  const client = await pgClient(name.slice(0, at));
   await client.connect();
   try {
     await client.query(`drop schema if exists ${schema} cascade`);
@@ -119,6 +125,7 @@ async function registrationAtParent(
   code: string,
   generation: string | undefined,
 ): Promise<{ leftover: Leftover | null; replacedBy?: string }> {
+  const { registrationPath } = await import('../s2s/index.js');
   try {
     const res = await fetch(new URL(registrationPath(code), parentUrl), {
       signal: AbortSignal.timeout(5000),

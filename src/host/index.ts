@@ -24,4 +24,4 @@ export {
   readFootprint,
   recordFootprint,
 } from './footprint.js';
-export { formatListen, type ListenAddress, parseListen } from './listen.js';
+export { DEFAULT_LISTEN, formatListen, type ListenAddress, parseListen } from './listen.js';

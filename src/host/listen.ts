@@ -1,5 +1,8 @@
 import { OutpostError } from '../errors/index.js';
 
+/** Where a site server listens unless told otherwise. */
+export const DEFAULT_LISTEN = '127.0.0.1:8470';
+
 /** Where a site server listens: a host name or address (IPv6 without brackets) and a port. */
 export interface ListenAddress {
   host: string;

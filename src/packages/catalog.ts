@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Kysely, type Selectable, sql } from 'kysely';
+import { assertPackageId } from '../common/index.js';
 import { type ImportProgress, importSource, type ManifestFile } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import type { Database, OfferedFilesTable, PackageFilesTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import type { ManifestHeader } from '../s2s/index.js';
 import { postMessage, setInstallPending } from '../status/index.js';
-import { assertPackageId, formatPackageId } from './ids.js';
+import { formatPackageId } from './ids.js';
 
 type Db = Kysely<Database>;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertPackageId, formatPackageId } from './ids.js';
+import { assertPackageId } from '../common/index.js';
+import { formatPackageId } from './ids.js';
 
 describe('package ids', () => {
   it('formats the site code and five upper-case hex digits', () => {

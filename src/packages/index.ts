@@ -1,3 +1,4 @@
+export { assertPackageId } from '../common/index.js';
 export {
   createPackage,
   getPackageRow,
@@ -15,4 +16,4 @@ export {
   type UpdateView,
   updatePackage,
 } from './catalog.js';
-export { assertPackageId, formatPackageId } from './ids.js';
+export { formatPackageId } from './ids.js';

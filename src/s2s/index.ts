@@ -1,3 +1,4 @@
+export { SEVERITIES, type Severity } from '../common/index.js';
 export {
   type Sender,
   type SignedStream,
@@ -87,8 +88,6 @@ export {
   registrationPath,
   S2S,
   type S2SPath,
-  SEVERITIES,
-  type Severity,
   type SiteRecord,
   TARGET_KINDS,
   type TargetKind,

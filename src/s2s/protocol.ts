@@ -1,6 +1,7 @@
 import { type Static, type TSchema, Type } from 'typebox';
 import { Compile, type Validator } from 'typebox/compile';
 import { Value } from 'typebox/value';
+import { SEVERITIES } from '../common/index.js';
 import { assertSha256, MAX_CHUNK } from '../content/index.js';
 import { SITE_STATES, SITE_TYPES, type SiteState } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
@@ -207,10 +208,6 @@ export const PACKAGE_STATES = [
   'Removal Failed',
 ] as const;
 export type PackageState = (typeof PACKAGE_STATES)[number];
-
-/** Message severities, least to most severe (`status messages --severity` counts on the order). */
-export const SEVERITIES = ['info', 'warning', 'error'] as const;
-export type Severity = (typeof SEVERITIES)[number];
 
 /** An event from a component, as scripts see it (`status messages --json`). */
 const StatusMessageSchema = Type.Object({

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  assertSiteCode,
-  assertSiteType,
-  isJoinToken,
-  isSiteCode,
-  newJoinToken,
-  parseDpName,
-  parseJoinToken,
-} from './codes.js';
+import { assertSiteCode, isSiteCode, parseDpName } from '../common/index.js';
+import { assertSiteType, isJoinToken, newJoinToken, parseJoinToken } from './codes.js';
 
 describe('site codes', () => {
   it('accepts three upper-case letters or digits', () => {

@@ -1,9 +1,9 @@
-import { formatDuration } from '../common/index.js';
+import { assertSiteCode, formatDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { type KnownPeer, type Registration, S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportSite } from '../status/index.js';
-import { assertSiteCode, assertSiteType, hashToken, newJoinToken } from './codes.js';
+import { assertSiteType, hashToken, newJoinToken } from './codes.js';
 import { siteRecordOf } from './records.js';
 
 export const DEFAULT_JOIN_DEADLINE_MS = 10 * 60_000;

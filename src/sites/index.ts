@@ -1,12 +1,5 @@
-export {
-  assertDpName,
-  assertSiteCode,
-  assertSiteType,
-  isJoinToken,
-  isSiteCode,
-  parseDpName,
-  parseJoinToken,
-} from './codes.js';
+export { assertDpName, assertSiteCode, isSiteCode, parseDpName } from '../common/index.js';
+export { assertSiteType, isJoinToken, parseJoinToken } from './codes.js';
 export {
   type AddSiteInput,
   type AddSiteResult,
@@ -19,7 +12,7 @@ export {
   registrationOf,
   sendHeartbeat,
 } from './hierman.js';
-export { assertListen, DEFAULT_LISTEN, type InstalledSite, initCentral } from './install.js';
+export { assertListen, type InstalledSite, initCentral } from './install.js';
 export { type JoinOptions, joinSite } from './join.js';
 export {
   acceptEarlyPhase,

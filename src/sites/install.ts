@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Insertable, Selectable } from 'kysely';
-import { writeFileAtomic } from '../common/index.js';
+import { assertSiteCode, writeFileAtomic } from '../common/index.js';
 import type { SitesTable, SiteType } from '../db/index.js';
 import { openDatabase } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import {
   createAdminToken,
   createDataDir,
+  DEFAULT_LISTEN,
   databaseConfigOf,
   dataPaths,
   parseListen,
@@ -14,10 +15,8 @@ import {
   writeSiteConfig,
 } from '../host/index.js';
 import { generateSiteKeys } from '../s2s/index.js';
-import { assertSiteCode } from './codes.js';
-import type { JoinAnswer } from './phases.js';
 
-export const DEFAULT_LISTEN = '127.0.0.1:8470';
+import type { JoinAnswer } from './phases.js';
 
 /** Checks HOST:PORT. */
 export function assertListen(listen: string): string {

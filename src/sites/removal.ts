@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
+import { assertSiteCode } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import { type Database, dropSiteContent, forgetSite, type RemovedRows, totalRemoved } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { cancelJobs, createJob, OPEN_STATES } from '../jobs/index.js';
 import { S2S, s2sJson } from '../s2s/index.js';
 import { postMessage, reportPurge, reportSite } from '../status/index.js';
-import { assertSiteCode } from './codes.js';
 import { getSiteRow, nextHop, siteRecordOf } from './records.js';
 
 type Db = Kysely<Database>;

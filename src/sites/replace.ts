@@ -1,11 +1,11 @@
 import type { Kysely, Selectable } from 'kysely';
-import { formatDuration } from '../common/index.js';
+import { assertSiteCode, formatDuration } from '../common/index.js';
 import type { SiteContext } from '../core/index.js';
 import type { Database, SitesTable } from '../db/index.js';
 import { OutpostError } from '../errors/index.js';
 import { cancelJobs } from '../jobs/index.js';
 import { postMessage, setInstallPending } from '../status/index.js';
-import { assertSiteCode, hashToken, newJoinToken } from './codes.js';
+import { hashToken, newJoinToken } from './codes.js';
 import { DEFAULT_JOIN_DEADLINE_MS } from './hierman.js';
 import { getSiteRow } from './records.js';
 

@@ -27,6 +27,7 @@ describe('bad input gets a clear error and changes nothing', () => {
     return (await h.sites.C01.admin.get<SiteView[]>('/sites')).map((s) => s.code);
   }
 
+  // Some fifteen command-line calls, each a new process: slow on a loaded machine.
   it('malformed site codes and package ids: exit 2 with a one-line reason', async () => {
     const before = await siteCodes();
     for (const code of ['c1', 'S0', 'S002', 'S-2']) {
@@ -66,7 +67,7 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(r.stderr).toContain("site type 'tertiary'");
     const unknownOption = await cli(['site', 'list', '--bogus', ...data]);
     expect(unknownOption.code).toBe(2);
-  });
+  }, 120_000);
 
   it('a source folder with a symlink or an unsafe name is refused and creates no package', async () => {
     const src = join(base, 'evil-src');

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MpClient } from '../../src/apiclient/index.js';
+import { MpClient } from '../../src/client/index.js';
 import { type Hierarchy, startHierarchy, THREE_LEVELS, waitFor } from '../../src/demo/index.js';
 import type { BoundaryView, DeploymentSummary, DeploymentView } from '../../src/mp/index.js';
 import type { PackageView } from '../../src/packages/index.js';

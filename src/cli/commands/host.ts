@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
-import { parseSize } from '../../common/index.js';
+import { assertSiteCode, parseSize } from '../../common/index.js';
 import type { DoctorResult } from '../../doctor/index.js';
 import { OutpostError } from '../../errors/index.js';
 import type { AuditResult, Leftover, PurgeResult } from '../../host/index.js';
 import type { PreflightCheck } from '../../sites/index.js';
-import { assertSiteCode } from '../../sites/index.js';
 import { confirmed } from '../confirm.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import { printJson, printRows } from '../output.js';

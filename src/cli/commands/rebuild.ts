@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { AdminClient, rebuildApi } from '../../apiclient/index.js';
-import { formatDuration } from '../../common/index.js';
+import { assertSiteCode, formatDuration } from '../../common/index.js';
 import type { RebuildPlan, RebuildRequest, RebuildView, StepView } from '../../rebuild/index.js';
-import { assertSiteCode } from '../../sites/index.js';
 import { confirmed } from '../confirm.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import { type Column, colourState, formatBytes, formatTime, printJson, printRows } from '../output.js';

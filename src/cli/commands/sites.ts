@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
-import { parseDuration, parseSize } from '../../common/index.js';
+import { assertSiteCode, parseDuration, parseSize } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
+import { DEFAULT_LISTEN } from '../../host/index.js';
 import type {
   AddSiteResult,
   DeleteSummary,
@@ -11,7 +12,6 @@ import type {
   SitePhase,
   SiteView,
 } from '../../sites/index.js';
-import { assertSiteCode, DEFAULT_LISTEN } from '../../sites/index.js';
 import { confirmed } from '../confirm.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import {

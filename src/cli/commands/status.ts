@@ -1,10 +1,10 @@
 import { type Command, Option } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
-import { parseDuration, sleep } from '../../common/index.js';
+import { parseDuration, SEVERITIES, sleep } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
 import { COMPONENTS, formatLogLine } from '../../logs/index.js';
 import type { ListedJob, NotInstalled } from '../../replication/index.js';
-import { type PackageStatus, SEVERITIES, type StatusMessage } from '../../status/index.js';
+import type { PackageStatus, StatusMessage } from '../../status/index.js';
 import { confirmed } from '../confirm.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
 import {

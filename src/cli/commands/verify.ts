@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../../apiclient/index.js';
-import { assertPackageId } from '../../packages/index.js';
+import { assertPackageId } from '../../common/index.js';
 import type { ChunkProblem, RepairedChunk, VerifyResult } from '../../replication/index.js';
 import { type CommonOptions, serverOptions } from '../options.js';
 import { type Column, formatBytes, printJson, printRows } from '../output.js';
