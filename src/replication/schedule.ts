@@ -35,8 +35,8 @@ export async function readGiven(
 ): Promise<Map<string, Given>> {
   const byChild = new Map<string, Given>();
   const of = (child: string) => {
-    let given = byChild.get(child);
-    if (!given) byChild.set(child, (given = emptyGiven()));
+    const given = byChild.get(child) ?? emptyGiven();
+    byChild.set(child, given);
     return given;
   };
   const chunks = 'child' in where ? [null] : inChunks(where.packages);

@@ -1,5 +1,4 @@
 import { type ColumnDefinitionBuilder, type Kysely, type Migration, sql } from 'kysely';
-import type { Dialect } from '../migrations.js';
 
 /** A table whose changes can change what a child should hold, and the mark each changed row leaves. */
 interface Watch {
@@ -88,7 +87,7 @@ END $$`,
  * test writing rows) marks without having to remember to. Plus the indexes the narrow reads use.
  */
 export function distmgrMarks(
-  dialect: Dialect,
+  dialect: 'sqlite' | 'postgres',
   identity: (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder,
 ): Migration {
   return {
