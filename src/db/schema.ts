@@ -26,6 +26,7 @@ export interface Database {
   policy_packages: PolicyPackagesTable;
   clients: ClientsTable;
   deployment_status: DeploymentStatusTable;
+  distmgr_marks: DistmgrMarksTable;
 }
 
 /** Which way a site row relates to the site that holds it. */
@@ -343,4 +344,15 @@ export interface DeploymentStatusTable {
   exit_code: number | null;
   output: string | null;
   updated_at: number;
+}
+
+/**
+ * What changed since distmgr last looked (written by triggers): a child (or any site) and a package
+ * ('' for any), the version bumped each time the pair changes again.
+ */
+export interface DistmgrMarksTable {
+  id: Generated<number>;
+  site_code: string;
+  package_id: string;
+  version: Generated<number>;
 }

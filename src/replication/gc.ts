@@ -1,6 +1,7 @@
 import type { SiteContext } from '../core/index.js';
 import { OPEN_STATES } from '../jobs/index.js';
 import { importsInProgress } from '../packages/index.js';
+import { inChunks } from './schedule.js';
 
 /** Drops a package's row and manifests; its chunks go at the next garbage collection. */
 export async function forgetPackage(db: SiteContext['db'], id: string): Promise<void> {
@@ -12,17 +13,23 @@ export async function forgetPackage(db: SiteContext['db'], id: string): Promise<
  * A package that this site only carried for others (not its origin, no longer assigned anywhere
  * below it) is forgotten, once no job still needs it. One that never completed here is left: its
  * chunks may be arriving, and it is forgotten when the parent unassigns it (acceptAssignments).
+ * With `only`, looks at those packages alone.
  */
 export async function retireUnneeded(
   ctx: Pick<SiteContext, 'config' | 'db'>,
   assigned: string[],
+  only?: string[],
 ): Promise<boolean> {
   const keep = new Set(assigned);
-  const rows = await ctx.db
-    .selectFrom('packages')
-    .select(['id', 'complete_version'])
-    .where('origin_site', '!=', ctx.config.code)
-    .execute();
+  const rows: { id: string; complete_version: number | null }[] = [];
+  for (const chunk of only ? inChunks(only) : [null]) {
+    let query = ctx.db
+      .selectFrom('packages')
+      .select(['id', 'complete_version'])
+      .where('origin_site', '!=', ctx.config.code);
+    if (chunk) query = query.where('id', 'in', chunk);
+    rows.push(...(await query.execute()));
+  }
   let retired = false;
   for (const row of rows) {
     if (keep.has(row.id) || row.complete_version === null) continue;

@@ -9,7 +9,7 @@ export {
 export { assignPackage, listDps, redistributePackage, unassignPackage } from './assign.js';
 export { type CloneResult, cloneDp, packageSizes } from './clone.js';
 export { acceptAssignments, acceptBlock } from './despooler.js';
-export { reconcile } from './distmgr.js';
+export { DistmgrRounds, type RoundScope, reconcile } from './distmgr.js';
 export { type ExportedFile, exportPackages } from './export.js';
 export { listNotInstalled, type NotInstalled } from './followup.js';
 export { collectGauges } from './gauges.js';

@@ -210,13 +210,22 @@ export class JobSender {
     await db.transaction().execute(async (trx) => {
       for (const job of await reclaimExpired(trx, now)) await this.reportFailure(trx, job, now);
     });
-    const due = await db
-      .selectFrom('jobs')
-      .innerJoin('sites', 'sites.code', 'jobs.site_code')
-      .innerJoin('addresses', 'addresses.site_code', 'jobs.site_code')
+    // One row per link with a job due, oldest first, grouped in the database: after a package is
+    // assigned to 500 sites (or a clone) thousands of jobs are due, and only their links matter here.
+    const links = await db
+      .selectFrom((eb) =>
+        eb
+          .selectFrom('jobs')
+          .select(['site_code', (f) => f.fn.min('created_at').as('first_created')])
+          .where('state', 'in', ['pending', 'retrying'])
+          .where('next_attempt_at', '<=', now)
+          .groupBy('site_code')
+          .as('due'),
+      )
+      .innerJoin('sites', 'sites.code', 'due.site_code')
+      .innerJoin('addresses', 'addresses.site_code', 'due.site_code')
       .select([
-        'jobs.id',
-        'jobs.site_code',
+        'due.site_code',
         'sites.state as site_state',
         'addresses.schedule',
         'addresses.concurrency',
@@ -227,12 +236,10 @@ export class JobSender {
         'addresses.hold_generation',
         'sites.generation',
       ])
-      .where('jobs.state', 'in', ['pending', 'retrying'])
-      .where('jobs.next_attempt_at', '<=', now)
-      .orderBy('jobs.created_at')
+      .orderBy('due.first_created')
+      .orderBy('due.site_code')
       .execute();
-    const links = new Map(due.map((row) => [row.site_code, row]));
-    for (const row of links.values()) {
+    for (const row of links) {
       if (row.site_state !== 'active' && row.site_state !== 'unreachable') continue;
       if (!inSchedule(row.schedule, now)) continue;
       if (isHeld(row.hold_generation, row.generation)) continue;

@@ -27,7 +27,7 @@ import { Leadership, newLeaseOwner, registerOwner, retireOwner, takeBackLeases }
 import { createLoggers } from '../logs/index.js';
 import { pushPolicies } from '../mp/index.js';
 import { advanceRebuilds } from '../rebuild/index.js';
-import { JobSender, reconcile } from '../replication/index.js';
+import { DistmgrRounds, JobSender } from '../replication/index.js';
 import { loadSiteKeys } from '../s2s/index.js';
 import {
   assertListen,
@@ -124,6 +124,8 @@ export async function startSite(
   const asLeader = (role: string, tick: () => Promise<unknown>) => async () => {
     if (await leadership.lead(role, systemClock.now())) await tick();
   };
+  // Only what changed since the last round, with a full round at start and every few minutes.
+  const distmgr = new DistmgrRounds();
   const loops = [
     runLoop(
       ctx,
@@ -131,7 +133,7 @@ export async function startSite(
       'distmgr',
       2_000,
       stopping.signal,
-      asLeader('distmgr', () => reconcile(ctx)),
+      asLeader('distmgr', () => distmgr.round(ctx)),
     ),
     runLoop(ctx, 'sender', 'sender', 1_000, stopping.signal, () => sender.tick()),
     runLoop(
