@@ -17,7 +17,7 @@ import type { PackageView } from '../src/packages/index.js';
 import type { PreloadSummary } from '../src/replication/index.js';
 import type { ReplaceSiteResult } from '../src/sites/index.js';
 import type { PackageStatus } from '../src/status/index.js';
-import { countedChild, joinCounted, machineInfo, runBenchmark } from './tools.js';
+import { bytesReceived, countedChild, joinCounted, machineInfo, runBenchmark } from './tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -90,8 +90,7 @@ runBenchmark('rebuild', async (tmp, onStop) => {
   await allInstalled(`${count} packages Installed at the new S02`);
   const done = performance.now();
 
-  const metrics = await (await fetch(`${site.url}/metrics`)).text();
-  const sent = Number(/^outpost_despooler_bytes_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+  const sent = await bytesReceived(site.url);
   const wire = link.bytes();
   const metadata = wire.total - sent;
   const result = {

@@ -15,7 +15,7 @@ import { parseArgs, promisify } from 'node:util';
 import { startHierarchy, waitFor } from '../src/demo/index.js';
 import type { PackageView } from '../src/packages/index.js';
 import type { PackageStatus } from '../src/status/index.js';
-import { countedChild, machineInfo, runBenchmark, versionOf } from './tools.js';
+import { bytesReceived, countedChild, machineInfo, runBenchmark, versionOf } from './tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -100,10 +100,7 @@ runBenchmark('rereplicate', async (tmp, onStop) => {
   const { link, site: S02 } = await countedChild(C01, 'S02', join(tmp, 'sites', 'S02'));
   onStop(() => link.close());
   onStop(() => S02.process.stop());
-  const content = async () => {
-    const text = await (await fetch(`${S02.url}/metrics`)).text();
-    return Number(/^outpost_despooler_bytes_total (\d+)/m.exec(text)?.[1] ?? 0);
-  };
+  const content = () => bytesReceived(S02.url);
   const pkg = await C01.admin.post<PackageView>('/packages', { name: 'Re-replicated', source: src });
   await C01.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
   // Installed as C01 sees it: the status report that says so has crossed the link too.

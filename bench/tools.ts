@@ -346,3 +346,11 @@ export function peakRss(pid: number): { rss: number; peak: number } {
 export function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
+
+/** Content bytes a site has received (over every link), from its /metrics. */
+export async function bytesReceived(siteUrl: string): Promise<number> {
+  const text = await (await fetch(`${siteUrl}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^outpost_despooler_bytes_total(?:\{[^}]*\})? (\d+)/gm)) sum += Number(m[1]);
+  return sum;
+}

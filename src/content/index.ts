@@ -16,4 +16,4 @@ export { parseIndex as parsePackIndex } from './packs.js';
 export { assertPackagePath } from './paths.js';
 export type { ChunkReader } from './reader.js';
 export { assertSha256, type ChunkData, type ContentStore, FileContentStore } from './store.js';
-export { type ChunkAt, type ChunkBytes, type Verified, VerifyPool } from './verify.js';
+export { type ChunkAt, type ChunkBytes, hashPool, type Verified, VerifyPool } from './verify.js';

@@ -62,6 +62,34 @@ describe('file content store', () => {
     expect(await store.has(sha('three'))).toBe(true);
   });
 
+  it('stores batches that arrive together in group commits: each visible only once its own batch is durable', async () => {
+    const { root, store } = freshStore();
+    const big = (i: number) => Buffer.alloc(100 * 1024, i);
+    const batches = Array.from({ length: 6 }, (_, b) => [0, 1, 2].map((k) => big(b * 3 + k + 1)));
+    // A batch still arriving: its first chunk is written, but it stays invisible until the batch ends.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const late = big(99);
+    async function* arriving() {
+      yield { sha: sha(late), data: late };
+      await gate;
+    }
+    const lateDone = store.putMany(arriving());
+    const results = await Promise.all(
+      batches.map((chunks) => store.putMany(chunks.map((data) => ({ sha: sha(data), data })))),
+    );
+    expect(results.every((r) => r.rejected.length === 0)).toBe(true);
+    expect(await store.has(sha(late))).toBe(false);
+    release();
+    await lateDone;
+    const again = new FileContentStore(join(root, 'chunks'));
+    for (const data of [...batches.flat(), late])
+      expect((await again.get(sha(data))).equals(data)).toBe(true);
+    expect(readdirSync(join(root, 'chunks', 'tmp'))).toEqual([]);
+  });
+
   it('opens a chunk to read by position: its size, any block size, from an offset, to its end', async () => {
     const { store } = freshStore();
     const data = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));

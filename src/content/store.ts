@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type Dirent, existsSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { formatBytes, fsyncPath, limitConcurrency } from '../common/index.js';
+import { formatBytes, fsyncPath, type Limiter, limitConcurrency } from '../common/index.js';
 import { OutpostError } from '../errors/index.js';
 import { PackIndex, type Prepared } from './packs.js';
 import { type ChunkReader, rangeReader } from './reader.js';
@@ -78,6 +78,81 @@ export interface ContentStore {
   list(): AsyncIterable<string>;
 }
 
+/** A chunk written to a temporary file, to be synced and renamed to its place. */
+interface Written {
+  tmp: string;
+  target: string;
+  done: Promise<void>;
+}
+
+/** One putMany's chunks, written and waiting to be made durable and visible. */
+interface Batch {
+  written: Written[];
+  pack: Prepared | null;
+}
+
+/**
+ * Group commit: the batches written while a round of syncs runs wait for the next round, which
+ * syncs all their files together, renames them, and syncs each folder they went into once for
+ * all of them. With several transfer blocks arriving at once (a job's window), the file system
+ * commits its journal for a group of blocks rather than for each. A batch is settled only once
+ * its own round is over: nothing becomes visible, or is acknowledged, before it is durable.
+ */
+class GroupCommit {
+  private queue: { batch: Batch; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(private readonly files: Limiter) {}
+
+  commit(batch: Batch): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+      if (!this.running) void this.rounds();
+    });
+  }
+
+  private async rounds(): Promise<void> {
+    this.running = true;
+    while (this.queue.length) {
+      const round = this.queue.splice(0);
+      // All syncs after all writes, so the file system can commit them together. fsync through a
+      // new descriptor flushes the file's data all the same, and no descriptor stays open between.
+      const synced = await Promise.all(
+        round.map(({ batch }) =>
+          Promise.all(batch.written.map((w) => this.files(() => fsyncPath(w.tmp)))).then(
+            () => null,
+            (err: unknown) => ({ err }),
+          ),
+        ),
+      );
+      const ready = round.filter((entry, i) => {
+        const failed = synced[i];
+        if (failed) entry.reject(failed.err);
+        return !failed;
+      });
+      try {
+        const written = ready.flatMap(({ batch }) => batch.written);
+        const dirs = new Set(written.map((w) => dirname(w.target)));
+        await Promise.all([...dirs].map((d) => (existsSync(d) ? undefined : mkdir(d, { recursive: true }))));
+        for (const w of written) await rename(w.tmp, w.target);
+        await Promise.all([...dirs].map((d) => this.files(() => fsyncPath(d))));
+      } catch (err) {
+        for (const entry of ready) entry.reject(err);
+        continue;
+      }
+      for (const entry of ready) {
+        try {
+          await entry.batch.pack?.commit();
+          entry.resolve();
+        } catch (err) {
+          entry.reject(err);
+        }
+      }
+    }
+    this.running = false;
+  }
+}
+
 /**
  * A content store in a folder of the site's data directory: a chunk on its own in
  * `chunks/ab/abcdef…`, or small ones together in `chunks/packs/` (see packs.ts).
@@ -90,9 +165,11 @@ export class FileContentStore implements ContentStore {
    */
   private readonly files = limitConcurrency(OPEN_FILES);
   private readonly packs: PackIndex;
+  private readonly commits: GroupCommit;
 
   constructor(private readonly root: string) {
     this.packs = new PackIndex(join(root, 'packs'), this.files);
+    this.commits = new GroupCommit(this.files);
   }
 
   private pathOf(sha: string): string {
@@ -125,7 +202,7 @@ export class FileContentStore implements ContentStore {
   ): Promise<{ rejected: { sha: string; reason: string }[] }> {
     const tmpDir = join(this.root, 'tmp');
     const rejected: { sha: string; reason: string }[] = [];
-    const written: { tmp: string; target: string; done: Promise<void> }[] = [];
+    const written: Written[] = [];
     const small: ChunkData[] = [];
     let bytes = 0;
     let pack: Prepared | null = null;
@@ -157,14 +234,7 @@ export class FileContentStore implements ContentStore {
       if (small.length >= PACK_MIN) pack = await this.packs.write(tmpDir, small);
       else for (const { sha, data } of small) writeLoose(sha, data);
       await Promise.all(written.map((w) => w.done));
-      // All syncs after all writes, so the file system can commit them together. fsync through a
-      // new descriptor flushes the file's data all the same, and no descriptor stays open between.
-      await Promise.all(written.map((w) => this.files(() => fsyncPath(w.tmp))));
-      const dirs = new Set(written.map((w) => dirname(w.target)));
-      await Promise.all([...dirs].map((d) => (existsSync(d) ? undefined : mkdir(d, { recursive: true }))));
-      for (const w of written) await rename(w.tmp, w.target);
-      await Promise.all([...dirs].map((d) => this.files(() => fsyncPath(d))));
-      await pack?.commit();
+      await this.commits.commit({ written, pack });
     } catch (err) {
       await Promise.allSettled(written.map((w) => w.done));
       await Promise.all(

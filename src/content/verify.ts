@@ -31,11 +31,17 @@ const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { openSync, readSync, closeSync } = require('node:fs');
-parentPort.on('message', ({ id, file, offset, size, sha, bytes }) => {
+parentPort.on('message', (task) => {
+  const started = performance.now();
+  const answer = work(task);
+  answer.busy = performance.now() - started;
+  parentPort.postMessage(answer, answer.data ? [answer.data] : []);
+});
+function work({ id, file, offset, size, sha, bytes }) {
   if (bytes) {
     const actual = createHash('sha256').update(new Uint8Array(bytes)).digest('hex');
-    if (actual !== sha) return parentPort.postMessage({ id, error: 'corrupt: its bytes hash to ' + actual.slice(0, 12) });
-    return parentPort.postMessage({ id, data: bytes }, [bytes]);
+    if (actual !== sha) return { id, error: 'corrupt: its bytes hash to ' + actual.slice(0, 12) };
+    return { id, data: bytes };
   }
   let fd;
   try {
@@ -47,22 +53,24 @@ parentPort.on('message', ({ id, file, offset, size, sha, bytes }) => {
       if (n === 0) break;
       got += n;
     }
-    if (got < size) return parentPort.postMessage({ id, error: 'unreadable: the file ends ' + (size - got) + ' bytes early' });
+    if (got < size) return { id, error: 'unreadable: the file ends ' + (size - got) + ' bytes early' };
     const actual = createHash('sha256').update(data).digest('hex');
-    if (actual !== sha) return parentPort.postMessage({ id, error: 'corrupt: its bytes hash to ' + actual.slice(0, 12) });
-    parentPort.postMessage({ id, data: data.buffer }, [data.buffer]);
+    if (actual !== sha) return { id, error: 'corrupt: its bytes hash to ' + actual.slice(0, 12) };
+    return { id, data: data.buffer };
   } catch (err) {
-    parentPort.postMessage({ id, error: 'unreadable: ' + err.message });
+    return { id, error: 'unreadable: ' + err.message };
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-});
+}
 `;
 
 interface Answer {
   id: number;
   data?: ArrayBuffer;
   error?: string;
+  /** Milliseconds the worker spent on the task (reading and hashing). */
+  busy: number;
 }
 
 /** The bytes of `data` as an ArrayBuffer of their own, to move to a worker: copied only if shared. */
@@ -80,28 +88,47 @@ function ownBuffer(data: Buffer): ArrayBuffer {
  * they matched their hash.
  */
 export class VerifyPool {
-  private readonly workers: Worker[];
+  private started: Worker[] | null = null;
   private readonly waiting = new Map<number, (a: Answer) => void>();
   private next = 0;
+  /** Milliseconds the workers have spent on tasks, summed over them, since the pool was made. */
+  busyMs = 0;
 
-  constructor(readonly size = availableParallelism()) {
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(WORKER, { eval: true });
-      w.on('message', (a: Answer) => this.answered(a));
-      return w;
-    });
+  constructor(readonly size = availableParallelism()) {}
+
+  /** How many worker threads are running (none before the first task). */
+  get running(): number {
+    return this.started?.length ?? 0;
+  }
+
+  /**
+   * The workers, started on first use (a site that never receives content never pays for them).
+   * They hold the process open only while a task is in flight.
+   */
+  private get workers(): Worker[] {
+    if (!this.started)
+      this.started = Array.from({ length: this.size }, () => {
+        const w = new Worker(WORKER, { eval: true });
+        w.on('message', (a: Answer) => this.answered(a));
+        w.unref();
+        return w;
+      });
+    return this.started;
   }
 
   private answered(a: Answer): void {
+    this.busyMs += a.busy;
     const resolve = this.waiting.get(a.id);
     if (!resolve) return;
     this.waiting.delete(a.id);
+    if (this.waiting.size === 0) for (const w of this.workers) w.unref();
     resolve(a);
   }
 
   private async verify<T extends ChunkAt | ChunkBytes>(chunk: T): Promise<Verified<T>> {
     const id = this.next++;
     const worker = this.workers[id % this.workers.length];
+    if (this.waiting.size === 0) for (const w of this.workers) w.ref();
     const a = await new Promise<Answer>((resolve) => {
       this.waiting.set(id, resolve);
       if ('data' in chunk) {
@@ -128,7 +155,7 @@ export class VerifyPool {
       Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]();
     type Step = { key: number; verified: Verified<T> } | { key: -1; next: IteratorResult<T> };
     const inFlight = new Map<number, Promise<Step>>();
-    const limit = this.workers.length * 2;
+    const limit = this.size * 2;
     let pulling: Promise<Step> | null = null;
     let exhausted = false;
     let n = 0;
@@ -155,6 +182,20 @@ export class VerifyPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    const workers = this.started ?? [];
+    this.started = null;
+    await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+let shared: VerifyPool | null = null;
+
+/**
+ * The process's own pool for hashing what arrives from the network (the despooler's blocks), shared
+ * by every transfer so the process never runs more hashing threads than it has cores. Never closed:
+ * its workers are idle threads that do not hold the process open.
+ */
+export function hashPool(): VerifyPool {
+  shared ??= new VerifyPool();
+  return shared;
 }

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { hashPool } from '../content/index.js';
 
 /**
  * Prometheus metrics of one site server, served at /metrics, with the process and Node.js ones.
@@ -8,6 +9,8 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // What of the hash workers' busy time this registry's counter already holds.
+  let hashedSeconds = 0;
   return {
     registry,
     bytesSent: new Counter({
@@ -24,8 +27,29 @@ export function createMetrics() {
     }),
     bytesReceived: new Counter({
       name: 'outpost_despooler_bytes_total',
-      help: 'Content bytes received and verified from the parent',
+      help: 'Content bytes received and verified, by the site (the parent) they came from',
+      labelNames: ['site'],
       registers: [registry],
+    }),
+    hashWorkers: new Gauge({
+      name: 'outpost_hash_workers',
+      help: 'Worker threads that hash received content off the event loop (0 until the first block arrives)',
+      registers: [registry],
+      collect() {
+        this.set(hashPool().running);
+      },
+    }),
+    hashBusy: new Counter({
+      name: 'outpost_hash_worker_busy_seconds_total',
+      help:
+        'Seconds the hash worker threads spent hashing received content, summed over the workers: ' +
+        'its rate divided by outpost_hash_workers is their utilisation (1 = every worker always busy)',
+      registers: [registry],
+      collect() {
+        const busy = hashPool().busyMs / 1000;
+        if (busy > hashedSeconds) this.inc(busy - hashedSeconds);
+        hashedSeconds = busy;
+      },
     }),
     patchedBytes: new Counter({
       name: 'outpost_despooler_patched_bytes_total',

@@ -1,3 +1,4 @@
+import { type ChunkBytes, type ChunkData, hashPool } from '../content/index.js';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
 import { assertPackageId, getPackageRow, manifestPages } from '../packages/index.js';
@@ -8,34 +9,40 @@ import { collectGarbage, forgetPackage } from './gc.js';
 import { sendAgain } from './given.js';
 
 /**
- * despooler: one transfer block from the parent — several chunks back to back, as listed in the
- * (signed) chunk list. Each chunk is checked against its hash; the good ones are synced together
- * before the block is acknowledged, a damaged one is discarded and named so the parent sends it
- * again. A body longer or shorter than its list is refused whole.
+ * despooler: one transfer block from the parent `from` — several chunks back to back, as listed in
+ * the (signed) chunk list. Each chunk is checked against its hash on the process's hash workers
+ * (off the event loop, so the next bytes are received while the last are hashed); the good ones are
+ * written as they come and made durable in the store's next group commit (one round of syncs for
+ * every block waiting at that moment) before the block is acknowledged. A damaged one is discarded
+ * and named so the parent sends it again. A body longer or shorter than its list is refused whole.
  */
 export async function acceptBlock(
   ctx: Pick<SiteContext, 'clock' | 'config' | 'db' | 'log' | 'metrics' | 'sink' | 'store'>,
+  from: string,
   list: readonly BlockChunk[],
   body: AsyncIterable<Uint8Array>,
 ): Promise<{ stored: string[]; rejected: { sha: string; reason: string }[] }> {
   let arrived = 0;
-  async function* parse(): AsyncGenerator<{ sha: string; data: Buffer }> {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+  // Each chunk is gathered straight into a buffer of its own (the one copy from the socket's
+  // buffers), which then moves to a hash worker and back without being copied again.
+  async function* parse(): AsyncGenerator<ChunkBytes> {
+    let chunk: Buffer | null = null;
+    let filled = 0;
     for await (const piece of body) {
       let buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
       while (buf.length > 0) {
         const current = list[arrived];
         if (!current) throw new OutpostError('OUTPOST_BAD_INPUT', 'block body is longer than its chunk list');
-        const take = Math.min(buf.length, current.size - pendingBytes);
-        pending.push(buf.subarray(0, take));
-        pendingBytes += take;
+        chunk ??= Buffer.allocUnsafeSlow(current.size);
+        const take = Math.min(buf.length, current.size - filled);
+        buf.copy(chunk, filled, 0, take);
+        filled += take;
         buf = buf.subarray(take);
-        if (pendingBytes === current.size) {
+        if (filled === current.size) {
           arrived++;
-          yield { sha: current.sha, data: pending.length === 1 ? pending[0] : Buffer.concat(pending) };
-          pending = [];
-          pendingBytes = 0;
+          yield { sha: current.sha, size: current.size, data: chunk };
+          chunk = null;
+          filled = 0;
         }
       }
     }
@@ -46,13 +53,24 @@ export async function acceptBlock(
       );
     }
   }
+  const rejected: { sha: string; reason: string }[] = [];
+  async function* verified(): AsyncGenerator<ChunkData> {
+    for await (const v of hashPool().verifyAll(parse())) {
+      if (v.ok) yield { sha: v.chunk.sha, data: v.data };
+      else
+        rejected.push({ sha: v.chunk.sha, reason: `chunk ${v.chunk.sha.slice(0, 12)} arrived ${v.reason}` });
+    }
+  }
   // Each chunk is checked and written while the rest of the block is still arriving.
-  const { rejected } = await ctx.store.putMany(parse()).catch((err: unknown) => {
+  await ctx.store.putMany(verified(), { verified: true }).catch((err: unknown) => {
     throw diskFullHere(ctx, err);
   });
   const bad = new Set(rejected.map((r) => r.sha));
   const stored = list.filter((c) => !bad.has(c.sha)).map((c) => c.sha);
-  ctx.metrics.bytesReceived.inc(list.filter((c) => !bad.has(c.sha)).reduce((sum, c) => sum + c.size, 0));
+  ctx.metrics.bytesReceived.inc(
+    { site: from },
+    list.filter((c) => !bad.has(c.sha)).reduce((sum, c) => sum + c.size, 0),
+  );
   for (const r of rejected) {
     ctx.metrics.chunksRejected.inc();
     ctx.log('despooler').warn({ chunk: r.sha, err: r.reason }, 'chunk discarded');

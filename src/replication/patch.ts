@@ -80,11 +80,12 @@ async function readBounded(body: AsyncIterable<Uint8Array>, limit: number): Prom
 
 /**
  * despooler: a chunk sent as a delta. It is rebuilt from the basis chunks held here and stored like
- * a chunk of a block, only if it matches its hash. A basis no longer here (freed meanwhile) or a
+ * a chunk of a block, only if it matches its hash; `from` is the parent that sent it. A basis no longer here (freed meanwhile) or a
  * rebuilt chunk that does not match answers `stored: false`, and the parent sends the chunk whole.
  */
 export async function acceptPatch(
   ctx: Pick<SiteContext, 'config' | 'log' | 'metrics' | 'store'>,
+  from: string,
   patch: PatchHeader,
   body: AsyncIterable<Uint8Array>,
 ): Promise<{ stored: boolean; reason?: string }> {
@@ -112,7 +113,7 @@ export async function acceptPatch(
     throw diskFullHere(ctx, err);
   });
   if (rejected.length) return refused(`the rebuilt chunk ${rejected[0].reason}`);
-  ctx.metrics.bytesReceived.inc(delta.length);
+  ctx.metrics.bytesReceived.inc({ site: from }, delta.length);
   ctx.metrics.patchedBytes.inc(patch.size);
   return { stored: true };
 }

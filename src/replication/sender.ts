@@ -29,6 +29,7 @@ import {
   s2sJson,
   s2sPostStream,
   s2sPutBlock,
+  TRANSFER_WINDOW,
 } from '../s2s/index.js';
 import { postMessage, setPackageStatus } from '../status/index.js';
 import { isHeld } from './addresses.js';
@@ -391,14 +392,8 @@ export class JobSender {
       throw withPackageNeed(err, job, total - sent);
     });
     const blocks = planBlocks(whole.map((c) => ({ sha: c.sha, size: c.size })));
-    // What of the block in flight has gone to the connection: the progress between acknowledgements.
+    // What of the blocks in flight has gone to the connection: the progress between acknowledgements.
     let onWire = 0;
-    const counted = async function* (pieces: AsyncIterable<Buffer>) {
-      for await (const piece of pieces) {
-        onWire += piece.length;
-        yield piece;
-      }
-    };
     let writing: Promise<unknown> | null = null;
     const ticker = setInterval(() => {
       if (writing) return;
@@ -416,57 +411,97 @@ export class JobSender {
           writing = null;
         });
     }, PROGRESS_EVERY_MS);
+    // One block failing stops the rest of the window with it.
+    const window = new AbortController();
+    const stopWindow = () => window.abort();
+    signal.addEventListener('abort', stopWindow, { once: true });
+    const sendBlock = async (first: Block, firstDatas: Buffer[]) => {
+      let block = first;
+      let datas = firstDatas;
+      for (let attempt = 1; ; attempt++) {
+        let wire = 0;
+        const counted = async function* (pieces: AsyncIterable<Buffer>) {
+          for await (const piece of pieces) {
+            wire += piece.length;
+            onWire += piece.length;
+            yield piece;
+          }
+        };
+        const body = Readable.from(counted(throttledAll(datas, limiter, window.signal)));
+        ctx.metrics.blocksInFlight.inc({ site: job.site_code });
+        const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, window.signal)
+          .catch((err: unknown) => {
+            throw withPackageNeed(err, job, total - sent);
+          })
+          .finally(() => {
+            onWire -= wire;
+            ctx.metrics.blocksInFlight.dec({ site: job.site_code });
+          });
+        const accepted = block
+          .filter((c) => !rejected.some((r) => r.sha === c.sha))
+          .reduce((sum, c) => sum + c.size, 0);
+        sent += accepted;
+        ctx.metrics.bytesSent.inc({ site: job.site_code }, accepted);
+        if (rejected.length === 0) return;
+        // A chunk damaged on the way was discarded by the child: send just those again, at once.
+        if (attempt >= CHUNK_TRIES || window.signal.aborted) {
+          // Rejected every time: the damage may be in this site's own copy, not on the wire.
+          const ownCopy = await ctx.store.get(rejected[0].sha).then(
+            () => 'the copy here is sound, so the damage is on the way',
+            (err: Error) => err.message,
+          );
+          throw new OutpostError(
+            'OUTPOST_HASH_MISMATCH',
+            `child kept rejecting chunks: ${rejected[0].reason}; ${ownCopy}`,
+          );
+        }
+        ctx
+          .log('sender')
+          .warn(
+            { job: job.id, chunks: rejected.map((r) => r.sha) },
+            'child rejected damaged chunks; resending',
+          );
+        const again = new Set(rejected.map((r) => r.sha));
+        datas = datas.filter((_, k) => again.has(block[k].sha));
+        block = block.filter((c) => again.has(c.sha));
+      }
+    };
+    const inFlight = new Set<Promise<void>>();
+    let inFlightBytes = 0;
+    let failure: { err: unknown } | null = null;
     try {
-      // Read the next block while this one is on the wire; only one block is ever unacknowledged.
+      // Blocks go out while the window has room, each acknowledged on its own; the next block is
+      // read while the window is full, so it is ready the moment an acknowledgement frees room.
       const read = (block: Block) => Promise.all(block.map((c) => ctx.store.read(c.sha)));
       let next = blocks.length ? read(blocks[0]) : null;
       for (let i = 0; i < blocks.length; i++) {
+        const bytes = blockBytes(blocks[i]);
+        while (!failure && inFlight.size > 0 && inFlightBytes + bytes > TRANSFER_WINDOW)
+          await Promise.race(inFlight);
+        if (failure) break;
         await this.assertStillHeld(job.id);
         if (signal.aborted) throw new Cancelled();
-        let block = blocks[i];
-        let datas = await (next as Promise<Buffer[]>);
+        const datas = await (next as Promise<Buffer[]>);
         next = i + 1 < blocks.length ? read(blocks[i + 1]) : null;
         next?.catch(() => undefined);
-        for (let attempt = 1; ; attempt++) {
-          onWire = 0;
-          const body = Readable.from(counted(throttledAll(datas, limiter, signal)));
-          ctx.metrics.blocksInFlight.inc({ site: job.site_code });
-          const { rejected } = await s2sPutBlock(ctx.identity, address.url, block, body, signal)
-            .catch((err: unknown) => {
-              throw withPackageNeed(err, job, total - sent);
-            })
-            .finally(() => ctx.metrics.blocksInFlight.dec({ site: job.site_code }));
-          const accepted = block
-            .filter((c) => !rejected.some((r) => r.sha === c.sha))
-            .reduce((sum, c) => sum + c.size, 0);
-          sent += accepted;
-          onWire = 0;
-          ctx.metrics.bytesSent.inc({ site: job.site_code }, accepted);
-          if (rejected.length === 0) break;
-          // A chunk damaged on the way was discarded by the child: send just those again, at once.
-          if (attempt >= CHUNK_TRIES || signal.aborted) {
-            // Rejected every time: the damage may be in this site's own copy, not on the wire.
-            const ownCopy = await ctx.store.get(rejected[0].sha).then(
-              () => 'the copy here is sound, so the damage is on the way',
-              (err: Error) => err.message,
-            );
-            throw new OutpostError(
-              'OUTPOST_HASH_MISMATCH',
-              `child kept rejecting chunks: ${rejected[0].reason}; ${ownCopy}`,
-            );
-          }
-          ctx
-            .log('sender')
-            .warn(
-              { job: job.id, chunks: rejected.map((r) => r.sha) },
-              'child rejected damaged chunks; resending',
-            );
-          const again = new Set(rejected.map((r) => r.sha));
-          datas = datas.filter((_, k) => again.has(block[k].sha));
-          block = block.filter((c) => again.has(c.sha));
-        }
+        inFlightBytes += bytes;
+        const task: Promise<void> = sendBlock(blocks[i], datas)
+          .catch((err: unknown) => {
+            failure ??= { err };
+            window.abort();
+          })
+          .finally(() => {
+            inFlightBytes -= bytes;
+            inFlight.delete(task);
+          });
+        inFlight.add(task);
       }
+      await Promise.all(inFlight);
+      if (failure) throw (failure as { err: unknown }).err;
     } finally {
+      window.abort();
+      signal.removeEventListener('abort', stopWindow);
+      await Promise.allSettled(inFlight);
       clearInterval(ticker);
       await writing;
     }
@@ -599,6 +634,8 @@ async function recordDelivery(trx: Db, job: Job, now: number): Promise<void> {
     .onConflict((oc) => oc.columns(['site_code', 'package_id']).doUpdateSet(delivery))
     .execute();
 }
+
+const blockBytes = (block: Block) => block.reduce((sum, c) => sum + c.size, 0);
 
 /** A full disk at the child, with what the rest of this package still needs there. */
 function withPackageNeed(err: unknown, job: Job, remaining: number): unknown {

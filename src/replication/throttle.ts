@@ -63,12 +63,16 @@ export async function* throttledAll(
   for (const data of datas) yield* throttled(data, limiter, signal);
 }
 
-/** Yields `data` in pieces no faster than the limiter allows. */
+/** Yields `data` in pieces no faster than the limiter allows; whole, with no limiter. */
 export async function* throttled(
   data: Buffer,
   limiter: RateLimiter | null,
   signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
+  if (!limiter) {
+    if (!signal.aborted) yield data;
+    return;
+  }
   const piece = 64 * 1024;
   for (let i = 0; i < data.length; i += piece) {
     if (limiter) await limiter.take(Math.min(piece, data.length - i), signal);

@@ -92,6 +92,7 @@ export {
   TARGET_KINDS,
   type TargetKind,
   TRANSFER_BLOCK,
+  TRANSFER_WINDOW,
 } from './protocol.js';
 export {
   bodyMismatch,

@@ -69,8 +69,18 @@ export const HEADER = {
   patch: 'x-outpost-patch',
 } as const;
 
-/** The most a transfer block may hold: what a crash can cost in re-sent bytes. */
+/** The most a transfer block (one signed PUT, acknowledged on its own) may hold. */
 export const TRANSFER_BLOCK = 8 * 1024 * 1024;
+/**
+ * The most of one job a sender has on the way and not acknowledged: the blocks in flight together
+ * (a lone block larger than this, a single chunk over TRANSFER_BLOCK, goes alone). It is what a
+ * kill -9 of either side can cost in re-sent bytes. Four blocks: enough that receiving, hashing,
+ * writing and syncing at the child overlap with sending at the parent (one block being synced,
+ * one hashed, two on the wire), and small enough that a crash on a 10 Mbit/s branch link costs
+ * under half a minute of re-sending and a job holds at most this much (plus one block read ahead)
+ * in memory.
+ */
+export const TRANSFER_WINDOW = 4 * TRANSFER_BLOCK;
 /**
  * The most chunks a transfer block may list: the list travels in a header, and Node refuses a
  * request whose headers exceed 16 KiB (128 entries of 72 characters are 9 KiB).

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSite, waitFor } from '../../src/demo/index.js';
 import type { JobView } from '../../src/jobs/index.js';
 import type { PackageView } from '../../src/packages/index.js';
-import { TRANSFER_BLOCK } from '../../src/s2s/index.js';
+import { TRANSFER_WINDOW } from '../../src/s2s/index.js';
 import type { PackageStatus } from '../../src/status/index.js';
 import {
   libraryIsSound,
@@ -17,7 +17,9 @@ import {
   waitForPackageState,
 } from './helpers.js';
 
-const SIZE = 64 * 1024 * 1024;
+const SIZE = 96 * 1024 * 1024;
+/** Request headers and answers on top of the content: a few KiB per block of a window and the offer. */
+const OVERHEAD = 256 * 1024;
 
 describe('crash safety and damaged transfers', () => {
   let pair: ProxiedPair;
@@ -32,56 +34,103 @@ describe('crash safety and damaged transfers', () => {
     await pair?.stop();
   });
 
-  it('kill -9 of the child mid-transfer: after restart the job completes, re-sending at most one transfer block', async () => {
+  /**
+   * Assigns a package of SIZE random bytes over a rate-limited link and, as soon as the child has
+   * answered the offer (before any block can be whole at 16 MiB/s), holds every answer of the
+   * child at the proxy: no block is acknowledged from then on. With `stall`, waits until the parent
+   * stops sending (its window full); otherwise until half a window is on the wire. Returns the
+   * package, its bytes, the proxy's count at the start, and what the parent sent after the hold.
+   */
+  async function holdAnswers(name: string, stall: boolean) {
     const { central, proxy } = pair;
-    const source = join(base, 'big');
+    const source = join(base, name);
     mkdirSync(source);
     const data = randomBytes(SIZE);
     writeFileSync(join(source, 'big.bin'), data);
-    const pkg = await central.admin.post<PackageView>('/packages', { name: 'Big', source });
-    // Slow the link so the kill lands in the middle of the transfer.
-    await central.admin.put('/addresses/S02', { rateLimitKbps: 8 * 1024 });
+    const pkg = await central.admin.post<PackageView>('/packages', { name, source });
+    await central.admin.put('/addresses/S02', { rateLimitKbps: 16 * 1024 });
     const wireBefore = proxy.bytesToTarget;
     await central.admin.post(`/packages/${pkg.id}/assign`, { dps: ['S02'] });
-
-    const midway = await waitFor(
-      'a quarter of the package on the wire',
+    await waitFor(
+      'the offer answered',
       60_000,
       async () => {
         const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
-        return jobs.find((j) => j.bytesSent >= SIZE / 4);
+        return jobs.some((j) => j.bytesTotal > 0);
       },
-      50,
+      20,
     );
-    await pair.child.process.kill();
-    // Progress is written twice a second, so the kill lands somewhere past the quarter, well before the end.
-    expect(midway.bytesSent).toBeLessThan((SIZE * 3) / 4);
-    const notServed = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`).catch(() => null);
-    expect(notServed).toBeNull();
+    const atHold = proxy.bytesToTarget;
+    proxy.holdFromTargetAfter(0);
+    if (stall)
+      await waitFor(
+        'the parent to stop sending, its window full',
+        60_000,
+        async () => Date.now() - proxy.lastDataAt > 1000,
+        50,
+      );
+    else
+      await waitFor(
+        'half a window on the wire',
+        60_000,
+        async () => proxy.bytesToTarget - atHold >= TRANSFER_WINDOW / 2,
+        20,
+      );
+    return { pkg, data, wireBefore, unacknowledged: proxy.bytesToTarget - atHold };
+  }
 
-    pair.child.process = await spawnSite(pair.child.dataDir, pair.child.url, ['--heartbeat', '1s']);
-    // Until Installed, the DP serves nothing of this package. The link is still rate-limited, so at
-    // least a quarter of the package (seconds of sending) is yet to come.
-    const early = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`);
-    expect(early.status).toBe(404);
-    const statuses = await pair.child.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id });
-    expect(statuses.some((s) => s.state === 'Installed')).toBe(false);
+  /** After the kill: the package arrives whole, having re-sent at most one window, and only sound content is served. */
+  async function completesWithinOneWindow(pkg: PackageView, data: Buffer, wireBefore: number) {
+    const { central, child, proxy } = pair;
     await central.admin.put('/addresses/S02', { rateLimitKbps: null });
-
-    await waitForPackageState(pair.child, pkg.id, 'S02', 'Installed', 120_000);
-    const wire = proxy.bytesToTarget - wireBefore;
-    const resent = wire - SIZE;
-    // Everything on the wire beyond the package itself: one interrupted block plus request overhead.
-    expect(resent).toBeLessThanOrEqual(TRANSFER_BLOCK + 256 * 1024);
-    const res = await fetch(`${pair.child.url}/dp/${pkg.id}/big.bin`);
+    await waitForPackageState(child, pkg.id, 'S02', 'Installed', 120_000);
+    const resent = proxy.bytesToTarget - wireBefore - SIZE;
+    // Everything on the wire beyond the package itself: at most the window cut short, plus requests.
+    expect(resent).toBeLessThanOrEqual(TRANSFER_WINDOW + OVERHEAD);
+    const res = await fetch(`${child.url}/dp/${pkg.id}/big.bin`);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(sha256(data));
-    expect(await libraryIsSound(pair.child.dataDir)).toBe(true);
+    expect(await libraryIsSound(child.dataDir)).toBe(true);
     const jobs = await central.admin.get<JobView[]>('/jobs', { package: pkg.id });
     const completed = jobs.filter((j) => j.state === 'completed');
     expect(completed).toHaveLength(1);
     // The attempt cut short by the crash counted, and the next one resumed.
     expect(completed[0].attempts).toBeGreaterThanOrEqual(1);
     expect(completed[0].bytesTotal).toBeLessThan(SIZE);
+  }
+
+  it('kill -9 of the child mid-transfer: at most one window was unacknowledged, and at most one is re-sent after restart', async () => {
+    const { child, proxy } = pair;
+    const { pkg, data, wireBefore, unacknowledged } = await holdAnswers('child-killed', true);
+    // With nothing acknowledged, the parent sent one window (less what was on the wire before the hold) and stopped.
+    expect(unacknowledged).toBeGreaterThan(TRANSFER_WINDOW / 2);
+    expect(unacknowledged).toBeLessThanOrEqual(TRANSFER_WINDOW + OVERHEAD);
+    const jobs = await pair.central.admin.get<JobView[]>('/jobs', { package: pkg.id });
+    expect(jobs[0].bytesSent).toBeLessThanOrEqual(TRANSFER_WINDOW);
+    await child.process.kill();
+    proxy.release();
+    const notServed = await fetch(`${child.url}/dp/${pkg.id}/big.bin`).catch(() => null);
+    expect(notServed).toBeNull();
+
+    child.process = await spawnSite(child.dataDir, child.url, ['--heartbeat', '1s']);
+    // Until Installed, the DP serves nothing of this package. The link is still rate-limited, so
+    // most of the package (seconds of sending) is yet to come.
+    const early = await fetch(`${child.url}/dp/${pkg.id}/big.bin`);
+    expect(early.status).toBe(404);
+    const statuses = await child.admin.get<PackageStatus[]>('/status/packages', { package: pkg.id });
+    expect(statuses.some((s) => s.state === 'Installed')).toBe(false);
+    await completesWithinOneWindow(pkg, data, wireBefore);
+  });
+
+  it('kill -9 of the parent mid-window: the blocks cut short are sent again, at most one window in all', async () => {
+    const { central, child, proxy } = pair;
+    // Killed with half a window on the wire: the blocks in flight are cut short and sent again.
+    const { pkg, data, wireBefore } = await holdAnswers('parent-killed', false);
+    await central.process.kill();
+    proxy.release();
+    const early = await fetch(`${child.url}/dp/${pkg.id}/big.bin`);
+    expect(early.status).toBe(404);
+    central.process = await spawnSite(central.dataDir, central.url, ['--heartbeat', '1s']);
+    await completesWithinOneWindow(pkg, data, wireBefore);
   });
 
   it('a byte damaged on the wire is detected, the chunk discarded and sent again', async () => {

@@ -76,6 +76,11 @@ describe('logs and metrics worth reading', () => {
     expect(below).not.toContain('outpost_link_jobs{');
     expect(below).toContain('outpost_dp_packages{dp="S02",state="Installed"} 1');
     expect(below).toContain('nodejs_eventloop_lag_seconds');
+    // What the child received, by the link it came over; hashed on its worker threads.
+    expect(await metric(h.sites.S02.url, 'outpost_despooler_bytes_total', { site: 'C01' })).toBe(pkg.size);
+    expect(below).toMatch(/^# HELP outpost_hash_worker_busy_seconds_total .*utilisation/m);
+    expect(await metric(h.sites.S02.url, 'outpost_hash_worker_busy_seconds_total')).toBeGreaterThan(0);
+    expect(await metric(h.sites.S02.url, 'outpost_hash_workers')).toBeGreaterThan(0);
   });
 
   it('the sender logs bytes, duration and rate of the job, with this site and its peer apart', async () => {

@@ -45,11 +45,11 @@ export function transferRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
     });
     app.put(S2S.blocks, { config: fromParent }, async (request) => {
       const list = parseBlockList(String(request.headers[HEADER.chunks] ?? ''));
-      return acceptBlock(ctx, list, request.body as AsyncIterable<Uint8Array>);
+      return acceptBlock(ctx, peerCode(request), list, request.body as AsyncIterable<Uint8Array>);
     });
     app.put(S2S.patches, { config: fromParent }, async (request) => {
       const patch = parsePatchHeader(String(request.headers[HEADER.patch] ?? ''));
-      return acceptPatch(ctx, patch, request.body as AsyncIterable<Uint8Array>);
+      return acceptPatch(ctx, peerCode(request), patch, request.body as AsyncIterable<Uint8Array>);
     });
     app.post(S2S.assignments, { config: fromParent, schema: { body: AssignmentsBody } }, async (request) =>
       acceptAssignments(ctx, request.body),
