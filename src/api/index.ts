@@ -1,3 +1,4 @@
+export { consoleRoutes } from './console.js';
 export { adminRoutes } from './admin.js';
 export { dpRoutes } from './dp.js';
 export { installErrorHandling } from './errors.js';

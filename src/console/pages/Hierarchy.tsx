@@ -1,0 +1,99 @@
+import { get } from '../api';
+import { type Backlog, backlogBySite } from '../backlog';
+import { ago, bytes } from '../format';
+import { usePoll } from '../hooks';
+import { ErrorLine, Loading, State } from '../parts';
+import type { Job, SiteView } from '../types';
+
+/** The sites in tree order (each after its parent), with their depth. */
+export function treeOrder(sites: SiteView[]): { site: SiteView; depth: number }[] {
+  const codes = new Set(sites.map((s) => s.code));
+  const children = new Map<string | null, SiteView[]>();
+  for (const s of sites) {
+    const parent = s.parent !== null && codes.has(s.parent) ? s.parent : null;
+    children.set(parent, [...(children.get(parent) ?? []), s]);
+  }
+  const out: { site: SiteView; depth: number }[] = [];
+  const walk = (parent: string | null, depth: number) => {
+    for (const s of (children.get(parent) ?? []).sort((a, b) => a.code.localeCompare(b.code))) {
+      out.push({ site: s, depth });
+      walk(s.code, depth + 1);
+    }
+  };
+  walk(null, 0);
+  return out;
+}
+
+function BacklogCell({ b }: { b: Backlog | undefined }) {
+  if (!b) return <span className="muted">none</span>;
+  return (
+    <>
+      {b.jobs} job{b.jobs === 1 ? '' : 's'}, {bytes(b.bytes)}
+      {b.rate > 0 && <span className="muted"> at {bytes(b.rate)}/s</span>}
+    </>
+  );
+}
+
+/** The hierarchy at a glance: every site this one knows, in a tree, with its state and backlog. */
+export function HierarchyPage() {
+  const { data, error } = usePoll(async () => {
+    const [self, sites, jobs] = await Promise.all([
+      get<SiteView>('/site'),
+      get<SiteView[]>('/sites'),
+      get<Job[]>('/jobs'),
+    ]);
+    const all = sites.some((s) => s.code === self.code) ? sites : [self, ...sites];
+    return { self, sites: all, backlog: backlogBySite(jobs) };
+  }, 'hierarchy');
+  return (
+    <>
+      <h1>Hierarchy</h1>
+      <ErrorLine error={error} />
+      {!data ? (
+        <Loading what="the sites" />
+      ) : (
+        <div className="scroll">
+          <table className="tree">
+            <caption className="sr-only">Sites known at {data.self.code}, each under its parent</caption>
+            <thead>
+              <tr>
+                <th scope="col">Site</th>
+                <th scope="col">Type</th>
+                <th scope="col">State</th>
+                <th scope="col">Last contact</th>
+                <th scope="col">Generation</th>
+                <th scope="col">Backlog</th>
+              </tr>
+            </thead>
+            <tbody>
+              {treeOrder(data.sites).map(({ site, depth }) => (
+                <tr key={site.code} data-site={site.code} className={`depth-${Math.min(depth, 6)}`}>
+                  <th scope="row">
+                    <span className="indent" aria-hidden="true">
+                      {depth > 0 ? '└ ' : ''}
+                    </span>
+                    <a href={`#/sites/${site.code}`}>{site.code}</a>
+                    {site.name && <span className="muted"> {site.name}</span>}
+                    {site.code === data.self.code && <span className="muted"> (this site)</span>}
+                  </th>
+                  <td>{site.type}</td>
+                  <td>
+                    <State state={site.state} site />
+                    {site.error && <div className="small error-text">{site.error}</div>}
+                  </td>
+                  <td>{site.code === data.self.code ? 'now' : ago(site.lastContact)}</td>
+                  <td>
+                    <code className="small">{site.generation?.slice(0, 8) ?? '–'}</code>
+                  </td>
+                  <td>
+                    <BacklogCell b={data.backlog.get(site.code)} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}

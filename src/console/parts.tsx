@@ -1,0 +1,46 @@
+import type { ReactNode } from 'react';
+
+const TROUBLE = new Set(['unreachable', 'failed', 'Failed', 'retrying', 'Retrying', 'error']);
+const BUSY = new Set(['pending', 'installing', 'active-transfer', 'Pending', 'active', 'running', 'waiting', 'warning']);
+const GONE = new Set(['deleted', 'cancelled', 'aborted']);
+
+/** How a state reads at a glance: trouble in red, work under way in amber, done in green. */
+export function tone(state: string): 'trouble' | 'busy' | 'gone' | 'ok' {
+  if (TROUBLE.has(state)) return 'trouble';
+  if (GONE.has(state)) return 'gone';
+  if (BUSY.has(state)) return 'busy';
+  return 'ok';
+}
+
+/** A state as a coloured badge; the word itself says it, for those who do not see the colour. */
+export function State({ state, site = false }: { state: string; site?: boolean }) {
+  // A site that is "active" is fine; a job that is "active" is busy.
+  const t = site && state === 'active' ? 'ok' : tone(state);
+  return <span className={`badge ${t}`}>{state}</span>;
+}
+
+/** The one-line reason of a failed call, read out by screen readers as it appears. */
+export function ErrorLine({ error }: { error: string | null | undefined }) {
+  if (!error) return null;
+  return (
+    <p className="error" role="alert">
+      {error}
+    </p>
+  );
+}
+
+/** A titled part of a page. */
+export function Section({ title, children, id }: { title: string; children: ReactNode; id?: string }) {
+  const headingId = `${id ?? title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-heading`;
+  return (
+    <section aria-labelledby={headingId}>
+      <h2 id={headingId}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** Shown while the first answer has not come. */
+export function Loading({ what }: { what: string }) {
+  return <p className="muted">Loading {what}…</p>;
+}
