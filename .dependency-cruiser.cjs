@@ -52,6 +52,20 @@ module.exports = {
       from: { path: '^(test|bench)/' },
       to: { path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$' },
     },
+    {
+      name: 'console-apart',
+      comment: 'the web console (browser code, built by vite) and the server share no code: it speaks to the admin API only',
+      severity: 'error',
+      from: { path: '^src/console/' },
+      to: { path: '^src/', pathNot: '^src/console/' },
+    },
+    {
+      name: 'nothing-imports-console',
+      comment: 'the server serves the console as built files; no module imports its source',
+      severity: 'error',
+      from: { path: '^(src|test|bench)/', pathNot: '^src/console/' },
+      to: { path: '^src/console/' },
+    },
     ...layerRules,
   ],
   options: {

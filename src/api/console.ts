@@ -42,9 +42,12 @@ export function consoleRoutes(dir = CONSOLE_DIR): FastifyPluginAsync {
       // Only the flat, hashed file names vite writes: nothing that could climb out of the folder.
       if (!/^[A-Za-z0-9_.-]+$/.test(file) || file.startsWith('.'))
         throw new OutpostError('OUTPOST_NOT_FOUND', `no such console asset: ${file}`);
-      const sent = await send(request.raw, file, { root: join(dir, 'assets'), immutable: true, maxAge: '1y' });
-      if (sent.type !== 'file')
-        throw new OutpostError('OUTPOST_NOT_FOUND', `no such console asset: ${file}`);
+      const sent = await send(request.raw, file, {
+        root: join(dir, 'assets'),
+        immutable: true,
+        maxAge: '1y',
+      });
+      if (sent.type !== 'file') throw new OutpostError('OUTPOST_NOT_FOUND', `no such console asset: ${file}`);
       reply.code(sent.statusCode);
       for (const [name, value] of Object.entries(sent.headers)) reply.header(name, value);
       return reply.send(sent.stream);

@@ -1,5 +1,5 @@
-export { consoleRoutes } from './console.js';
 export { adminRoutes } from './admin.js';
+export { consoleRoutes } from './console.js';
 export { dpRoutes } from './dp.js';
 export { installErrorHandling } from './errors.js';
 export { connectionLimits, cutStalledBodies } from './limits.js';

@@ -27,7 +27,8 @@ export async function api<T>(
   options: { body?: unknown; query?: Query; token?: string } = {},
 ): Promise<T> {
   const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined && v !== '') params.set(k, String(v));
+  for (const [k, v] of Object.entries(options.query ?? {}))
+    if (v !== undefined && v !== '') params.set(k, String(v));
   const url = `/api/v1${path}${params.size ? `?${params}` : ''}`;
   let res: Response;
   try {

@@ -10,17 +10,14 @@ import { SitePage } from './pages/Site';
 import './styles.css';
 
 /** The page the URL's fragment names: `#/sites/S02` → ['sites', 'S02']. */
+const readRoute = (): string[] =>
+  window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+
 function useRoute(): string[] {
-  const read = () =>
-    window.location.hash
-      .replace(/^#\/?/, '')
-      .split('/')
-      .filter(Boolean)
-      .map(decodeURIComponent);
-  const [route, setRoute] = useState(read);
+  const [route, setRoute] = useState(readRoute);
   useEffect(() => {
     const onChange = () => {
-      setRoute(read());
+      setRoute(readRoute());
       window.scrollTo(0, 0);
     };
     window.addEventListener('hashchange', onChange);
@@ -80,8 +77,8 @@ function Login({ onLogin }: { onLogin: (site: string) => void }) {
           required
         />
         <p className="muted">
-          The token is in the site's data directory (<code>DATA/admin.token</code>), where the CLI finds it. It
-          stays in this tab only.
+          The token is in the site's data directory (<code>DATA/admin.token</code>), where the CLI finds it.
+          It stays in this tab only.
         </p>
         <button type="submit" disabled={busy || !token.trim()}>
           Log in
@@ -116,12 +113,6 @@ function App() {
   const current = route[0] ?? '';
   return (
     <>
-      <a className="skip" href="#content" onClick={(e) => {
-        e.preventDefault();
-        document.getElementById('content')?.focus();
-      }}>
-        Skip to content
-      </a>
       <header>
         <span className="brand">
           Outpost <span className="muted">at {site}</span>
@@ -130,7 +121,12 @@ function App() {
           <ul>
             {NAV.map((n) => (
               <li key={n.href}>
-                <a href={n.href} aria-current={current === n.section || (n.section === '' && current === 'sites') ? 'page' : undefined}>
+                <a
+                  href={n.href}
+                  aria-current={
+                    current === n.section || (n.section === '' && current === 'sites') ? 'page' : undefined
+                  }
+                >
                   {n.label}
                 </a>
               </li>

@@ -1,14 +1,18 @@
 import type { ReactNode } from 'react';
 
-const TROUBLE = new Set(['unreachable', 'failed', 'Failed', 'retrying', 'Retrying', 'error']);
-const BUSY = new Set(['pending', 'installing', 'active-transfer', 'Pending', 'active', 'running', 'waiting', 'warning']);
+const TROUBLE = new Set(['unreachable', 'failed', 'retrying', 'error']);
+const BUSY = new Set(['pending', 'installing', 'active', 'running', 'waiting', 'warning']);
 const GONE = new Set(['deleted', 'cancelled', 'aborted']);
 
-/** How a state reads at a glance: trouble in red, work under way in amber, done in green. */
+/**
+ * How a state reads at a glance: trouble in red, work under way in amber, done in green. Package
+ * states are two words ("Install Retrying"): the second one says it.
+ */
 export function tone(state: string): 'trouble' | 'busy' | 'gone' | 'ok' {
-  if (TROUBLE.has(state)) return 'trouble';
-  if (GONE.has(state)) return 'gone';
-  if (BUSY.has(state)) return 'busy';
+  const word = state.toLowerCase().split(' ').pop() ?? '';
+  if (TROUBLE.has(word)) return 'trouble';
+  if (GONE.has(word)) return 'gone';
+  if (BUSY.has(word)) return 'busy';
   return 'ok';
 }
 

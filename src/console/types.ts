@@ -139,5 +139,11 @@ export interface DeploymentSummary {
   failed: number;
   inProgress: number;
   unknown: number;
-  clients: { client: string; name: string | null; state: string; exitCode: number | null; at: number | null }[];
+  clients: {
+    client: string;
+    name: string | null;
+    state: string;
+    exitCode: number | null;
+    at: number | null;
+  }[];
 }

@@ -71,7 +71,9 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   const violations = (await page.evaluate('axe.run().then((r) => r.violations)')) as AxeViolation[];
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+    .map(
+      (v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`,
+    );
 }
 
 /** Saves a full-page screenshot under SCREENSHOTS. */

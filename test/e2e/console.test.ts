@@ -5,8 +5,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Hierarchy, startHierarchy, waitFor } from '../../src/demo/index.js';
 import { readAdminToken } from '../../src/host/index.js';
-import type { ListedJob } from '../../src/replication/index.js';
 import type { PackageView } from '../../src/packages/index.js';
+import type { ListedJob } from '../../src/replication/index.js';
 import { collectErrors, launchChromium, screenshot, seriousViolations } from './browser.js';
 import { tempDir } from './helpers.js';
 
@@ -78,7 +78,7 @@ describe('the web console', () => {
     }
     expect((await fetch(`${C01().url}/api/v1/sites`)).status).toBe(401);
     expect((await fetch(`${C01().url}/healthz`)).status).toBe(200);
-    expect((await (await fetch(`${C01().url}/metrics`)).text())).toContain('# HELP');
+    expect(await (await fetch(`${C01().url}/metrics`)).text()).toContain('# HELP');
     expect((await fetch(`${C01().url}/dp`)).status).toBe(200);
   });
 
@@ -100,9 +100,9 @@ describe('the web console', () => {
 
   it('shows the three sites in the tree, the children under C01, all active', async () => {
     for (const code of ['C01', 'S02', 'S03']) await row('data-site', code).getByText('active').waitFor();
-    const order = await page.locator('tr[data-site]').evaluateAll((rows) =>
-      rows.map((r) => `${r.getAttribute('data-site')}:${r.className}`),
-    );
+    const order = await page
+      .locator('tr[data-site]')
+      .evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-site')}:${r.className}`));
     expect(order).toEqual(['C01:depth-0', 'S02:depth-1', 'S03:depth-1']);
     await expectAccessible();
     await screenshot(page, 'hierarchy');
@@ -162,7 +162,10 @@ describe('the web console', () => {
     await page.goto(`${C01().url}/#/sites/S03`);
     await page.getByTestId('open-jobs').getByText('1 open job').waitFor();
     await page.getByRole('button', { name: 'Delete site S03…' }).click();
-    await page.getByTestId('delete-summary').getByText(/cancel 1 job/).waitFor();
+    await page
+      .getByTestId('delete-summary')
+      .getByText(/cancel 1 job/)
+      .waitFor();
     const now = page.getByRole('button', { name: 'Delete S03 now' });
     expect(await now.isDisabled()).toBe(true);
     await page.getByLabel('Type the site code S03 to confirm').fill('S02');
@@ -196,7 +199,10 @@ describe('the web console', () => {
     await page.getByRole('link', { name: 'Status messages' }).click();
     await page.getByLabel('Site').fill('S02');
     await page.getByLabel('Component').selectOption('dp');
-    await page.getByRole('cell', { name: /installed on DP S02/ }).first().waitFor();
+    await page
+      .getByRole('cell', { name: /installed on DP S02/ })
+      .first()
+      .waitFor();
     await expectAccessible();
     await screenshot(page, 'messages');
 

@@ -14,7 +14,9 @@ export function DeploymentsPage() {
       {!data.data ? (
         <Loading what="deployments" />
       ) : data.data.length === 0 ? (
-        <p className="muted">No deployments. Create one with <code>outpost deployment create</code>.</p>
+        <p className="muted">
+          No deployments. Create one with <code>outpost deployment create</code>.
+        </p>
       ) : (
         <div className="scroll">
           <table>
@@ -39,12 +41,16 @@ export function DeploymentsPage() {
                   </td>
                   <td>{d.site}</td>
                   <td>{d.succeeded}</td>
-                  <td>{d.failed > 0 ? <State state="failed" /> : null} {d.failed}</td>
+                  <td>
+                    {d.failed > 0 ? <State state="failed" /> : null} {d.failed}
+                  </td>
                   <td>{d.inProgress}</td>
                   <td>{d.unknown}</td>
                   <td>
                     <details>
-                      <summary>{d.clients.length} client{d.clients.length === 1 ? '' : 's'}</summary>
+                      <summary>
+                        {d.clients.length} client{d.clients.length === 1 ? '' : 's'}
+                      </summary>
                       <ul className="plain">
                         {d.clients.map((c) => (
                           <li key={c.client}>

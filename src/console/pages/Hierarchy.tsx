@@ -73,7 +73,7 @@ export function HierarchyPage() {
                       {depth > 0 ? '└ ' : ''}
                     </span>
                     <a href={`#/sites/${site.code}`}>{site.code}</a>
-                    {site.name && <span className="muted"> {site.name}</span>}
+                    {site.name && site.name !== site.code && <span className="muted"> {site.name}</span>}
                     {site.code === data.self.code && <span className="muted"> (this site)</span>}
                   </th>
                   <td>{site.type}</td>

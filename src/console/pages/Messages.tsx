@@ -43,7 +43,19 @@ export function MessageTable({ messages }: { messages: StatusMessage[] }) {
 }
 
 // The components of src/logs (COMPONENTS), any first.
-const COMPONENTS = ['', 'distmgr', 'scheduler', 'sender', 'despooler', 'hierman', 'statmgr', 'dp', 'mp', 'api', 'rebuild'];
+const COMPONENTS = [
+  '',
+  'distmgr',
+  'scheduler',
+  'sender',
+  'despooler',
+  'hierman',
+  'statmgr',
+  'dp',
+  'mp',
+  'api',
+  'rebuild',
+];
 
 /** Every status message this site holds (its own and those sent up), filtered, followed live. */
 export function MessagesPage() {
@@ -65,7 +77,12 @@ export function MessagesPage() {
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
         <div>
           <label htmlFor="filter-site">Site</label>
-          <input id="filter-site" value={site} onChange={(e) => setSite(e.target.value)} placeholder="e.g. S02" />
+          <input
+            id="filter-site"
+            value={site}
+            onChange={(e) => setSite(e.target.value)}
+            placeholder="e.g. S02"
+          />
         </div>
         <div>
           <label htmlFor="filter-component">Component</label>
@@ -87,7 +104,12 @@ export function MessagesPage() {
         </div>
         <div>
           <label htmlFor="filter-package">Package</label>
-          <input id="filter-package" value={pkg} onChange={(e) => setPkg(e.target.value)} placeholder="package ID" />
+          <input
+            id="filter-package"
+            value={pkg}
+            onChange={(e) => setPkg(e.target.value)}
+            placeholder="package ID"
+          />
         </div>
       </form>
       <p className="small muted" aria-live="off">

@@ -5,7 +5,13 @@ import { useAction, usePoll } from '../hooks';
 import { ErrorLine, Loading, Section, State } from '../parts';
 import type { CloneResult, Dp, Package, PackageStatus } from '../types';
 
-function DpSelect({ id, label, dps, value, onChange }: {
+function DpSelect({
+  id,
+  label,
+  dps,
+  value,
+  onChange,
+}: {
   id: string;
   label: string;
   dps: Dp[];
@@ -49,7 +55,13 @@ function CloneDp({ dps }: { dps: Dp[] }) {
         if (r) setPreview(r);
       }}
     >
-      <DpSelect id="clone-from" label="From DP" dps={dps} value={from} onChange={(v) => changed(() => setFrom(v))} />
+      <DpSelect
+        id="clone-from"
+        label="From DP"
+        dps={dps}
+        value={from}
+        onChange={(v) => changed(() => setFrom(v))}
+      />
       <DpSelect id="clone-to" label="To DP" dps={dps} value={to} onChange={(v) => changed(() => setTo(v))} />
       <div className="actions">
         <button type="submit" disabled={action.busy || !from || !to}>
@@ -59,8 +71,8 @@ function CloneDp({ dps }: { dps: Dp[] }) {
       {preview && !done && (
         <div className="confirm" data-testid="clone-preview">
           <p>
-            Would assign {preview.added.length} package{preview.added.length === 1 ? '' : 's'} to {preview.to} (
-            {bytes(preview.bytesMissing)} to send); {preview.already.length} already there
+            Would assign {preview.added.length} package{preview.added.length === 1 ? '' : 's'} to {preview.to}{' '}
+            ({bytes(preview.bytesMissing)} to send); {preview.already.length} already there
             {preview.skipped.length > 0 && `, ${preview.skipped.length} skipped (assigned at their origin)`}.
           </p>
           <button

@@ -50,7 +50,12 @@ function AddressForm({ address, onSaved }: { address: Address; onSaved: () => vo
         onChange={(e) => setConcurrency(e.target.value)}
       />
       <label htmlFor="addr-retries">Retries</label>
-      <input id="addr-retries" inputMode="numeric" value={retries} onChange={(e) => setRetries(e.target.value)} />
+      <input
+        id="addr-retries"
+        inputMode="numeric"
+        value={retries}
+        onChange={(e) => setRetries(e.target.value)}
+      />
       <label htmlFor="addr-delay">Retry delay</label>
       <input id="addr-delay" value={retryDelay} onChange={(e) => setRetryDelay(e.target.value)} />
       <div className="actions">
@@ -194,8 +199,8 @@ function DeleteSite({ code }: { code: string }) {
   return (
     <>
       <p>
-        Deleting cancels every job to the site and those below it, drops its address, DP assignments and status,
-        and tells the site to stop and remove itself.
+        Deleting cancels every job to the site and those below it, drops its address, DP assignments and
+        status, and tells the site to stop and remove itself.
       </p>
       <button
         type="button"
@@ -299,7 +304,10 @@ function RebuildPanel({ code }: { code: string }) {
           <ol className="steps" aria-label="Rebuild steps">
             {r.steps.map((s) => (
               <li key={s.step} data-step={s.step}>
-                <State state={s.state} /> <strong>{s.step}</strong> <span className="muted">({s.frame}, {s.kind})</span>{' '}
+                <State state={s.state} /> <strong>{s.step}</strong>{' '}
+                <span className="muted">
+                  ({s.frame}, {s.kind})
+                </span>{' '}
                 {s.title}
                 {s.detail && <div className="small">{s.detail}</div>}
                 {s.error && <div className="small error-text">{s.error}</div>}
@@ -458,7 +466,11 @@ export function SitePage({ code }: { code: string }) {
       )}
       <Section title="Recent status messages" id="site-messages">
         <ErrorLine error={messages.error} />
-        {messages.data ? <MessageTable messages={[...messages.data].reverse()} /> : <Loading what="messages" />}
+        {messages.data ? (
+          <MessageTable messages={[...messages.data].reverse()} />
+        ) : (
+          <Loading what="messages" />
+        )}
       </Section>
       {!isSelf && site.state !== 'deleted' && (
         <>
