@@ -147,3 +147,19 @@ export interface DeploymentSummary {
     at: number | null;
   }[];
 }
+
+export interface Boundary {
+  name: string;
+  site: string;
+  range: string;
+  family: 4 | 6;
+  origin: string;
+  createdAt: number;
+}
+
+export interface PurgeSummary {
+  site: string;
+  dryRun: boolean;
+  removed: Record<string, number>;
+  queuedAt: string[];
+}

@@ -123,6 +123,16 @@ describe('the web console', () => {
     await page.getByRole('button', { name: 'Save address' }).click();
     await page.getByRole('alert').filter({ hasText: 'rateLimitKiBps' }).waitFor();
     await page.getByLabel(/Rate limit/).fill('100');
+
+    await page.getByLabel('Address range').fill('10.1.0.0/16');
+    await page.getByRole('button', { name: 'Add boundary' }).click();
+    await page
+      .getByRole('list', { name: 'Boundaries of S02' })
+      .locator('code', { hasText: '10.1.0.0/16' })
+      .waitFor();
+    expect(await C01().admin.get<{ range: string }[]>('/boundaries', { site: 'S02' })).toContainEqual(
+      expect.objectContaining({ range: '10.1.0.0/16' }),
+    );
     await expectAccessible();
     await screenshot(page, 'site');
   });
@@ -158,7 +168,7 @@ describe('the web console', () => {
     await waitFor('a job to S03', 30_000, async () => openJobs('S03'));
   });
 
-  it('deletes S03 through the dry-run summary and the typed code, and its jobs disappear', async () => {
+  it('deletes S03 through the dry-run summary and the typed code, its jobs disappear, then purges it', async () => {
     await page.goto(`${C01().url}/#/sites/S03`);
     await page.getByTestId('open-jobs').getByText('1 open job').waitFor();
     await page.getByRole('button', { name: 'Delete site S03…' }).click();
@@ -177,6 +187,14 @@ describe('the web console', () => {
     await page.getByRole('status').filter({ hasText: 'Site S03 deleted: 1 job cancelled' }).waitFor();
     await page.getByTestId('open-jobs').getByText('0 open jobs').waitFor();
     expect(await openJobs('S03')).toBe(0);
+    // Deleted, the site can be purged: its dry-run counts first.
+    await page.getByRole('button', { name: 'Purge S03…' }).click();
+    await page
+      .getByTestId('purge-summary')
+      .getByText(/Would remove/)
+      .waitFor();
+    await page.getByRole('button', { name: 'Purge S03 now' }).click();
+    await page.getByRole('status').filter({ hasText: 'Purged S03' }).waitFor();
     await page.getByRole('link', { name: 'Hierarchy' }).click();
     await page.waitForFunction(
       `(() => { const s03 = document.querySelector('tr[data-site="S03"]'); return !s03 || s03.textContent.includes('deleted'); })()`,

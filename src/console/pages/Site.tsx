@@ -6,6 +6,7 @@ import { useAction, usePoll } from '../hooks';
 import { ErrorLine, Loading, Section, State } from '../parts';
 import type { Address, DeleteSummary, Dp, Job, Rebuild, SiteView, StatusMessage } from '../types';
 import { MessageTable } from './Messages';
+import { Boundaries, Purge } from './SiteExtras';
 
 function AddressForm({ address, onSaved }: { address: Address; onSaved: () => void }) {
   const [rate, setRate] = useState(address.rateLimitKiBps === null ? '' : String(address.rateLimitKiBps));
@@ -472,6 +473,17 @@ export function SitePage({ code }: { code: string }) {
           <Loading what="messages" />
         )}
       </Section>
+      {site.state !== 'deleted' && (
+        <Section title="Boundaries" id="boundaries">
+          <Boundaries code={site.code} />
+        </Section>
+      )}
+      {site.state === 'deleted' && (
+        <Section title="Purge" id="purge">
+          <p>The site is deleted; purging removes every record of it here and above.</p>
+          <Purge code={site.code} />
+        </Section>
+      )}
       {!isSelf && site.state !== 'deleted' && (
         <>
           <Section title="Rebuild or replace hardware" id="rebuild">
