@@ -148,10 +148,10 @@ describe('the web console', () => {
     await state.getByText('Pending').waitFor();
     await expectAccessible();
     await screenshot(page, 'package-pending');
-    await state.getByText('Installed').waitFor({ timeout: 120_000 });
+    await state.getByText('Installed').waitFor({ timeout: 90_000 });
     expect(await page.evaluate('window.outpostMark')).toBe(true);
     await screenshot(page, 'package');
-  });
+  }, 120_000);
 
   it("clones S02's assignments to S03, with the dry-run count first", async () => {
     await page.getByRole('link', { name: 'Packages' }).click();
