@@ -43,7 +43,9 @@ export function HierarchyPage() {
                 <th scope="col">Type</th>
                 <th scope="col">State</th>
                 <th scope="col">Last contact</th>
-                <th scope="col">Generation</th>
+                <th scope="col" className="hide-narrow">
+                  Generation
+                </th>
                 <th scope="col">Backlog</th>
               </tr>
             </thead>
@@ -64,7 +66,7 @@ export function HierarchyPage() {
                     {site.error && <div className="small error-text">{site.error}</div>}
                   </td>
                   <td>{site.code === data.self.code ? 'now' : ago(site.lastContact)}</td>
-                  <td>
+                  <td className="hide-narrow">
                     <code className="small">{site.generation?.slice(0, 8) ?? '–'}</code>
                   </td>
                   <td>
