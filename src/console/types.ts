@@ -1,15 +1,16 @@
 // The admin API's JSON shapes, as far as the console reads them (PRODUCT.md keeps them a contract:
 // fields are added, never renamed). Written out here, not imported, so the browser build stays
-// apart from the server's code.
+// apart from the server's code; test/console-contract.ts fails to compile when the server's
+// answers no longer fit them.
 
 export interface SiteView {
   code: string;
   type: string;
   parent: string | null;
   name: string | null;
-  url: string;
+  url: string | null;
   state: string;
-  generation: string;
+  generation: string | null;
   lastContact: number | null;
   error: string | null;
   relation?: string;

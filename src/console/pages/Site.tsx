@@ -395,13 +395,13 @@ export function SitePage({ code }: { code: string }) {
         <dd>{site.parent ? <a href={`#/sites/${site.parent}`}>{site.parent}</a> : '–'}</dd>
         <dt>URL</dt>
         <dd>
-          <code>{site.url}</code>
+          <code>{site.url ?? '–'}</code>
         </dd>
         <dt>Last contact</dt>
         <dd>{isSelf ? 'now' : ago(site.lastContact)}</dd>
         <dt>Generation</dt>
         <dd>
-          <code className="wrap">{site.generation}</code>
+          <code className="wrap">{site.generation ?? '–'}</code>
         </dd>
         {site.error && (
           <>
