@@ -30,3 +30,8 @@ export function ago(ms: number | null | undefined, now = Date.now()): string {
 export function when(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '–' : new Date(ms).toLocaleString();
 }
+
+/** 1, 'job' → "1 job"; 2, 'job' → "2 jobs". */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -33,3 +33,40 @@ export function Section({ title, children, id }: { title: string; children: Reac
 export function Loading({ what }: { what: string }) {
   return <p className="muted">Loading {what}…</p>;
 }
+
+/** A column of a Table: its heading, or one only screen readers read (a column of buttons). */
+export type Column = string | { label: string; hidden?: boolean; className?: string };
+
+/** A table that scrolls sideways on a narrow screen, with its column headings; `children` are its rows. */
+export function Table({
+  columns,
+  className,
+  caption,
+  children,
+}: {
+  columns: Column[];
+  className?: string;
+  caption?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="scroll">
+      <table className={className}>
+        {caption && <caption className="sr-only">{caption}</caption>}
+        <thead>
+          <tr>
+            {columns.map((c) => {
+              const col = typeof c === 'string' ? { label: c } : c;
+              return (
+                <th scope="col" key={col.label} className={col.className}>
+                  {col.hidden ? <span className="sr-only">{col.label}</span> : col.label}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,7 +1,7 @@
 import { get } from '../api';
-import { when } from '../format';
+import { count, when } from '../format';
 import { usePoll } from '../hooks';
-import { ErrorLine, Loading, State } from '../parts';
+import { ErrorLine, Loading, State, Table } from '../parts';
 import type { DeploymentSummary } from '../types';
 
 /** Per deployment and site: how many clients succeeded, failed, are under way or silent, and each client's last report. */
@@ -18,55 +18,48 @@ export function DeploymentsPage() {
           No deployments. Create one with <code>outpost deployment create</code>.
         </p>
       ) : (
-        <div className="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Deployment</th>
-                <th scope="col">Package</th>
-                <th scope="col">Site</th>
-                <th scope="col">Succeeded</th>
-                <th scope="col">Failed</th>
-                <th scope="col">In progress</th>
-                <th scope="col">Not reported</th>
-                <th scope="col">Clients</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.data.map((d) => (
-                <tr key={`${d.deployment}-${d.site}`}>
-                  <td>{d.deployment}</td>
-                  <td>
-                    <a href={`#/packages/${d.package}`}>{d.package}</a>
-                  </td>
-                  <td>{d.site}</td>
-                  <td>{d.succeeded}</td>
-                  <td>
-                    {d.failed > 0 ? <State state="failed" /> : null} {d.failed}
-                  </td>
-                  <td>{d.inProgress}</td>
-                  <td>{d.unknown}</td>
-                  <td>
-                    <details>
-                      <summary>
-                        {d.clients.length} client{d.clients.length === 1 ? '' : 's'}
-                      </summary>
-                      <ul className="plain">
-                        {d.clients.map((c) => (
-                          <li key={c.client}>
-                            {c.name ?? c.client}: {c.state}
-                            {c.exitCode !== null && ` (exit ${c.exitCode})`}{' '}
-                            <span className="muted small">{when(c.at)}</span>
-                          </li>
-                        ))}
-                      </ul>
-                    </details>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            'Deployment',
+            'Package',
+            'Site',
+            'Succeeded',
+            'Failed',
+            'In progress',
+            'Not reported',
+            'Clients',
+          ]}
+        >
+          {data.data.map((d) => (
+            <tr key={`${d.deployment}-${d.site}`}>
+              <td>{d.deployment}</td>
+              <td>
+                <a href={`#/packages/${d.package}`}>{d.package}</a>
+              </td>
+              <td>{d.site}</td>
+              <td>{d.succeeded}</td>
+              <td>
+                {d.failed > 0 ? <State state="failed" /> : null} {d.failed}
+              </td>
+              <td>{d.inProgress}</td>
+              <td>{d.unknown}</td>
+              <td>
+                <details>
+                  <summary>{count(d.clients.length, 'client')}</summary>
+                  <ul className="plain">
+                    {d.clients.map((c) => (
+                      <li key={c.client}>
+                        {c.name ?? c.client}: {c.state}
+                        {c.exitCode !== null && ` (exit ${c.exitCode})`}{' '}
+                        <span className="muted small">{when(c.at)}</span>
+                      </li>
+                    ))}
+                  </ul>
+                </details>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </>
   );

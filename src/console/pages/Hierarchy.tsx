@@ -1,8 +1,8 @@
 import { get } from '../api';
 import { type Backlog, backlogBySite } from '../backlog';
-import { ago, bytes } from '../format';
+import { ago, bytes, count } from '../format';
 import { usePoll } from '../hooks';
-import { ErrorLine, Loading, State } from '../parts';
+import { ErrorLine, Loading, State, Table } from '../parts';
 import { treeOrder } from '../tree';
 import type { Job, SiteView } from '../types';
 
@@ -10,7 +10,7 @@ function BacklogCell({ b }: { b: Backlog | undefined }) {
   if (!b) return <span className="muted">none</span>;
   return (
     <>
-      {b.jobs} job{b.jobs === 1 ? '' : 's'}, {bytes(b.bytes)}
+      {count(b.jobs, 'job')}, {bytes(b.bytes)}
       {b.rate > 0 && <span className="muted"> at {bytes(b.rate)}/s</span>}
     </>
   );
@@ -34,49 +34,43 @@ export function HierarchyPage() {
       {!data ? (
         <Loading what="the sites" />
       ) : (
-        <div className="scroll">
-          <table className="tree">
-            <caption className="sr-only">Sites known at {data.self.code}, each under its parent</caption>
-            <thead>
-              <tr>
-                <th scope="col">Site</th>
-                <th scope="col">Type</th>
-                <th scope="col">State</th>
-                <th scope="col">Last contact</th>
-                <th scope="col" className="hide-narrow">
-                  Generation
-                </th>
-                <th scope="col">Backlog</th>
-              </tr>
-            </thead>
-            <tbody>
-              {treeOrder(data.sites).map(({ site, depth }) => (
-                <tr key={site.code} data-site={site.code} className={`depth-${Math.min(depth, 6)}`}>
-                  <th scope="row">
-                    <span className="indent" aria-hidden="true">
-                      {depth > 0 ? '└ ' : ''}
-                    </span>
-                    <a href={`#/sites/${site.code}`}>{site.code}</a>
-                    {site.name && site.name !== site.code && <span className="muted"> {site.name}</span>}
-                    {site.code === data.self.code && <span className="muted"> (this site)</span>}
-                  </th>
-                  <td>{site.type}</td>
-                  <td>
-                    <State state={site.state} site />
-                    {site.error && <div className="small error-text">{site.error}</div>}
-                  </td>
-                  <td>{site.code === data.self.code ? 'now' : ago(site.lastContact)}</td>
-                  <td className="hide-narrow">
-                    <code className="small">{site.generation?.slice(0, 8) ?? '–'}</code>
-                  </td>
-                  <td>
-                    <BacklogCell b={data.backlog.get(site.code)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            'Site',
+            'Type',
+            'State',
+            'Last contact',
+            { label: 'Generation', className: 'hide-narrow' },
+            'Backlog',
+          ]}
+          className="tree"
+          caption={`Sites known at ${data.self.code}, each under its parent`}
+        >
+          {treeOrder(data.sites).map(({ site, depth }) => (
+            <tr key={site.code} data-site={site.code} className={`depth-${Math.min(depth, 6)}`}>
+              <th scope="row">
+                <span className="indent" aria-hidden="true">
+                  {depth > 0 ? '└ ' : ''}
+                </span>
+                <a href={`#/sites/${site.code}`}>{site.code}</a>
+                {site.name && site.name !== site.code && <span className="muted"> {site.name}</span>}
+                {site.code === data.self.code && <span className="muted"> (this site)</span>}
+              </th>
+              <td>{site.type}</td>
+              <td>
+                <State state={site.state} site />
+                {site.error && <div className="small error-text">{site.error}</div>}
+              </td>
+              <td>{site.code === data.self.code ? 'now' : ago(site.lastContact)}</td>
+              <td className="hide-narrow">
+                <code className="small">{site.generation?.slice(0, 8) ?? '–'}</code>
+              </td>
+              <td>
+                <BacklogCell b={data.backlog.get(site.code)} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </>
   );

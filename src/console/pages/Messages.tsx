@@ -2,43 +2,30 @@ import { useState } from 'react';
 import { get } from '../api';
 import { when } from '../format';
 import { usePoll } from '../hooks';
-import { ErrorLine, Loading, State } from '../parts';
+import { ErrorLine, Loading, State, Table } from '../parts';
 import type { StatusMessage } from '../types';
 
 /** Status messages, newest first. */
 export function MessageTable({ messages }: { messages: StatusMessage[] }) {
   if (messages.length === 0) return <p className="muted">No messages.</p>;
   return (
-    <div className="scroll">
-      <table className="messages">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Severity</th>
-            <th scope="col">Site</th>
-            <th scope="col">Component</th>
-            <th scope="col">Message</th>
-          </tr>
-        </thead>
-        <tbody>
-          {messages.map((m) => (
-            <tr key={m.id}>
-              <td className="small nowrap">{when(m.time)}</td>
-              <td>{m.severity === 'info' ? 'info' : <State state={m.severity} />}</td>
-              <td>
-                {m.site}
-                {m.subject && m.subject !== m.site && <span className="muted"> about {m.subject}</span>}
-              </td>
-              <td>{m.component}</td>
-              <td>
-                {m.text}
-                {m.package && <span className="muted small"> ({m.package})</span>}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table columns={['Time', 'Severity', 'Site', 'Component', 'Message']} className="messages">
+      {messages.map((m) => (
+        <tr key={m.id}>
+          <td className="small nowrap">{when(m.time)}</td>
+          <td>{m.severity === 'info' ? 'info' : <State state={m.severity} />}</td>
+          <td>
+            {m.site}
+            {m.subject && m.subject !== m.site && <span className="muted"> about {m.subject}</span>}
+          </td>
+          <td>{m.component}</td>
+          <td>
+            {m.text}
+            {m.package && <span className="muted small"> ({m.package})</span>}
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 

@@ -1,8 +1,8 @@
 import { useState } from 'react';
 import { get, post } from '../api';
-import { bytes, when } from '../format';
+import { bytes, count, when } from '../format';
 import { useAction, usePoll } from '../hooks';
-import { ErrorLine, Loading, Section, State } from '../parts';
+import { ErrorLine, Loading, Section, State, Table } from '../parts';
 import type { CloneResult, Dp, Package, PackageStatus } from '../types';
 
 function DpSelect({
@@ -71,8 +71,8 @@ function CloneDp({ dps }: { dps: Dp[] }) {
       {preview && !done && (
         <div className="confirm" data-testid="clone-preview">
           <p>
-            Would assign {preview.added.length} package{preview.added.length === 1 ? '' : 's'} to {preview.to}{' '}
-            ({bytes(preview.bytesMissing)} to send); {preview.already.length} already there
+            Would assign {count(preview.added.length, 'package')} to {preview.to} (
+            {bytes(preview.bytesMissing)} to send); {preview.already.length} already there
             {preview.skipped.length > 0 && `, ${preview.skipped.length} skipped (assigned at their origin)`}.
           </p>
           <button
@@ -89,7 +89,7 @@ function CloneDp({ dps }: { dps: Dp[] }) {
       )}
       {done && (
         <p role="status">
-          Assigned {done.added.length} package{done.added.length === 1 ? '' : 's'} to {done.to}.
+          Assigned {count(done.added.length, 'package')} to {done.to}.
         </p>
       )}
       <ErrorLine error={action.error} />
@@ -125,40 +125,27 @@ export function PackagesPage() {
         <Loading what="packages" />
       ) : (
         <>
-          <div className="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">ID</th>
-                  <th scope="col">Name</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Installed on</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.data.packages
-                  .filter((p) => !q || p.id.toLowerCase().includes(q) || p.name.toLowerCase().includes(q))
-                  .map((p) => {
-                    const rows = data.data?.statuses.filter((s) => s.package === p.id) ?? [];
-                    const installed = rows.filter((s) => s.state === 'Installed').length;
-                    return (
-                      <tr key={p.id} data-package={p.id}>
-                        <td>
-                          <a href={`#/packages/${p.id}`}>{p.id}</a>
-                        </td>
-                        <td>{p.name}</td>
-                        <td>{p.sourceVersion}</td>
-                        <td>{bytes(p.size)}</td>
-                        <td>
-                          {installed} of {rows.length} DP{rows.length === 1 ? '' : 's'}
-                        </td>
-                      </tr>
-                    );
-                  })}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['ID', 'Name', 'Version', 'Size', 'Installed on']}>
+            {data.data.packages
+              .filter((p) => !q || p.id.toLowerCase().includes(q) || p.name.toLowerCase().includes(q))
+              .map((p) => {
+                const rows = data.data?.statuses.filter((s) => s.package === p.id) ?? [];
+                const installed = rows.filter((s) => s.state === 'Installed').length;
+                return (
+                  <tr key={p.id} data-package={p.id}>
+                    <td>
+                      <a href={`#/packages/${p.id}`}>{p.id}</a>
+                    </td>
+                    <td>{p.name}</td>
+                    <td>{p.sourceVersion}</td>
+                    <td>{bytes(p.size)}</td>
+                    <td>
+                      {installed} of {count(rows.length, 'DP')}
+                    </td>
+                  </tr>
+                );
+              })}
+          </Table>
           <Section title="Clone a DP's assignments" id="clone">
             <CloneDp dps={data.data.dps} />
           </Section>
@@ -241,7 +228,7 @@ export function PackagePage({ id }: { id: string }) {
         <dd>{pkg.origin}</dd>
         <dt>Size</dt>
         <dd>
-          {bytes(pkg.size)} in {pkg.files.length} file{pkg.files.length === 1 ? '' : 's'}
+          {bytes(pkg.size)} in {count(pkg.files.length, 'file')}
         </dd>
         <dt>Updated</dt>
         <dd>{when(pkg.updatedAt)}</dd>
@@ -250,40 +237,24 @@ export function PackagePage({ id }: { id: string }) {
         {statuses.length === 0 ? (
           <p className="muted">Not assigned to any DP.</p>
         ) : (
-          <div className="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">DP</th>
-                  <th scope="col">Site</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Since</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {statuses.map((s) => (
-                  <tr key={s.dp} data-dp={s.dp}>
-                    <th scope="row">{s.dp}</th>
-                    <td>
-                      <a href={`#/sites/${s.site}`}>{s.site}</a>
-                    </td>
-                    <td>{s.sourceVersion}</td>
-                    <td data-testid={`state-${s.dp}`}>
-                      <StatusCell row={s} />
-                    </td>
-                    <td className="small">{when(s.updatedAt)}</td>
-                    <td>
-                      <RedistributeButton pkg={pkg.id} dp={s.dp} onDone={data.refresh} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['DP', 'Site', 'Version', 'State', 'Since', { label: 'Actions', hidden: true }]}>
+            {statuses.map((s) => (
+              <tr key={s.dp} data-dp={s.dp}>
+                <th scope="row">{s.dp}</th>
+                <td>
+                  <a href={`#/sites/${s.site}`}>{s.site}</a>
+                </td>
+                <td>{s.sourceVersion}</td>
+                <td data-testid={`state-${s.dp}`}>
+                  <StatusCell row={s} />
+                </td>
+                <td className="small">{when(s.updatedAt)}</td>
+                <td>
+                  <RedistributeButton pkg={pkg.id} dp={s.dp} onDone={data.refresh} />
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
         <form
           className="actions"
@@ -300,32 +271,21 @@ export function PackagePage({ id }: { id: string }) {
         <ErrorLine error={assign.error} />
       </Section>
       <Section title="Files" id="files">
-        <div className="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Path</th>
-                <th scope="col">Size</th>
-                <th scope="col">SHA-256</th>
-              </tr>
-            </thead>
-            <tbody>
-              {pkg.files.map((f) => (
-                <tr key={f.path}>
-                  <td>
-                    <code>{f.path}</code>
-                  </td>
-                  <td>{bytes(f.size)}</td>
-                  <td>
-                    <code className="small" title={f.sha256}>
-                      {f.sha256.slice(0, 16)}…
-                    </code>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Path', 'Size', 'SHA-256']}>
+          {pkg.files.map((f) => (
+            <tr key={f.path}>
+              <td>
+                <code>{f.path}</code>
+              </td>
+              <td>{bytes(f.size)}</td>
+              <td>
+                <code className="small" title={f.sha256}>
+                  {f.sha256.slice(0, 16)}…
+                </code>
+              </td>
+            </tr>
+          ))}
+        </Table>
       </Section>
     </>
   );

@@ -1,9 +1,9 @@
 import { useState } from 'react';
 import { api, get, post } from '../api';
 import { OPEN_JOB_STATES } from '../backlog';
-import { ago, bytes, duration, when } from '../format';
+import { ago, bytes, count, duration, when } from '../format';
 import { useAction, usePoll } from '../hooks';
-import { ErrorLine, Loading, Section, State } from '../parts';
+import { ErrorLine, Loading, Section, State, Table } from '../parts';
 import type { Address, DeleteSummary, Dp, Job, Rebuild, SiteView, StatusMessage } from '../types';
 import { MessageTable } from './Messages';
 import { Boundaries, Purge } from './SiteExtras';
@@ -134,9 +134,7 @@ function Jobs({ code }: { code: string }) {
     <>
       <ErrorLine error={jobs.error} />
       <div className="actions">
-        <span data-testid="open-jobs">
-          {open} open job{open === 1 ? '' : 's'}
-        </span>
+        <span data-testid="open-jobs">{count(open, 'open job')}</span>
         <label className="inline">
           <input type="checkbox" checked={showDone} onChange={(e) => setShowDone(e.target.checked)} /> Show
           finished jobs
@@ -158,28 +156,21 @@ function Jobs({ code }: { code: string }) {
       {shown.length === 0 ? (
         <p className="muted">No jobs to show.</p>
       ) : (
-        <div className="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">State</th>
-                <th scope="col">Progress</th>
-                <th scope="col">Rate</th>
-                <th scope="col">ETA</th>
-                <th scope="col">Last error</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((j) => (
-                <JobRow key={j.id} job={j} onDeleted={jobs.refresh} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            'Job',
+            'State',
+            'Progress',
+            'Rate',
+            'ETA',
+            'Last error',
+            { label: 'Actions', hidden: true },
+          ]}
+        >
+          {shown.map((j) => (
+            <JobRow key={j.id} job={j} onDeleted={jobs.refresh} />
+          ))}
+        </Table>
       )}
     </>
   );
@@ -193,8 +184,7 @@ function DeleteSite({ code }: { code: string }) {
   if (result)
     return (
       <p role="status">
-        Site {result.site} deleted: {result.jobs.length} job{result.jobs.length === 1 ? '' : 's'} cancelled.{' '}
-        {result.told}
+        Site {result.site} deleted: {count(result.jobs.length, 'job')} cancelled. {result.told}
       </p>
     );
   return (
@@ -219,10 +209,9 @@ function DeleteSite({ code }: { code: string }) {
       {summary && (
         <div className="confirm" data-testid="delete-summary">
           <p>
-            Would delete {summary.sites.join(', ')}: cancel {summary.jobs.length} job
-            {summary.jobs.length === 1 ? '' : 's'} ({bytes(summary.bytesQueued)} queued), remove{' '}
-            {summary.assignments.length} DP assignment{summary.assignments.length === 1 ? '' : 's'} and{' '}
-            {summary.statuses} status row{summary.statuses === 1 ? '' : 's'}.
+            Would delete {summary.sites.join(', ')}: cancel {count(summary.jobs.length, 'job')} (
+            {bytes(summary.bytesQueued)} queued), remove {count(summary.assignments.length, 'DP assignment')}{' '}
+            and {count(summary.statuses, 'status row')}.
           </p>
           <label htmlFor="delete-confirm">Type the site code {code} to confirm</label>
           <input
@@ -434,30 +423,19 @@ export function SitePage({ code }: { code: string }) {
         {dps.length === 0 ? (
           <p className="muted">No DPs.</p>
         ) : (
-          <div className="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">DP</th>
-                  <th scope="col">URL</th>
-                  <th scope="col">Packages installed</th>
-                </tr>
-              </thead>
-              <tbody>
-                {dps.map((d) => (
-                  <tr key={d.dp}>
-                    <td>{d.dp}</td>
-                    <td className="small">
-                      <code>{d.url ?? '–'}</code>
-                    </td>
-                    <td>
-                      {d.installed} of {d.packages}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['DP', 'URL', 'Packages installed']}>
+            {dps.map((d) => (
+              <tr key={d.dp}>
+                <td>{d.dp}</td>
+                <td className="small">
+                  <code>{d.url ?? '–'}</code>
+                </td>
+                <td>
+                  {d.installed} of {d.packages}
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </Section>
       {!isSelf && (
