@@ -3,6 +3,7 @@
 // This file holds the two together: it compiles (`tsc -p tsconfig.json` in `npm test`) only while
 // each answer of the API still has every field the console reads, with the type it expects.
 import type * as Console from '../src/console/types.js';
+import type { Component } from '../src/logs/index.js';
 import type { BoundaryView, DeploymentSummary } from '../src/mp/index.js';
 import type { PackageView } from '../src/packages/index.js';
 import type { RebuildView } from '../src/rebuild/index.js';
@@ -12,6 +13,9 @@ import type { PackageStatus, StatusMessage } from '../src/status/index.js';
 
 /** Compiles when what the server sends (`Sent`) is what the console reads (`Read`). */
 type Fits<Read, Sent extends Read> = [Read, Sent];
+
+/** Compiles when the two are the same set of values. */
+type Same<A extends B, B extends C, C = A> = [A, B];
 
 export type ConsoleContract = [
   Fits<Console.SiteView, SiteView & { phases: SitePhase[] }>,
@@ -27,4 +31,5 @@ export type ConsoleContract = [
   Fits<Console.DeploymentSummary, DeploymentSummary>,
   Fits<Console.Boundary, BoundaryView>,
   Fits<Console.PurgeSummary, PurgeSummary>,
+  Same<(typeof Console.COMPONENTS)[number], Component>,
 ];

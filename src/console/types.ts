@@ -164,3 +164,17 @@ export interface PurgeSummary {
   removed: Record<string, number>;
   queuedAt: string[];
 }
+
+/** The components that log and post status messages (the filter of the messages page). */
+export const COMPONENTS = [
+  'distmgr',
+  'scheduler',
+  'sender',
+  'despooler',
+  'hierman',
+  'statmgr',
+  'dp',
+  'mp',
+  'api',
+  'rebuild',
+] as const;

@@ -3,7 +3,7 @@ import { get } from '../api';
 import { when } from '../format';
 import { usePoll } from '../hooks';
 import { ErrorLine, Loading, State, Table } from '../parts';
-import type { StatusMessage } from '../types';
+import { COMPONENTS, type StatusMessage } from '../types';
 
 /** Status messages, newest first. */
 export function MessageTable({ messages }: { messages: StatusMessage[] }) {
@@ -28,21 +28,6 @@ export function MessageTable({ messages }: { messages: StatusMessage[] }) {
     </Table>
   );
 }
-
-// The components of src/logs (COMPONENTS), any first.
-const COMPONENTS = [
-  '',
-  'distmgr',
-  'scheduler',
-  'sender',
-  'despooler',
-  'hierman',
-  'statmgr',
-  'dp',
-  'mp',
-  'api',
-  'rebuild',
-];
 
 /** Every status message this site holds (its own and those sent up), filtered, followed live. */
 export function MessagesPage() {
@@ -74,7 +59,7 @@ export function MessagesPage() {
         <div>
           <label htmlFor="filter-component">Component</label>
           <select id="filter-component" value={component} onChange={(e) => setComponent(e.target.value)}>
-            {COMPONENTS.map((c) => (
+            {['', ...COMPONENTS].map((c) => (
               <option key={c} value={c}>
                 {c || 'any'}
               </option>
