@@ -50,7 +50,22 @@ module.exports = {
       comment: 'tests and benchmarks outside src import folders only through their index.ts',
       severity: 'error',
       from: { path: '^(test|bench)/' },
-      to: { path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$' },
+      // test/console-contract.ts holds the console's own copy of the API shapes to the server's.
+      to: { path: '^src/[^/]+/', pathNot: ['^src/[^/]+/index\\.ts$', '^src/console/types\\.ts$'] },
+    },
+    {
+      name: 'console-apart',
+      comment: 'the web console (browser code, built by vite) and the server share no code: it speaks to the admin API only',
+      severity: 'error',
+      from: { path: '^src/console/' },
+      to: { path: '^src/', pathNot: '^src/console/' },
+    },
+    {
+      name: 'nothing-imports-console',
+      comment: 'the server serves the console as built files; no module imports its source',
+      severity: 'error',
+      from: { path: '^(src|test|bench)/', pathNot: '^(src/console/|test/console-contract\\.ts$)' },
+      to: { path: '^src/console/' },
     },
     ...layerRules,
   ],

@@ -1,4 +1,5 @@
 export { adminRoutes } from './admin.js';
+export { consoleRoutes } from './console.js';
 export { dpRoutes } from './dp.js';
 export { installErrorHandling } from './errors.js';
 export { connectionLimits, cutStalledBodies } from './limits.js';

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   adminRoutes,
   connectionLimits,
+  consoleRoutes,
   cutStalledBodies,
   dpRoutes,
   installErrorHandling,
@@ -11,7 +12,10 @@ import {
 } from '../api/index.js';
 import type { SiteContext } from '../core/index.js';
 
-/** The site server's HTTP surface: admin API, site-to-site API, management point, DP content and metrics. */
+/**
+ * The site server's HTTP surface: admin API, site-to-site API, management point, DP content, metrics
+ * and the web console.
+ */
 export async function buildApp(ctx: SiteContext, adminToken: string): Promise<FastifyInstance> {
   const log: FastifyBaseLogger = ctx.log('api');
   const app = Fastify({
@@ -29,5 +33,6 @@ export async function buildApp(ctx: SiteContext, adminToken: string): Promise<Fa
   await app.register(dpRoutes(ctx));
   await app.register(managementPointRoutes(ctx));
   await app.register(opsRoutes(ctx));
+  await app.register(consoleRoutes());
   return app;
 }
