@@ -176,17 +176,10 @@ function Jobs({ code }: { code: string }) {
   );
 }
 
-function DeleteSite({ code }: { code: string }) {
+function DeleteSite({ code, onDeleted }: { code: string; onDeleted: (result: DeleteSummary) => void }) {
   const [summary, setSummary] = useState<DeleteSummary | null>(null);
   const [typed, setTyped] = useState('');
-  const [result, setResult] = useState<DeleteSummary | null>(null);
   const action = useAction();
-  if (result)
-    return (
-      <p role="status">
-        Site {result.site} deleted: {count(result.jobs.length, 'job')} cancelled. {result.told}
-      </p>
-    );
   return (
     <>
       <p>
@@ -229,7 +222,7 @@ function DeleteSite({ code }: { code: string }) {
                 const s = await action.run(() =>
                   api<DeleteSummary>('DELETE', `/sites/${code}`, { query: { recursive: true } }),
                 );
-                if (s) setResult(s);
+                if (s) onDeleted(s);
               }}
             >
               Delete {code} now
@@ -362,6 +355,9 @@ export function SitePage({ code }: { code: string }) {
     () => get<StatusMessage[]>('/status/messages', { site: code, limit: 20 }),
     `site-messages-${code}`,
   );
+  // Kept here, not in the delete form: the next poll sees the site deleted and removes the form,
+  // often before the delete's answer (which waits for the site to be told) has come back.
+  const [deleted, setDeleted] = useState<DeleteSummary | null>(null);
   if (!info.data)
     return (
       <>
@@ -456,19 +452,24 @@ export function SitePage({ code }: { code: string }) {
           <Boundaries code={site.code} />
         </Section>
       )}
+      {deleted?.site === code && (
+        <p role="status">
+          Site {deleted.site} deleted: {count(deleted.jobs.length, 'job')} cancelled. {deleted.told}
+        </p>
+      )}
       {site.state === 'deleted' && (
         <Section title="Purge" id="purge">
           <p>The site is deleted; purging removes every record of it here and above.</p>
           <Purge code={site.code} />
         </Section>
       )}
-      {!isSelf && site.state !== 'deleted' && (
+      {!isSelf && site.state !== 'deleted' && deleted?.site !== code && (
         <>
           <Section title="Rebuild or replace hardware" id="rebuild">
             <RebuildPanel code={site.code} />
           </Section>
           <Section title="Delete site" id="delete">
-            <DeleteSite code={site.code} />
+            <DeleteSite code={site.code} onDeleted={setDeleted} />
           </Section>
         </>
       )}
