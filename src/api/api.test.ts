@@ -138,6 +138,103 @@ describe('site server HTTP API', () => {
       expect(errorOf(over).code).toBe('OUTPOST_NOT_FOUND');
     });
 
+    it('summarizes every site below: packages by state across its DPs, backlog toward it', async () => {
+      const db = site.ctx.db;
+      const now = site.ctx.clock.now();
+      const status = (pkg: string, dp: string, state: string) => ({
+        package_id: pkg,
+        dp,
+        site_code: 'S02',
+        source_version: 1,
+        state,
+        error: null,
+        updated_at: now,
+      });
+      await db
+        .insertInto('package_status')
+        .values([
+          status('C01SUM01', 'S02', 'Installed'),
+          status('C01SUM02', 'S02', 'Installed'),
+          status('C01SUM01', 'S02/DP2', 'Install Retrying'),
+        ])
+        .execute();
+      // An untried job counts its package's size; one tried before, what it has left to send.
+      await db
+        .insertInto('package_files')
+        .values({
+          package_id: 'C01SUM03',
+          source_version: 1,
+          path: 'a',
+          size: 1000,
+          sha256: 'x',
+          chunks: '[]',
+        })
+        .execute();
+      const job = {
+        site_code: 'S02',
+        kind: 'package' as const,
+        dps: '["S02"]',
+        last_error: null,
+        next_attempt_at: now,
+        created_at: now,
+        updated_at: now,
+      };
+      await db
+        .insertInto('jobs')
+        .values([
+          {
+            ...job,
+            id: 'sum-untried',
+            package_id: 'C01SUM03',
+            source_version: 1,
+            state: 'pending',
+            bytes_sent: 0,
+            bytes_total: 0,
+            attempts: 0,
+          },
+          {
+            ...job,
+            id: 'sum-retrying',
+            package_id: 'C01SUM04',
+            source_version: 1,
+            state: 'retrying',
+            bytes_sent: 300,
+            bytes_total: 500,
+            attempts: 2,
+          },
+          {
+            ...job,
+            id: 'sum-done',
+            package_id: 'C01SUM05',
+            source_version: 1,
+            state: 'completed',
+            bytes_sent: 500,
+            bytes_total: 500,
+            attempts: 1,
+          },
+        ])
+        .execute();
+      try {
+        const res = await admin('GET', '/status/summary');
+        expect(res.statusCode).toBe(200);
+        const rows = res.json() as { code: string; packages: Record<string, number>; backlog: object }[];
+        expect(rows.map((r) => r.code)).toEqual(['C01', 'S02']);
+        expect(rows[1]).toMatchObject({
+          code: 'S02',
+          state: 'active',
+          generation: child.generation,
+          lastContact: expect.any(Number),
+          packages: { Installed: 2, 'Install Retrying': 1, 'Install Pending': 0 },
+          backlog: { jobs: 2, bytes: 1200, rate: null },
+        });
+        expect(rows[0].backlog).toEqual({ jobs: 0, bytes: 0, rate: null });
+      } finally {
+        await db.deleteFrom('jobs').where('id', 'like', 'sum-%').execute();
+        await db.deleteFrom('package_files').where('package_id', '=', 'C01SUM03').execute();
+        await db.deleteFrom('package_status').where('package_id', 'like', 'C01SUM%').execute();
+      }
+    });
+
     it('answers a well-formed but invalid value with 400 from the domain', async () => {
       const res = await admin('GET', '/jobs?state=sleeping');
       expect(res.statusCode).toBe(400);

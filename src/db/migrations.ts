@@ -14,6 +14,7 @@ import { basisChunks } from './migrations/0015_basis_chunks.js';
 import { jobStartedAt } from './migrations/0016_job_started_at.js';
 import { leaders } from './migrations/0017_leaders.js';
 import { statusBySite } from './migrations/0018_status_by_site.js';
+import { statusCounts } from './migrations/0022_status_counts.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -41,6 +42,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0016_job_started_at': jobStartedAt,
     '0017_leaders': leaders,
     '0018_status_by_site': statusBySite,
+    '0022_status_counts': statusCounts(dialect),
   };
 }
 
