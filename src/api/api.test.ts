@@ -138,6 +138,63 @@ describe('site server HTTP API', () => {
       expect(errorOf(over).code).toBe('OUTPOST_NOT_FOUND');
     });
 
+    it('refuses a body field it does not know: 400 naming it, nothing done', async () => {
+      const res = await admin('POST', '/sites', {
+        code: 'S09',
+        type: 'secondary',
+        parent: 'C01',
+        url: 'http://127.0.0.1:9',
+        joinDeadlin: '10m',
+      });
+      expect(res.statusCode).toBe(400);
+      expect(errorOf(res)).toEqual({
+        code: 'OUTPOST_BAD_INPUT',
+        message: "body has unknown field 'joinDeadlin'",
+      });
+      expect((await admin('GET', '/sites/S09')).statusCode).toBe(404);
+    });
+
+    it('describes the admin API in an OpenAPI 3 document, behind the token', async () => {
+      expect((await site.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).statusCode).toBe(401);
+      const res = await admin('GET', '/openapi.json');
+      expect(res.statusCode).toBe(200);
+      const doc = res.json() as {
+        openapi: string;
+        paths: Record<
+          string,
+          Record<
+            string,
+            {
+              tags?: string[];
+              requestBody?: {
+                content: Record<string, { schema: { properties: object; additionalProperties?: boolean } }>;
+              };
+            }
+          >
+        >;
+      };
+      expect(doc.openapi).toMatch(/^3\./);
+      for (const path of [
+        '/api/v1/sites',
+        '/api/v1/sites/{code}',
+        '/api/v1/packages',
+        '/api/v1/status/summary',
+        '/api/v1/jobs',
+      ])
+        expect(Object.keys(doc.paths)).toContain(path);
+      // Only the admin API: not the site-to-site, DP, management point or ops routes, nor itself.
+      expect(Object.keys(doc.paths).filter((p) => !p.startsWith('/api/v1/'))).toEqual([]);
+      expect(doc.paths['/api/v1/openapi.json']).toBeUndefined();
+      // Bodies come from the TypeBox schemas.
+      const addSite = doc.paths['/api/v1/sites'].post;
+      expect(addSite.tags).toEqual(['sites']);
+      const body = addSite.requestBody?.content['application/json'].schema;
+      expect(Object.keys(body?.properties ?? {})).toEqual(
+        expect.arrayContaining(['code', 'type', 'parent', 'url']),
+      );
+      expect(body?.additionalProperties).toBe(false);
+    });
+
     it('summarizes every site below: packages by state across its DPs, backlog toward it', async () => {
       const db = site.ctx.db;
       const now = site.ctx.clock.now();
