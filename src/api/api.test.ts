@@ -602,6 +602,40 @@ describe('site server HTTP API', () => {
       await waitFor('no chunk file open after the aborted downloads', 10_000, async () => openChunks() === 0);
     });
 
+    it('counts requests by DP, status and kind, and the bytes served, in /metrics with HELP', async () => {
+      const scrape = async () => (await site.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const value = (text: string, series: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line ? Number(line.split(' ').pop()) : 0;
+      };
+      const requests = (labels: string) => `outpost_dp_requests_total{${labels}}`;
+      const before = await scrape();
+      expect((await site.app.inject({ method: 'GET', url })).statusCode).toBe(200);
+      const ranged = await site.app.inject({ method: 'GET', url, headers: { range: 'bytes=10-15' } });
+      expect(ranged.statusCode).toBe(206);
+      expect((await site.app.inject({ method: 'HEAD', url })).statusCode).toBe(200);
+      expect(
+        (await site.app.inject({ method: 'GET', url: url.replace('readme', 'missing') })).statusCode,
+      ).toBe(404);
+      const named = url.replace('/dp/', '/dps/nosuchdp/');
+      expect(
+        (await site.app.inject({ method: 'GET', url: named, headers: { range: 'bytes=0-1' } })).statusCode,
+      ).toBe(404);
+      const after = await scrape();
+      const delta = (series: string) => value(after, series) - value(before, series);
+      expect(delta(requests('dp="C01",status="200",kind="whole"'))).toBe(2);
+      expect(delta(requests('dp="C01",status="206",kind="range"'))).toBe(1);
+      // Not found: no DP of this site was served from, so no series per made-up name.
+      expect(delta(requests('dp="",status="404",kind="whole"'))).toBe(1);
+      expect(delta(requests('dp="",status="404",kind="range"'))).toBe(1);
+      expect(after).not.toContain('nosuchdp');
+      // The whole file once (the HEAD sends no body) and six bytes of it.
+      expect(delta('outpost_dp_bytes_total{dp="C01",kind="whole"}')).toBe(content.length);
+      expect(delta('outpost_dp_bytes_total{dp="C01",kind="range"}')).toBe(6);
+      expect(after).toMatch(/^# HELP outpost_dp_requests_total \S.+$/m);
+      expect(after).toMatch(/^# HELP outpost_dp_bytes_total \S.+$/m);
+    });
+
     it('answers a file that is not there through the one error mapper: 404 JSON', async () => {
       const res = await site.app.inject({ method: 'GET', url: url.replace('readme', 'missing') });
       expect(res.statusCode).toBe(404);
