@@ -7,8 +7,9 @@
  *
  * - one distmgr round with nothing changed;
  * - assigning one new package to every site: from the assign until every job exists;
- * - `status packages --site CODE` (one site's rows) and a hierarchy-wide summary (counts per site
- *   and state).
+ * - `status packages --site CODE` (one site's rows) and the hierarchy-wide summary as
+ *   `GET /api/v1/status/summary` reads it (`summarizeSites`), with counting the status rows
+ *   themselves for comparison.
  *
  *   npm run bench:scale -- [--sites 500] [--packages 5000] [--per-site 2500] [--db sqlite|postgres] [--json]
  */
