@@ -1,5 +1,4 @@
 import { type Kysely, type Migration, sql } from 'kysely';
-import type { Dialect } from '../migrations.js';
 
 /**
  * Package statuses counted per (site, state), kept by triggers on `package_status` in the same
@@ -14,7 +13,7 @@ import type { Dialect } from '../migrations.js';
  * the statement's net change per (site, state), a row no other transaction ever locks; a reader
  * sums them, and folds them back to one row per (site, state) when they pile up.
  */
-export function statusCounts(dialect: Dialect): Migration {
+export function statusCounts(dialect: 'sqlite' | 'postgres'): Migration {
   return {
     async up(db: Kysely<unknown>) {
       let table = db.schema
