@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import '@fastify/swagger';
 import type { FastifyPluginAsync } from 'fastify';
 import type { SiteContext } from '../core/index.js';
 import { OutpostError } from '../errors/index.js';
@@ -14,7 +15,11 @@ import { siteRoutes } from './admin/sites.js';
 import { statusRoutes } from './admin/status.js';
 import { verifyRoutes } from './admin/verify.js';
 
-/** The admin API (`/api/v1`), used by the CLI and the console; every route needs the bearer token. */
+/**
+ * The admin API (`/api/v1`), used by the CLI and the console; every route needs the bearer token,
+ * its OpenAPI document (`/api/v1/openapi.json`) too: nothing needs it before login, and a route
+ * open to anyone would be the one exception to read and keep right.
+ */
 export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync {
   const expected = Buffer.from(`Bearer ${token}`);
   return async (app) => {
@@ -41,5 +46,6 @@ export function adminRoutes(ctx: SiteContext, token: string): FastifyPluginAsync
     ]) {
       await app.register(routes(ctx));
     }
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   };
 }

@@ -138,6 +138,160 @@ describe('site server HTTP API', () => {
       expect(errorOf(over).code).toBe('OUTPOST_NOT_FOUND');
     });
 
+    it('refuses a body field it does not know: 400 naming it, nothing done', async () => {
+      const res = await admin('POST', '/sites', {
+        code: 'S09',
+        type: 'secondary',
+        parent: 'C01',
+        url: 'http://127.0.0.1:9',
+        joinDeadlin: '10m',
+      });
+      expect(res.statusCode).toBe(400);
+      expect(errorOf(res)).toEqual({
+        code: 'OUTPOST_BAD_INPUT',
+        message: "body has unknown field 'joinDeadlin'",
+      });
+      expect((await admin('GET', '/sites/S09')).statusCode).toBe(404);
+    });
+
+    it('describes the admin API in an OpenAPI 3 document, behind the token', async () => {
+      expect((await site.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).statusCode).toBe(401);
+      const res = await admin('GET', '/openapi.json');
+      expect(res.statusCode).toBe(200);
+      const doc = res.json() as {
+        openapi: string;
+        paths: Record<
+          string,
+          Record<
+            string,
+            {
+              tags?: string[];
+              requestBody?: {
+                content: Record<string, { schema: { properties: object; additionalProperties?: boolean } }>;
+              };
+            }
+          >
+        >;
+      };
+      expect(doc.openapi).toMatch(/^3\./);
+      for (const path of [
+        '/api/v1/sites',
+        '/api/v1/sites/{code}',
+        '/api/v1/packages',
+        '/api/v1/status/summary',
+        '/api/v1/jobs',
+      ])
+        expect(Object.keys(doc.paths)).toContain(path);
+      // Only the admin API: not the site-to-site, DP, management point or ops routes, nor itself.
+      expect(Object.keys(doc.paths).filter((p) => !p.startsWith('/api/v1/'))).toEqual([]);
+      expect(doc.paths['/api/v1/openapi.json']).toBeUndefined();
+      // Bodies come from the TypeBox schemas.
+      const addSite = doc.paths['/api/v1/sites'].post;
+      expect(addSite.tags).toEqual(['sites']);
+      const body = addSite.requestBody?.content['application/json'].schema;
+      expect(Object.keys(body?.properties ?? {})).toEqual(
+        expect.arrayContaining(['code', 'type', 'parent', 'url']),
+      );
+      expect(body?.additionalProperties).toBe(false);
+    });
+
+    it('summarizes every site below: packages by state across its DPs, backlog toward it', async () => {
+      const db = site.ctx.db;
+      const now = site.ctx.clock.now();
+      const status = (pkg: string, dp: string, state: string) => ({
+        package_id: pkg,
+        dp,
+        site_code: 'S02',
+        source_version: 1,
+        state,
+        error: null,
+        updated_at: now,
+      });
+      await db
+        .insertInto('package_status')
+        .values([
+          status('C01SUM01', 'S02', 'Installed'),
+          status('C01SUM02', 'S02', 'Installed'),
+          status('C01SUM01', 'S02/DP2', 'Install Retrying'),
+        ])
+        .execute();
+      // An untried job counts its package's size; one tried before, what it has left to send.
+      await db
+        .insertInto('package_files')
+        .values({
+          package_id: 'C01SUM03',
+          source_version: 1,
+          path: 'a',
+          size: 1000,
+          sha256: 'x',
+          chunks: '[]',
+        })
+        .execute();
+      const job = {
+        site_code: 'S02',
+        kind: 'package' as const,
+        dps: '["S02"]',
+        last_error: null,
+        next_attempt_at: now,
+        created_at: now,
+        updated_at: now,
+      };
+      await db
+        .insertInto('jobs')
+        .values([
+          {
+            ...job,
+            id: 'sum-untried',
+            package_id: 'C01SUM03',
+            source_version: 1,
+            state: 'pending',
+            bytes_sent: 0,
+            bytes_total: 0,
+            attempts: 0,
+          },
+          {
+            ...job,
+            id: 'sum-retrying',
+            package_id: 'C01SUM04',
+            source_version: 1,
+            state: 'retrying',
+            bytes_sent: 300,
+            bytes_total: 500,
+            attempts: 2,
+          },
+          {
+            ...job,
+            id: 'sum-done',
+            package_id: 'C01SUM05',
+            source_version: 1,
+            state: 'completed',
+            bytes_sent: 500,
+            bytes_total: 500,
+            attempts: 1,
+          },
+        ])
+        .execute();
+      try {
+        const res = await admin('GET', '/status/summary');
+        expect(res.statusCode).toBe(200);
+        const rows = res.json() as { code: string; packages: Record<string, number>; backlog: object }[];
+        expect(rows.map((r) => r.code)).toEqual(['C01', 'S02']);
+        expect(rows[1]).toMatchObject({
+          code: 'S02',
+          state: 'active',
+          generation: child.generation,
+          lastContact: expect.any(Number),
+          packages: { Installed: 2, 'Install Retrying': 1, 'Install Pending': 0 },
+          backlog: { jobs: 2, bytes: 1200, rate: null },
+        });
+        expect(rows[0].backlog).toEqual({ jobs: 0, bytes: 0, rate: null });
+      } finally {
+        await db.deleteFrom('jobs').where('id', 'like', 'sum-%').execute();
+        await db.deleteFrom('package_files').where('package_id', '=', 'C01SUM03').execute();
+        await db.deleteFrom('package_status').where('package_id', 'like', 'C01SUM%').execute();
+      }
+    });
+
     it('answers a well-formed but invalid value with 400 from the domain', async () => {
       const res = await admin('GET', '/jobs?state=sleeping');
       expect(res.statusCode).toBe(400);
@@ -446,6 +600,40 @@ describe('site server HTTP API', () => {
         }),
       );
       await waitFor('no chunk file open after the aborted downloads', 10_000, async () => openChunks() === 0);
+    });
+
+    it('counts requests by DP, status and kind, and the bytes served, in /metrics with HELP', async () => {
+      const scrape = async () => (await site.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const value = (text: string, series: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line ? Number(line.split(' ').pop()) : 0;
+      };
+      const requests = (labels: string) => `outpost_dp_requests_total{${labels}}`;
+      const before = await scrape();
+      expect((await site.app.inject({ method: 'GET', url })).statusCode).toBe(200);
+      const ranged = await site.app.inject({ method: 'GET', url, headers: { range: 'bytes=10-15' } });
+      expect(ranged.statusCode).toBe(206);
+      expect((await site.app.inject({ method: 'HEAD', url })).statusCode).toBe(200);
+      expect(
+        (await site.app.inject({ method: 'GET', url: url.replace('readme', 'missing') })).statusCode,
+      ).toBe(404);
+      const named = url.replace('/dp/', '/dps/nosuchdp/');
+      expect(
+        (await site.app.inject({ method: 'GET', url: named, headers: { range: 'bytes=0-1' } })).statusCode,
+      ).toBe(404);
+      const after = await scrape();
+      const delta = (series: string) => value(after, series) - value(before, series);
+      expect(delta(requests('dp="C01",status="200",kind="whole"'))).toBe(2);
+      expect(delta(requests('dp="C01",status="206",kind="range"'))).toBe(1);
+      // Not found: no DP of this site was served from, so no series per made-up name.
+      expect(delta(requests('dp="",status="404",kind="whole"'))).toBe(1);
+      expect(delta(requests('dp="",status="404",kind="range"'))).toBe(1);
+      expect(after).not.toContain('nosuchdp');
+      // The whole file once (the HEAD sends no body) and six bytes of it.
+      expect(delta('outpost_dp_bytes_total{dp="C01",kind="whole"}')).toBe(content.length);
+      expect(delta('outpost_dp_bytes_total{dp="C01",kind="range"}')).toBe(6);
+      expect(after).toMatch(/^# HELP outpost_dp_requests_total \S.+$/m);
+      expect(after).toMatch(/^# HELP outpost_dp_bytes_total \S.+$/m);
     });
 
     it('answers a file that is not there through the one error mapper: 404 JSON', async () => {

@@ -26,6 +26,9 @@ function rangeOf(
   return { start: ranges[0].start, end: ranges[0].end, partial: true };
 }
 
+const FILE_ROUTE = '/dp/:pkg/*';
+const NAMED_FILE_ROUTE = '/dps/:name/:pkg/*';
+
 /**
  * `GET|HEAD /dp/<PACKAGE ID>/<path>` (the site's default DP) and `/dps/<NAME>/<PACKAGE ID>/<path>`
  * (its named DP `CODE/NAME`): the version installed on that DP of a file (see `servedFile`), with
@@ -36,10 +39,10 @@ function rangeOf(
 export function dpRoutes(
   ctx: Pick<SiteContext, 'config' | 'db' | 'log' | 'metrics' | 'store'>,
 ): FastifyPluginAsync {
-  const answer = (reply: FastifyReply, status: number) => {
-    ctx.metrics.dpRequests.inc({ status: String(status) });
-    return reply.code(status);
-  };
+  const kindOf = (request: FastifyRequest) => (request.headers.range === undefined ? 'whole' : 'range');
+  // The DP each request was served from, once it is known to be one: a made-up name in the URL
+  // must not become a series of its own.
+  const servedBy = new WeakMap<FastifyRequest, string>();
   const serve = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -48,11 +51,12 @@ export function dpRoutes(
     path: string,
   ) => {
     const file = await servedFile(ctx, dp, pkg, path);
+    servedBy.set(request, dp);
     const etag = `"${file.sha256}"`;
     const headers = request.headers;
     if (headers['if-match'] && !etagMatches(headers['if-match'], etag))
-      return answer(reply, 412).header('etag', etag).send();
-    if (etagMatches(headers['if-none-match'], etag)) return answer(reply, 304).header('etag', etag).send();
+      return reply.code(412).header('etag', etag).send();
+    if (etagMatches(headers['if-none-match'], etag)) return reply.code(304).header('etag', etag).send();
     // If-Range: only a matching ETag keeps the Range; anything else gets the whole file.
     const rangeHeader =
       headers['if-range'] === undefined || headers['if-range'] === etag ? headers.range : undefined;
@@ -63,9 +67,9 @@ export function dpRoutes(
       .header('etag', etag)
       .header('content-type', type.startsWith('text/') ? `${type}; charset=utf-8` : type);
     if (range === 'unsatisfiable')
-      return answer(reply, 416).header('content-range', `bytes */${file.size}`).send();
+      return reply.code(416).header('content-range', `bytes */${file.size}`).send();
     const length = file.size === 0 ? 0 : range.end - range.start + 1;
-    answer(reply, range.partial ? 206 : 200).header('content-length', String(length));
+    reply.code(range.partial ? 206 : 200).header('content-length', String(length));
     if (range.partial) reply.header('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
     if (request.method === 'HEAD' || length === 0) return reply.send();
     // The body goes straight to the socket: the DP's reads reuse their buffers once it has them.
@@ -75,7 +79,8 @@ export function dpRoutes(
       if (value !== undefined) res.setHeader(name, value);
     res.writeHead(reply.statusCode);
     try {
-      await file.writeTo(res, range.start, range.end);
+      const bytes = ctx.metrics.dpBytes.labels({ dp, kind: kindOf(request) });
+      await file.writeTo(res, range.start, range.end, (n) => bytes.inc(n));
       res.end();
     } catch (err) {
       // The status line is out: all that is left is to cut the response short.
@@ -84,6 +89,16 @@ export function dpRoutes(
     }
   };
   return async (app) => {
+    // Every answer to a file request counts, refusals and errors included; onResponse runs for
+    // the hijacked (streamed) ones too, once the response is over.
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.routeOptions.url !== FILE_ROUTE && request.routeOptions.url !== NAMED_FILE_ROUTE) return;
+      ctx.metrics.dpRequests.inc({
+        dp: servedBy.get(request) ?? '',
+        status: String(reply.statusCode),
+        kind: kindOf(request),
+      });
+    });
     const me = (): DpIdentity => ({ dp: ctx.config.code, site: ctx.config.code });
     app.get('/dp', async () => me());
     app.get('/dp/', async () => me());
@@ -97,7 +112,7 @@ export function dpRoutes(
     app.get('/dps/:name/', named);
     app.route({
       method: ['GET', 'HEAD'],
-      url: '/dp/:pkg/*',
+      url: FILE_ROUTE,
       handler: async (request, reply) => {
         const { pkg, '*': path } = request.params as { pkg: string; '*': string };
         return serve(request, reply, ctx.config.code, pkg, path);
@@ -105,7 +120,7 @@ export function dpRoutes(
     });
     app.route({
       method: ['GET', 'HEAD'],
-      url: '/dps/:name/:pkg/*',
+      url: NAMED_FILE_ROUTE,
       handler: async (request, reply) => {
         const { name, pkg, '*': path } = request.params as { name: string; pkg: string; '*': string };
         return serve(request, reply, `${ctx.config.code}/${assertDpName(name)}`, pkg, path);

@@ -8,7 +8,13 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err.validation) {
       const first = err.validation[0];
       const where = `${err.validationContext ?? 'request'}${first?.instancePath ? first.instancePath.replace(/\//g, '.') : ''}`;
-      error = new OutpostError('OUTPOST_BAD_INPUT', `${where} ${first?.message ?? 'is invalid'}`);
+      const field = first?.keyword === 'additionalProperties' ? first.params.additionalProperty : undefined;
+      error = new OutpostError(
+        'OUTPOST_BAD_INPUT',
+        typeof field === 'string'
+          ? `${where} has unknown field '${field}'`
+          : `${where} ${first?.message ?? 'is invalid'}`,
+      );
     } else if (!(err instanceof OutpostError) && err.statusCode && err.statusCode < 500) {
       error = new OutpostError(
         err.statusCode === 413 ? 'OUTPOST_TOO_LARGE' : 'OUTPOST_BAD_INPUT',

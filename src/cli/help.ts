@@ -149,6 +149,10 @@ export const EXAMPLES: Record<string, string[]> = {
     'outpost status packages --data /srv/c01',
     'outpost status packages --site S02 --not-installed --data /srv/c01',
   ],
+  'status summary': [
+    'outpost status summary --data /srv/c01',
+    'outpost status summary --json --data /srv/c01',
+  ],
   'status messages': [
     'outpost status messages --since 10m --data /srv/c01',
     'outpost status messages --severity warning --site S02 --data /srv/c01',

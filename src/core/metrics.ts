@@ -113,8 +113,18 @@ export function createMetrics() {
     }),
     dpRequests: new Counter({
       name: 'outpost_dp_requests_total',
-      help: 'Content requests served by the DP',
-      labelNames: ['status'],
+      help:
+        "Requests for package files (GET and HEAD) answered by this site's DPs, by DP (empty when the " +
+        'request named no DP of this site), HTTP status and kind: range when a Range was asked for, else whole',
+      labelNames: ['dp', 'status', 'kind'],
+      registers: [registry],
+    }),
+    dpBytes: new Counter({
+      name: 'outpost_dp_bytes_total',
+      help:
+        "Bytes of package files written to clients by this site's DPs (response bodies, as the socket " +
+        'took them), by DP and kind: range when a Range was asked for, else whole',
+      labelNames: ['dp', 'kind'],
       registers: [registry],
     }),
   };

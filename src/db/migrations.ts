@@ -15,6 +15,7 @@ import { jobStartedAt } from './migrations/0016_job_started_at.js';
 import { leaders } from './migrations/0017_leaders.js';
 import { statusBySite } from './migrations/0018_status_by_site.js';
 import { distmgrMarks } from './migrations/0020_distmgr_marks.js';
+import { statusCounts } from './migrations/0022_status_counts.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -43,6 +44,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0017_leaders': leaders,
     '0018_status_by_site': statusBySite,
     '0020_distmgr_marks': distmgrMarks(dialect, identity),
+    '0022_status_counts': statusCounts(dialect),
   };
 }
 

@@ -12,6 +12,7 @@ export interface Database {
   dps: DpsTable;
   deliveries: DeliveriesTable;
   package_status: PackageStatusTable;
+  package_status_counts: PackageStatusCountsTable;
   jobs: JobsTable;
   status_messages: StatusMessagesTable;
   outbox: OutboxTable;
@@ -151,6 +152,13 @@ export interface DeliveriesTable {
   source_version: number;
   dps: string;
   updated_at: number;
+}
+
+/** Rows of `package_status` per (site, state), kept by triggers (migration 0022); no zero rows. */
+export interface PackageStatusCountsTable {
+  site_code: string;
+  state: string;
+  n: number;
 }
 
 export interface PackageStatusTable {

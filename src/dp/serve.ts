@@ -13,9 +13,10 @@ export interface ServedFile {
   size: number;
   /**
    * Writes bytes `start`..`end` (inclusive) of the file to `out` (the HTTP response), read from the
-   * store a block at a time and never whole; does not end `out`.
+   * store a block at a time and never whole; does not end `out`. `written` hears of each block
+   * once `out` has taken it.
    */
-  writeTo(out: Writable, start: number, end: number): Promise<void>;
+  writeTo(out: Writable, start: number, end: number, written?: (bytes: number) => void): Promise<void>;
 }
 
 /**
@@ -102,6 +103,7 @@ async function writeFileBytes(
   start: number,
   end: number,
   out: Writable,
+  written?: (bytes: number) => void,
 ): Promise<void> {
   const blocks = fileBlocks(store, chunks, start, end);
   let next = blocks.next();
@@ -112,7 +114,11 @@ async function writeFileBytes(
       next = blocks.next();
       next.catch(() => undefined); // awaited on the next turn, or dropped when the client is gone
       const { block, length } = current.value;
-      if (!out.write(block.subarray(0, length), () => giveBack(block))) await drained(out);
+      const taken = (err?: Error | null) => {
+        giveBack(block);
+        if (!err) written?.(length);
+      };
+      if (!out.write(block.subarray(0, length), taken)) await drained(out);
     }
   } finally {
     await blocks.return(undefined);
@@ -148,6 +154,6 @@ export async function servedFile(
     path,
     sha256: file.sha256,
     size: file.size,
-    writeTo: (out, start, end) => writeFileBytes(ctx.store, chunks, start, end, out),
+    writeTo: (out, start, end, written) => writeFileBytes(ctx.store, chunks, start, end, out, written),
   };
 }

@@ -8,6 +8,7 @@ import {
   installErrorHandling,
   managementPointRoutes,
   opsRoutes,
+  registerOpenApi,
   s2sRoutes,
 } from '../api/index.js';
 import type { SiteContext } from '../core/index.js';
@@ -25,9 +26,13 @@ export async function buildApp(ctx: SiteContext, adminToken: string): Promise<Fa
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
     ...connectionLimits(ctx.settings),
+    // A field a schema does not know is refused (400 naming it), not silently dropped: Fastify's
+    // Ajv removes it by default, so a misspelt option would otherwise do nothing.
+    ajv: { customOptions: { removeAdditional: false } },
   });
   installErrorHandling(app);
   cutStalledBodies(app, ctx.settings.bodyIdleTimeoutMs);
+  await registerOpenApi(app);
   await app.register(adminRoutes(ctx, adminToken), { prefix: '/api/v1' });
   await app.register(s2sRoutes(ctx));
   await app.register(dpRoutes(ctx));

@@ -57,3 +57,4 @@ export {
   type ReplaceSiteResult,
   replaceSite,
 } from './replace.js';
+export { type Backlog, type SiteSummary, summarizeSites } from './summary.js';

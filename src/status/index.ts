@@ -1,5 +1,6 @@
 export * from './model.js';
 export {
+  countPackageStatus,
   listMessages,
   listPackageStatus,
   type MessageFilter,

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { assertIdPrefix, oneMatch } from '../common/index.js';
 import type { Database } from '../db/index.js';
 import {
@@ -93,4 +93,41 @@ export async function listPackageStatus(db: Db, f: PackageStatusFilter): Promise
     error: r.error,
     updatedAt: r.updated_at,
   }));
+}
+
+/**
+ * Package statuses per site and state, read from the counters the database keeps with them
+ * (migration 0022). On PostgreSQL these are a row per change until folded: once there are more
+ * than `foldAbove` rows beyond one per (site, state), they are folded here into one each, an
+ * atomic delete-and-insert that writers (who only insert) never wait for. SQLite keeps one row
+ * per (site, state), so it never gets there.
+ */
+export async function countPackageStatus(
+  db: Db,
+  foldAbove = 1000,
+): Promise<Map<string, Map<PackageState, number>>> {
+  const rows = await db
+    .selectFrom('package_status_counts')
+    .select([
+      'site_code',
+      'state',
+      (eb) => eb.fn.sum<number>('n').as('n'),
+      (eb) => eb.fn.countAll<number>().as('pieces'),
+    ])
+    .groupBy(['site_code', 'state'])
+    .execute();
+  const pieces = rows.reduce((sum, r) => sum + Number(r.pieces), 0);
+  if (pieces - rows.length > foldAbove) {
+    await sql`with gone as (delete from package_status_counts returning site_code, state, n)
+      insert into package_status_counts (site_code, state, n)
+      select site_code, state, sum(n) from gone group by site_code, state having sum(n) <> 0`.execute(db);
+  }
+  const bySite = new Map<string, Map<PackageState, number>>();
+  for (const r of rows) {
+    if (Number(r.n) <= 0) continue;
+    const counts = bySite.get(r.site_code) ?? new Map<PackageState, number>();
+    counts.set(r.state as PackageState, Number(r.n));
+    bySite.set(r.site_code, counts);
+  }
+  return bySite;
 }

@@ -3,7 +3,7 @@ import type { SiteContext } from '../../core/index.js';
 import { assertComponent } from '../../logs/index.js';
 import { assertPackageId } from '../../packages/index.js';
 import { listNotInstalled } from '../../replication/index.js';
-import { assertSiteCode } from '../../sites/index.js';
+import { assertSiteCode, summarizeSites } from '../../sites/index.js';
 import { listMessages, listPackageStatus, SEVERITIES } from '../../status/index.js';
 import { Code, optional } from '../schemas.js';
 
@@ -27,6 +27,7 @@ export function statusRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
         return q.notInstalled ? listNotInstalled(ctx, f) : listPackageStatus(ctx.db, f);
       },
     );
+    app.get('/status/summary', async () => summarizeSites(ctx.db));
     app.get(
       '/status/messages',
       {

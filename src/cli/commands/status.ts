@@ -4,7 +4,8 @@ import { parseDuration, SEVERITIES, sleep } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
 import { COMPONENTS, formatLogLine } from '../../logs/index.js';
 import type { ListedJob, NotInstalled } from '../../replication/index.js';
-import type { PackageStatus, StatusMessage } from '../../status/index.js';
+import type { SiteSummary } from '../../sites/index.js';
+import type { PackageState, PackageStatus, StatusMessage } from '../../status/index.js';
 import { confirmed } from '../confirm.js';
 import { type CommonOptions, parseIntOption, serverOptions } from '../options.js';
 import {
@@ -97,6 +98,29 @@ export function registerStatusCommands(program: Command): void {
         ['state', (r) => colourState(r.state)],
         ['updated', (r) => r.updatedAt],
         ...tail,
+      ]);
+    });
+
+  serverOptions(status.command('summary'))
+    .description('every site below this one: packages by state across its DPs, backlog, state, contact')
+    .action(async (o: CommonOptions) => {
+      const rows = await (await AdminClient.from(o)).get<SiteSummary[]>('/status/summary');
+      const count = (r: SiteSummary, ...states: PackageState[]) =>
+        states.reduce((n, s) => n + r.packages[s], 0);
+      printRows(!!o.json, rows, [
+        ['site', (r) => r.code],
+        ['type', (r) => r.type],
+        ['parent', (r) => r.parent],
+        ['state', (r) => colourState(r.state)],
+        ['generation', (r) => r.generation],
+        ['last contact', (r) => r.lastContact],
+        ['installed', (r) => count(r, 'Installed')],
+        ['pending', (r) => count(r, 'Install Pending', 'Removal Pending')],
+        ['retrying', (r) => count(r, 'Install Retrying', 'Removal Retrying')],
+        ['failed', (r) => count(r, 'Install Failed', 'Removal Failed')],
+        ['jobs', (r) => r.backlog.jobs],
+        ['queued', (r) => formatBytes(r.backlog.bytes)],
+        ['rate', (r) => (r.backlog.rate === null ? '' : `${formatBytes(r.backlog.rate)}/s`)],
       ]);
     });
 
