@@ -8,6 +8,8 @@ import type { ErrorBody } from '../errors/index.js';
 import {
   acceptPolicy,
   type BoundaryView,
+  type ClientDetail,
+  type ClientView,
   type DeploymentSummary,
   type DeploymentView,
   snapshotFor,
@@ -338,6 +340,30 @@ describe('management point', () => {
       .find((r) => r.deployment === 'C01D00001' && r.site === 'C01')
       ?.clients.find((c) => c.client === inLab.id);
     expect(lab).toMatchObject({ state: 'failed', exitCode: null, output: 'killed after the timeout' });
+  });
+
+  it("lists the clients with each one's last report, shows one with every report, and refuses a bad or unknown id", async () => {
+    const list = await admin<ClientView[]>('GET', '/clients');
+    expect(list.status).toBe(200);
+    const lab = list.body.find((c) => c.id === inLab.id);
+    expect(lab).toMatchObject({ site: 'C01', address: inLab.address });
+    // The killed run of C01D00001 is the lab client's newest report, after its C01D00002 one.
+    expect(lab?.lastReport).toMatchObject({ deployment: 'C01D00001', state: 'failed', exitCode: null });
+    expect(list.body.find((c) => c.id === inHq.id)?.lastReport).toMatchObject({ state: 'succeeded' });
+    expect((await admin<ClientView[]>('GET', '/clients?site=S02')).body).toEqual([]);
+
+    const one = await admin<ClientDetail>('GET', `/clients/${inLab.id}`);
+    expect(one.status).toBe(200);
+    expect(one.body.reports.map((r) => r.deployment)).toEqual(['C01D00001', 'C01D00002']);
+    expect(one.body.lastReport).toEqual(one.body.reports[0]);
+
+    const bad = await admin<ErrorBody>('GET', '/clients/nothex');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toBe("client id 'nothex' must be 16 lower-case hex digits");
+    const unknown = await admin<ErrorBody>('GET', '/clients/0123456789abcdef');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('OUTPOST_CLIENT_NOT_FOUND');
+    expect((await admin<ErrorBody>('GET', '/clients?site=nope')).status).toBe(400);
   });
 
   it('a registered client that moved outside every boundary gets no policy', async () => {

@@ -214,6 +214,15 @@ export const EXAMPLES: Record<string, string[]> = {
   client: [
     'outpost client run --mp http://s02.branch:8471',
     'outpost client run --mp http://c01.example:8471 --data /var/lib/outpost-client --once --json',
+    'outpost client list --site S02 --data /srv/c01',
+  ],
+  'client list': [
+    'outpost client list --data /srv/c01',
+    'outpost client list --site S02 --json --data /srv/c01',
+  ],
+  'client show': [
+    'outpost client show 3f9a0c1d2e4b5a67 --data /srv/c01',
+    'outpost client show 3f9a0c1d2e4b5a67 --json --data /srv/s02',
   ],
   'client run': [
     'outpost client run --mp http://s02.branch:8471 --data /var/lib/outpost-client',

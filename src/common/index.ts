@@ -4,9 +4,11 @@ export { fsyncPath, isAtomicTemporary, writeFileAtomic } from './files.js';
 export { type Limiter, limitConcurrency } from './limit.js';
 export { splitLines } from './lines.js';
 export {
+  assertClientId,
   assertDpName,
   assertPackageId,
   assertSiteCode,
+  isClientId,
   isSiteCode,
   parseDpName,
   SEVERITIES,

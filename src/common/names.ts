@@ -59,3 +59,15 @@ export function assertPackageId(id: string): string {
 /** Message severities, least to most severe (`status messages --severity` counts on the order). */
 export const SEVERITIES = ['info', 'warning', 'error'] as const;
 export type Severity = (typeof SEVERITIES)[number];
+
+/** Whether `text` has the form of a client id. */
+export function isClientId(text: string): boolean {
+  return /^[0-9a-f]{16}$/.test(text);
+}
+
+/** Throws unless `text` is a client id. */
+export function assertClientId(text: string): string {
+  if (!isClientId(text))
+    throw new OutpostError('OUTPOST_BAD_INPUT', `client id '${text}' must be 16 lower-case hex digits`);
+  return text;
+}

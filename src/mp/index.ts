@@ -1,4 +1,11 @@
 export { addBoundary, type BoundaryView, deleteBoundary, listBoundaries } from './boundaries.js';
+export {
+  type ClientDeploymentReport,
+  type ClientDetail,
+  type ClientView,
+  listClients,
+  showClient,
+} from './clientlist.js';
 export { clientKey, clientPolicy, registerClient, reportClientStatus } from './clients.js';
 export {
   assertDeploymentId,

@@ -1,4 +1,4 @@
-export { SEVERITIES, type Severity } from '../common/index.js';
+export { assertClientId, isClientId, SEVERITIES, type Severity } from '../common/index.js';
 export {
   type Sender,
   type SignedStream,
@@ -9,11 +9,9 @@ export {
   s2sPutPatch,
 } from './client.js';
 export {
-  assertClientId,
   CLIENT_STATES,
   type ClientState,
   clientIdOf,
-  isClientId,
   MP,
   MP_BODY_LIMIT,
   MP_HEADER,

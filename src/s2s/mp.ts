@@ -39,18 +39,6 @@ export function clientIdOf(publicKeyPem: string): string {
   return sha256Hex(der).slice(0, 16);
 }
 
-/** Whether `text` has the form of a client id. */
-export function isClientId(text: string): boolean {
-  return /^[0-9a-f]{16}$/.test(text);
-}
-
-/** Throws unless `text` is a client id. */
-export function assertClientId(text: string): string {
-  if (!isClientId(text))
-    throw new OutpostError('OUTPOST_BAD_INPUT', `client id '${text}' must be 16 lower-case hex digits`);
-  return text;
-}
-
 function canonical(s: {
   method: string;
   path: string;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/apiclient/index.js';
 import { MpClient } from '../../src/client/index.js';
 import { type Hierarchy, spawnSite, startHierarchy, TWO_LEVELS, waitFor } from '../../src/demo/index.js';
-import type { BoundaryView, DeploymentSummary, DeploymentView } from '../../src/mp/index.js';
+import type { BoundaryView, ClientDetail, DeploymentSummary, DeploymentView } from '../../src/mp/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import { generateSiteKeys, type Policy, type Unassigned } from '../../src/s2s/index.js';
 import type { AddSiteResult, ReplaceSiteResult, SiteView } from '../../src/sites/index.js';
@@ -65,6 +65,9 @@ describe('boundaries, deployments and the management point on C01 → S02', () =
       ],
       ['deployment', 'create', '--package', 'C01FFFFF', '--command', 'x', '--site', 'S02'],
       ['deployment', 'delete', 'C01D00009', '--yes'],
+      ['client', 'show', 'nothex'],
+      ['client', 'show', '0123456789abcdef'],
+      ['client', 'list', '--site', 'nope'],
     ];
     const results = await Promise.all(runs.map((args) => cli([...args, ...at('C01')])));
     for (const [i, r] of results.entries()) {
@@ -131,6 +134,17 @@ describe('boundaries, deployments and the management point on C01 → S02', () =
     expect(row).toMatchObject({ deployment, site: 'S02', succeeded: 1 });
     expect(row).toMatchObject({ package: pkg.id, failed: 0, inProgress: 0, unknown: 0 });
     expect(row.clients).toMatchObject([{ client: inside.id, name: 'pc-7', state: 'succeeded', exitCode: 0 }]);
+    // The client, reported up from S02, is listed at C01 with its last report.
+    const listed = await cli(['client', 'list', '--site', 'S02', '--json', ...at('C01')]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject([
+      { id: inside.id, name: 'pc-7', site: 'S02', lastReport: { deployment, state: 'succeeded' } },
+    ]);
+    const one = await cli(['client', 'show', inside.id, '--json', ...at('C01')]);
+    expect(one.code, one.stderr).toBe(0);
+    expect((JSON.parse(one.stdout) as ClientDetail).reports).toMatchObject([
+      { deployment, package: pkg.id, state: 'succeeded', exitCode: 0, output: 'installed\n' },
+    ]);
   });
 
   it('a client outside every boundary gets a clear answer and no policy', async () => {

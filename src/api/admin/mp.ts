@@ -8,7 +8,9 @@ import {
   deleteBoundary,
   deleteDeployment,
   listBoundaries,
+  listClients,
   listDeployments,
+  showClient,
   summarizeDeployments,
 } from '../../mp/index.js';
 import { assertSiteCode } from '../../sites/index.js';
@@ -16,7 +18,7 @@ import { Code, optional } from '../schemas.js';
 
 const Names = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 10_000 });
 
-/** Boundaries, deployments and how the deployments went on the clients. */
+/** Boundaries, deployments, the clients and how the deployments went on them. */
 export function mpRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
@@ -76,6 +78,16 @@ export function mpRoutes(ctx: SiteContext): FastifyPluginAsyncTypebox {
     );
     app.delete('/deployments/:id', { schema: { params: Type.Object({ id: Code }) } }, async (request) =>
       deleteDeployment(ctx, request.params.id),
+    );
+    app.get(
+      '/clients',
+      { schema: { querystring: Type.Object({ site: Type.Optional(Code) }) } },
+      async (request) => listClients(ctx.db, { site: optional(request.query.site, assertSiteCode) }),
+    );
+    app.get(
+      '/clients/:id',
+      { schema: { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }) } },
+      async (request) => showClient(ctx.db, request.params.id),
     );
     app.get(
       '/status/deployments',

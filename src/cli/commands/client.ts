@@ -1,10 +1,12 @@
 import { createServer, isIP } from 'node:net';
 import type { Command } from 'commander';
+import { AdminClient } from '../../apiclient/index.js';
 import type { AgentEvent, PollSummary } from '../../client/index.js';
-import { formatBytes, parseDuration } from '../../common/index.js';
+import { assertClientId, formatBytes, parseDuration } from '../../common/index.js';
 import { OutpostError } from '../../errors/index.js';
-import { parseIntOption, parseUrlOption } from '../options.js';
-import { printJson } from '../output.js';
+import type { ClientDeploymentReport, ClientDetail, ClientView } from '../../mp/index.js';
+import { type CommonOptions, parseIntOption, parseUrlOption, serverOptions } from '../options.js';
+import { colourState, humanOutput, printJson, printObject, printRows } from '../output.js';
 
 interface ClientRunOptions {
   mp: string;
@@ -157,4 +159,48 @@ export function registerClientCommands(program: Command): void {
         await agent.close();
       }
     });
+
+  serverOptions(client.command('list'))
+    .description(
+      'the clients this site holds (its own and those reported from below), each with its last report',
+    )
+    .option('--site <code>', 'only the clients of this site')
+    .action(async (o: CommonOptions & { site?: string }) => {
+      const rows = await (await AdminClient.from(o)).get<ClientView[]>('/clients', { site: o.site });
+      printRows(!!o.json, rows, [
+        ['client', (r) => r.id],
+        ['name', (r) => r.name],
+        ['site', (r) => r.site],
+        ['address', (r) => r.address],
+        ['boundary', (r) => r.boundary, 'wide'],
+        ['last seen', (r) => r.lastSeen],
+        ['last report', (r) => r.lastReport && lastReportText(r.lastReport)],
+      ]);
+    });
+
+  serverOptions(client.command('show').argument('<id>', 'client id (16 hex digits)'))
+    .description('one client with every deployment report this site holds for it')
+    .action(async (id: string, o: CommonOptions) => {
+      const c = await (await AdminClient.from(o)).get<ClientDetail>(
+        `/clients/${encodeURIComponent(assertClientId(id))}`,
+      );
+      printObject(!!o.json, c as unknown as Record<string, unknown>);
+      if (humanOutput() && c.reports.length)
+        printRows(false, c.reports, [
+          ['deployment', (r) => r.deployment],
+          ['package', (r) => r.package],
+          ['state', (r) => colourState(r.state)],
+          ['exit code', (r) => r.exitCode],
+          ['at', (r) => r.at],
+          ['output', (r) => lastLine(r.output)],
+        ]);
+    });
+}
+
+function lastLine(output: string | null): string | undefined {
+  return output?.split('\n').filter(Boolean).at(-1);
+}
+
+function lastReportText(r: ClientDeploymentReport): string {
+  return `${r.deployment} ${colourState(r.state)}${r.exitCode === null ? '' : ` (exit ${r.exitCode})`}`;
 }
