@@ -4,11 +4,11 @@
 // each answer of the API still has every field the console reads, with the type it expects.
 import type * as Console from '../src/console/types.js';
 import type { Component } from '../src/logs/index.js';
-import type { BoundaryView, DeploymentSummary } from '../src/mp/index.js';
+import type { BoundaryView, ClientDetail, ClientView, DeploymentSummary } from '../src/mp/index.js';
 import type { PackageView } from '../src/packages/index.js';
 import type { RebuildView } from '../src/rebuild/index.js';
 import type { AddressView, CloneResult, ListedJob, listDps } from '../src/replication/index.js';
-import type { DeleteSummary, PurgeSummary, SitePhase, SiteView } from '../src/sites/index.js';
+import type { DeleteSummary, PurgeSummary, SitePhase, SiteSummary, SiteView } from '../src/sites/index.js';
 import type { PackageStatus, StatusMessage } from '../src/status/index.js';
 
 /** Compiles when what the server sends (`Sent`) is what the console reads (`Read`). */
@@ -31,5 +31,8 @@ export type ConsoleContract = [
   Fits<Console.DeploymentSummary, DeploymentSummary>,
   Fits<Console.Boundary, BoundaryView>,
   Fits<Console.PurgeSummary, PurgeSummary>,
+  Fits<Console.SiteSummary, SiteSummary>,
+  Fits<Console.ClientView, ClientView>,
+  Fits<Console.ClientDetail, ClientDetail>,
   Same<(typeof Console.COMPONENTS)[number], Component>,
 ];

@@ -1,28 +1,20 @@
-import type { Job } from './types';
-
 /** Jobs still to run (not completed, failed for good or cancelled). */
 export const OPEN_JOB_STATES = new Set(['pending', 'active', 'retrying']);
 
-export interface Backlog {
-  jobs: number;
-  bytes: number;
-  /** Bytes a second over the jobs under way now. */
-  rate: number;
+/** A site's package counts by state, as the hierarchy shows them: done, under way, in trouble. */
+export interface PackageTally {
+  installed: number;
+  working: number;
+  failed: number;
 }
 
-/**
- * Per child site, what this site still has to send it, from the job list.
- * (GET /api/v1/status/summary, when it exists, carries this for every site below, not only children.)
- */
-export function backlogBySite(jobs: Job[]): Map<string, Backlog> {
-  const out = new Map<string, Backlog>();
-  for (const j of jobs) {
-    if (!OPEN_JOB_STATES.has(j.state)) continue;
-    const b = out.get(j.site) ?? { jobs: 0, bytes: 0, rate: 0 };
-    b.jobs++;
-    b.bytes += Math.max(0, j.bytesTotal - j.bytesSent);
-    b.rate += j.rate ?? 0;
-    out.set(j.site, b);
+/** Folds the summary's counts per package state into the three an administrator scans for. */
+export function tallyPackages(byState: Record<string, number>): PackageTally {
+  const tally: PackageTally = { installed: 0, working: 0, failed: 0 };
+  for (const [state, n] of Object.entries(byState)) {
+    if (state === 'Installed') tally.installed += n;
+    else if (state.endsWith('Failed')) tally.failed += n;
+    else tally.working += n;
   }
-  return out;
+  return tally;
 }

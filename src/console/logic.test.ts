@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { backlogBySite } from './backlog';
+import { tallyPackages } from './backlog';
 import { tone } from './tone';
 import { treeOrder } from './tree';
-import type { Job, SiteView } from './types';
+import type { SiteView } from './types';
 
 const site = (code: string, parent: string | null): SiteView => ({
   code,
@@ -14,31 +14,6 @@ const site = (code: string, parent: string | null): SiteView => ({
   generation: 'g',
   lastContact: null,
   error: null,
-});
-
-const job = (
-  site: string,
-  state: string,
-  bytesSent: number,
-  bytesTotal: number,
-  rate: number | null,
-): Job => ({
-  id: `${site}-${state}-${bytesSent}`,
-  site,
-  kind: 'package',
-  package: 'C0100001',
-  subject: null,
-  sourceVersion: 1,
-  dps: [site],
-  state,
-  bytesSent,
-  bytesTotal,
-  rate,
-  etaSeconds: null,
-  attempts: 1,
-  lastError: null,
-  waiting: null,
-  nextAttemptAt: 0,
 });
 
 describe('the console', () => {
@@ -72,14 +47,18 @@ describe('the console', () => {
     ]);
   });
 
-  it('counts the backlog of open jobs only: jobs, bytes left, rate', () => {
-    const b = backlogBySite([
-      job('S02', 'active', 100, 1000, 50),
-      job('S02', 'pending', 0, 500, null),
-      job('S02', 'completed', 700, 700, null),
-      job('S03', 'cancelled', 0, 900, null),
-    ]);
-    expect(b.get('S02')).toEqual({ jobs: 2, bytes: 1400, rate: 50 });
-    expect(b.has('S03')).toBe(false);
+  it("tallies a site's packages: Installed, the failures, and everything still under way", () => {
+    expect(
+      tallyPackages({
+        'Install Pending': 2,
+        'Install Retrying': 1,
+        Installed: 5,
+        'Install Failed': 1,
+        'Removal Pending': 1,
+        'Removal Retrying': 0,
+        'Removal Failed': 2,
+      }),
+    ).toEqual({ installed: 5, working: 4, failed: 3 });
+    expect(tallyPackages({})).toEqual({ installed: 0, working: 0, failed: 0 });
   });
 });

@@ -2,6 +2,7 @@ import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, session } from './api';
 import { reasonOf } from './hooks';
+import { ClientPage, ClientsPage } from './pages/Clients';
 import { DeploymentsPage } from './pages/Deployments';
 import { HierarchyPage } from './pages/Hierarchy';
 import { MessagesPage } from './pages/Messages';
@@ -31,6 +32,7 @@ const NAV = [
   { href: '#/packages', label: 'Packages', section: 'packages' },
   { href: '#/messages', label: 'Status messages', section: 'messages' },
   { href: '#/deployments', label: 'Deployments', section: 'deployments' },
+  { href: '#/clients', label: 'Clients', section: 'clients' },
 ];
 
 function Page({ route }: { route: string[] }) {
@@ -40,6 +42,8 @@ function Page({ route }: { route: string[] }) {
   if (section === 'packages') return <PackagesPage />;
   if (section === 'messages') return <MessagesPage />;
   if (section === 'deployments') return <DeploymentsPage />;
+  if (section === 'clients' && id) return <ClientPage id={id} />;
+  if (section === 'clients') return <ClientsPage />;
   return <HierarchyPage />;
 }
 

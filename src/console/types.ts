@@ -178,3 +178,34 @@ export const COMPONENTS = [
   'api',
   'rebuild',
 ] as const;
+
+/** GET /status/summary: a site of this site's subtree, its DPs' packages by state, its backlog. */
+export interface SiteSummary extends SiteView {
+  packages: Record<string, number>;
+  /** Kept by the site's parent: only this site's children have jobs counted here. */
+  backlog: { jobs: number; bytes: number; rate: number | null };
+}
+
+export interface ClientDeploymentReport {
+  deployment: string;
+  package: string;
+  state: string;
+  exitCode: number | null;
+  output: string | null;
+  at: number;
+}
+
+export interface ClientView {
+  id: string;
+  site: string;
+  name: string | null;
+  address: string;
+  boundary: string;
+  registeredAt: number;
+  lastSeen: number;
+  lastReport: ClientDeploymentReport | null;
+}
+
+export interface ClientDetail extends ClientView {
+  reports: ClientDeploymentReport[];
+}

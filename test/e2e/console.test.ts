@@ -5,10 +5,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Hierarchy, startHierarchy, waitFor } from '../../src/demo/index.js';
 import { readAdminToken } from '../../src/host/index.js';
+import type { DeploymentView } from '../../src/mp/index.js';
 import type { PackageView } from '../../src/packages/index.js';
 import type { ListedJob } from '../../src/replication/index.js';
 import { collectErrors, launchChromium, screenshot, seriousViolations } from './browser.js';
-import { tempDir } from './helpers.js';
+import { cli, tempDir } from './helpers.js';
 
 /**
  * The web console in Debian's chromium against a real hierarchy, C01 with two secondaries S02 and
@@ -166,6 +167,10 @@ describe('the web console', () => {
     await page.getByRole('button', { name: 'Clone S02 to S03' }).click();
     await page.getByRole('status').filter({ hasText: 'Assigned 1 package to S03' }).waitFor();
     await waitFor('a job to S03', 30_000, async () => openJobs('S03'));
+    // The hierarchy shows what each child holds and what waits on the link to it.
+    await page.getByRole('link', { name: 'Hierarchy' }).click();
+    await row('data-site', 'S03').locator('[data-backlog]').getByText('1 job').waitFor();
+    await row('data-site', 'S02').locator('[data-packages]').getByText('1 installed').waitFor();
   });
 
   it('deletes S03 through the dry-run summary and the typed code, its jobs disappear, then purges it', async () => {
@@ -209,6 +214,39 @@ describe('the web console', () => {
     );
   });
 
+  it("shows a client's report on the Deployments page, the Clients page and the client's own page", async () => {
+    await C01().admin.post('/boundaries', { site: 'S02', range: '127.0.2.0/24', name: 's02' });
+    const d = await C01().admin.post<DeploymentView>('/deployments', {
+      package: app.id,
+      command: 'true',
+      sites: ['S02'],
+    });
+    await waitFor('the boundary and deployment at S02', 30_000, async () => {
+      const held = await h.sites.S02.admin.get<DeploymentView[]>('/deployments');
+      return held.some((x) => x.id === d.id);
+    });
+    const agent = ['--data', join(base, 'pc-9'), '--mp', h.sites.S02.url, '--bind', '127.0.2.9'];
+    const ran = await cli(['client', 'run', ...agent, '--name', 'pc-9', '--once']);
+    expect(ran.code, ran.stderr).toBe(0);
+    await page.getByRole('link', { name: 'Deployments' }).click();
+    const deployed = row('data-deployment', `${d.id}-S02`);
+    await deployed.getByText('1 client').click();
+    await deployed.getByRole('listitem').filter({ hasText: 'pc-9: succeeded' }).waitFor();
+    await expectAccessible();
+    await screenshot(page, 'deployments');
+
+    await page.getByRole('link', { name: 'Clients', exact: true }).click();
+    const client = page.locator('tr[data-client]', { hasText: 'pc-9' });
+    await client.getByText('succeeded').waitFor();
+    await expectAccessible();
+    await screenshot(page, 'clients');
+    await client.getByRole('link', { name: 'pc-9' }).click();
+    await page.getByRole('heading', { name: 'Client pc-9' }).waitFor();
+    await row('data-deployment', d.id).getByText('succeeded').waitFor();
+    await expectAccessible();
+    await screenshot(page, 'client');
+  });
+
   it("starts a rebuild of S02 and lists the runbook's steps and their state", async () => {
     await page.goto(`${C01().url}/#/sites/S02`);
     await page.getByRole('button', { name: 'Start rebuild of S02' }).click();
@@ -221,7 +259,7 @@ describe('the web console', () => {
     await screenshot(page, 'rebuild');
   });
 
-  it('shows the status messages, filtered, and the deployments', async () => {
+  it('shows the status messages, filtered', async () => {
     await page.getByRole('link', { name: 'Status messages' }).click();
     await page.getByLabel('Site').fill('S02');
     await page.getByLabel('Component').selectOption('dp');
@@ -231,12 +269,6 @@ describe('the web console', () => {
       .waitFor();
     await expectAccessible();
     await screenshot(page, 'messages');
-
-    await C01().admin.post('/deployments', { package: app.id, command: 'true', sites: ['S02'] });
-    await page.getByRole('link', { name: 'Deployments' }).click();
-    await page.getByRole('cell', { name: app.id }).waitFor();
-    await expectAccessible();
-    await screenshot(page, 'deployments');
   });
 
   it('reads on a phone', async () => {

@@ -31,7 +31,7 @@ export function DeploymentsPage() {
           ]}
         >
           {data.data.map((d) => (
-            <tr key={`${d.deployment}-${d.site}`}>
+            <tr key={`${d.deployment}-${d.site}`} data-deployment={`${d.deployment}-${d.site}`}>
               <td>{d.deployment}</td>
               <td>
                 <a href={`#/packages/${d.package}`}>{d.package}</a>
@@ -49,7 +49,7 @@ export function DeploymentsPage() {
                   <ul className="plain">
                     {d.clients.map((c) => (
                       <li key={c.client}>
-                        {c.name ?? c.client}: {c.state}
+                        <a href={`#/clients/${c.client}`}>{c.name ?? c.client}</a>: {c.state}
                         {c.exitCode !== null && ` (exit ${c.exitCode})`}{' '}
                         <span className="muted small">{when(c.at)}</span>
                       </li>
