@@ -36,7 +36,7 @@ import {
   sendHeartbeat,
   watchChildren,
 } from '../sites/index.js';
-import { forwardReports } from '../status/index.js';
+import { foldPackageStatusCounts, forwardReports } from '../status/index.js';
 import { buildApp } from './app.js';
 
 export interface RunningSite {
@@ -151,6 +151,14 @@ export async function startSite(
       1_000,
       stopping.signal,
       asLeader('statmgr', () => forwardReports(ctx)),
+    ),
+    runLoop(
+      ctx,
+      'statmgr',
+      'statmgr',
+      60_000,
+      stopping.signal,
+      asLeader('statmgr', () => foldPackageStatusCounts(db)),
     ),
     runLoop(ctx, 'hierman', 'hierman', settings.heartbeatMs, stopping.signal, async () => {
       await reportInstallProgress(ctx);

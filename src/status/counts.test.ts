@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/tempdirs.js';
 import { type Database, type DatabaseConfig, dropDp, dropSiteContent, openDatabase } from '../db/index.js';
 import type { PackageState, PackageStatus } from './model.js';
-import { countPackageStatus } from './queries.js';
+import { countPackageStatus, foldPackageStatusCounts } from './queries.js';
 import { setPackageStatus, setPackageStatuses } from './store.js';
 
 const PG_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -150,10 +150,20 @@ describe.each(['sqlite', 'postgres'] as const)('package status counts on %s', (k
         // The change rows fold into one per (site, state), and the counts stay what they were.
         const rows = async () =>
           (await a.db.selectFrom('package_status_counts').selectAll().execute()).length;
+        const folded = [...counted.values()].reduce((n, m) => n + m.size, 0);
         expect(await rows()).toBeGreaterThan(40);
         expect(await countPackageStatus(a.db, 0)).toEqual(counted);
-        expect(await rows()).toBe([...counted.values()].reduce((n, m) => n + m.size, 0));
+        expect(await rows()).toBe(folded);
         expect(await countPackageStatus(a.db)).toEqual(counted);
+        // Without a reader, the server's minute fold does the same; folded, there is nothing to do.
+        await writer(a.db, 3);
+        const { counted: after } = await bothCounts(a.db);
+        expect(await rows()).toBeGreaterThan(folded);
+        expect(await foldPackageStatusCounts(a.db, 10_000)).toBe(false);
+        expect(await foldPackageStatusCounts(a.db, 0)).toBe(true);
+        expect(await rows()).toBe([...after.values()].reduce((n, m) => n + m.size, 0));
+        expect(await countPackageStatus(a.db)).toEqual(after);
+        expect(await foldPackageStatusCounts(a.db, 0)).toBe(false);
       } finally {
         await a.close();
         await b.close();

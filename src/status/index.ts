@@ -1,6 +1,7 @@
 export * from './model.js';
 export {
   countPackageStatus,
+  foldPackageStatusCounts,
   listMessages,
   listPackageStatus,
   type MessageFilter,

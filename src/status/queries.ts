@@ -97,10 +97,9 @@ export async function listPackageStatus(db: Db, f: PackageStatusFilter): Promise
 
 /**
  * Package statuses per site and state, read from the counters the database keeps with them
- * (migration 0022). On PostgreSQL these are a row per change until folded: once there are more
- * than `foldAbove` rows beyond one per (site, state), they are folded here into one each, an
- * atomic delete-and-insert that writers (who only insert) never wait for. SQLite keeps one row
- * per (site, state), so it never gets there.
+ * (migration 0022). On PostgreSQL these are a row per change until folded (see
+ * foldPackageStatusCounts): a read that finds more than `foldAbove` rows beyond one per (site,
+ * state) folds them. SQLite keeps one row per (site, state), so it never gets there.
  */
 export async function countPackageStatus(
   db: Db,
@@ -117,11 +116,7 @@ export async function countPackageStatus(
     .groupBy(['site_code', 'state'])
     .execute();
   const pieces = rows.reduce((sum, r) => sum + Number(r.pieces), 0);
-  if (pieces - rows.length > foldAbove) {
-    await sql`with gone as (delete from package_status_counts returning site_code, state, n)
-      insert into package_status_counts (site_code, state, n)
-      select site_code, state, sum(n) from gone group by site_code, state having sum(n) <> 0`.execute(db);
-  }
+  if (pieces - rows.length > foldAbove) await foldCounts(db);
   const bySite = new Map<string, Map<PackageState, number>>();
   for (const r of rows) {
     if (Number(r.n) <= 0) continue;
@@ -130,4 +125,36 @@ export async function countPackageStatus(
     bySite.set(r.site_code, counts);
   }
   return bySite;
+}
+
+/**
+ * Folds the counter rows of package status into one per (site, state) once there are more than
+ * `foldAbove` beyond that; returns whether it folded. On PostgreSQL every status change inserts a
+ * row (so two writers never wait for each other): the server calls this every minute, so a site
+ * whose summary nobody reads does not grow a row per change for ever.
+ */
+export async function foldPackageStatusCounts(db: Db, foldAbove = 1000): Promise<boolean> {
+  const { pieces, groups } = await db
+    .selectFrom(
+      db
+        .selectFrom('package_status_counts')
+        .select((eb) => eb.fn.countAll<number>().as('pieces'))
+        .groupBy(['site_code', 'state'])
+        .as('g'),
+    )
+    .select([
+      (eb) => eb.fn.sum<number>('g.pieces').as('pieces'),
+      (eb) => eb.fn.countAll<number>().as('groups'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (Number(pieces ?? 0) - Number(groups) <= foldAbove) return false;
+  await foldCounts(db);
+  return true;
+}
+
+/** One atomic delete-and-insert, which writers (who only insert) never wait for. */
+async function foldCounts(db: Db): Promise<void> {
+  await sql`with gone as (delete from package_status_counts returning site_code, state, n)
+    insert into package_status_counts (site_code, state, n)
+    select site_code, state, sum(n) from gone group by site_code, state having sum(n) <> 0`.execute(db);
 }
