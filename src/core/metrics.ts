@@ -19,6 +19,11 @@ export function createMetrics() {
       labelNames: ['site'],
       registers: [registry],
     }),
+    senderRounds: new Counter({
+      name: 'outpost_sender_rounds_total',
+      help: "Rounds of this process's sender: looking for due jobs and starting them",
+      registers: [registry],
+    }),
     blocksInFlight: new Gauge({
       name: 'outpost_sender_blocks_in_flight',
       help: 'Transfer blocks and deltas sent to a child site and not yet acknowledged by it',

@@ -167,6 +167,8 @@ export class JobSender {
   }
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly inflight = new Set<Promise<void>>();
+  /** Jobs this process runs now on links with a rate limit, per link. */
+  private readonly limitedRuns = new Map<string, number>();
   private readonly kinds: Record<JobKind, JobKindHandler> = {
     package: {
       send: (job, address, signal) => this.sendPackage(job, address, signal),
@@ -196,6 +198,12 @@ export class JobSender {
     private readonly rowLocks = false,
     /** Jobs this process runs at once, over all links. */
     private readonly maxTransfers = DEFAULT_SETTINGS.maxTransfers,
+    /**
+     * Whether this process may send on a rate-limited link now (a role leased among the processes
+     * sharing the database): the limit is kept in one process's memory, so one process sends on
+     * such a link at a time, and the link as a whole keeps to its limit.
+     */
+    private readonly leadsLink: (site: string) => Promise<boolean> = async () => true,
   ) {
     this.transfers = ctx.transfers;
   }
@@ -204,6 +212,7 @@ export class JobSender {
   async tick(): Promise<void> {
     const { db, clock } = this.ctx;
     const now = clock.now();
+    this.ctx.metrics.senderRounds.inc();
     if (now - this.lastRenewed >= this.leaseMs / 4) {
       await renewOwner(db, this.lease, now);
       this.lastRenewed = now;
@@ -240,8 +249,11 @@ export class JobSender {
       .orderBy('due.first_created')
       .orderBy('due.site_code')
       .execute();
+    // A rate-limited link this process sends on keeps its lease while its jobs run, due jobs or not.
+    for (const site of this.limitedRuns.keys()) await this.leadsLink(site);
     for (const row of links) {
       if (row.site_state !== 'active' && row.site_state !== 'unreachable') continue;
+      if (row.rate_limit_kbps && !(await this.leadsLink(row.site_code))) continue;
       if (!inSchedule(row.schedule, now)) continue;
       if (isHeld(row.hold_generation, row.generation)) continue;
       const address: Address = {
@@ -267,7 +279,16 @@ export class JobSender {
   }
 
   private start(job: Job, address: Address): void {
-    const run = this.run(job, address).finally(() => this.inflight.delete(run));
+    const site = job.site_code;
+    const limited = !!address.rate_limit_kbps;
+    if (limited) this.limitedRuns.set(site, (this.limitedRuns.get(site) ?? 0) + 1);
+    const run = this.run(job, address).finally(() => {
+      this.inflight.delete(run);
+      if (!limited) return;
+      const left = (this.limitedRuns.get(site) ?? 1) - 1;
+      if (left > 0) this.limitedRuns.set(site, left);
+      else this.limitedRuns.delete(site);
+    });
     this.inflight.add(run);
   }
 

@@ -111,16 +111,18 @@ export async function startSite(
   const takenBack = await takeBackLeases(db, leaseOwner, systemClock.now(), settings.leaseMs);
   if (takenBack > 0)
     ctx.log('sender').info({ jobs: takenBack }, 'took back the jobs of an earlier process of this site');
+  // Several processes of the site may share a PostgreSQL database: each sends jobs, but the
+  // components that decide what to do run in one of them at a time, and so does the sending on a
+  // link with a rate limit.
+  const leadership = new Leadership(db, leaseOwner.owner, settings.leaseMs);
   const sender = new JobSender(
     ctx,
     leaseOwner,
     settings.leaseMs,
     dialect === 'postgres',
     settings.maxTransfers,
+    (site) => leadership.lead(`link:${site}`, systemClock.now()),
   );
-  // Several processes of the site may share a PostgreSQL database: each sends jobs, but the
-  // components that decide what to do run in one of them at a time.
-  const leadership = new Leadership(db, leaseOwner.owner, settings.leaseMs);
   const asLeader = (role: string, tick: () => Promise<unknown>) => async () => {
     if (await leadership.lead(role, systemClock.now())) await tick();
   };

@@ -10,6 +10,7 @@ import type { PackageView } from '../../src/packages/index.js';
 import type { AddSiteResult, DeleteSummary } from '../../src/sites/index.js';
 import { initCentral, joinSite } from '../../src/sites/index.js';
 import { cli, metric, tempDir, waitForPackageState } from './helpers.js';
+import { TestProxy } from './proxy.js';
 
 const PG_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -106,7 +107,7 @@ describe('sites on PostgreSQL', () => {
     );
   });
 
-  it('two server processes of C01 share its database: a burst of jobs, each sent once, by both', async () => {
+  it('two server processes of C01 share its database: a burst of jobs, each sent once, by both; a rate-limited link is sent on by one', async () => {
     // C01 again as two processes on one data directory and database, each running two jobs at most.
     const first = processes[0];
     await first.stop();
@@ -116,50 +117,87 @@ describe('sites on PostgreSQL', () => {
     const b = await spawnSite(central.dataDir, url2, [...limits, '--listen', url2.slice('http://'.length)]);
     processes.push(a, b);
 
-    const port = await freePort();
+    // S03 behind a proxy that can hold its answers: a job then stays active as long as the test needs.
+    const childPort = await freePort();
+    const proxy = new TestProxy(childPort);
     const added = await central.admin.post<AddSiteResult>('/sites', {
       code: 'S03',
       type: 'secondary',
-      url: `http://127.0.0.1:${port}`,
+      url: `http://127.0.0.1:${await proxy.listen()}`,
     });
     const childDir = join(base, 'S03');
-    await joinSite({ dataDir: childDir, parentUrl: central.url, token: added.joinToken });
-    const child = await spawnSite(childDir, `http://127.0.0.1:${port}`, ['--heartbeat', '500ms']);
+    const listen = `127.0.0.1:${childPort}`;
+    await joinSite({ dataDir: childDir, parentUrl: central.url, token: added.joinToken, listen });
+    const child = await spawnSite(childDir, `http://${listen}`, ['--heartbeat', '500ms']);
     processes.push(child);
     await waitFor(
       'S03 active',
       20_000,
       async () => (await central.admin.get<{ state: string }>('/sites/S03')).state === 'active',
     );
-    // Four at once on the link, slowed so that each job outlasts a sender round: more than one
-    // process's two slots are needed, and the other process's sender takes its share.
-    await central.admin.put('/addresses/S03', { concurrency: 4, rateLimitKiBps: 1024 });
     const size = 1024 * 1024;
-    const ids: string[] = [];
-    for (let i = 0; i < 8; i++) {
-      const source = join(base, `burst-${i}`);
-      mkdirSync(source);
-      writeFileSync(join(source, 'part.bin'), Buffer.alloc(size, i + 1));
-      const pkg = await central.admin.post<PackageView>('/packages', { name: `Burst ${i}`, source });
-      ids.push(pkg.id);
-    }
-    for (const id of ids) await central.admin.post(`/packages/${id}/assign`, { dps: ['S03'] });
-    for (const id of ids) await waitForPackageState(central, id, 'S03', 'Installed', 120_000);
+    let made = 0;
+    const burst = async (n: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++, made++) {
+        const source = join(base, `burst-${made}`);
+        mkdirSync(source);
+        writeFileSync(join(source, 'part.bin'), Buffer.alloc(size, made + 1));
+        ids.push((await central.admin.post<PackageView>('/packages', { name: `Burst ${made}`, source })).id);
+      }
+      for (const id of ids) await central.admin.post(`/packages/${id}/assign`, { dps: ['S03'] });
+      return ids;
+    };
+    const active = async () =>
+      (await central.admin.get<JobView[]>('/jobs', { site: 'S03' })).filter((j) => j.state === 'active')
+        .length;
+    const sentBy = async () => [
+      await metric(a.url, 'outpost_sender_bytes_total', { site: 'S03' }),
+      await metric(b.url, 'outpost_sender_bytes_total', { site: 'S03' }),
+    ];
 
+    // Four at once on the link while S03's answers are held: one process's two slots are not
+    // enough, so the other process's sender takes its share.
+    await central.admin.put('/addresses/S03', { concurrency: 4 });
+    proxy.holdFromTargetAfter(0);
+    const ids = await burst(8);
+    await waitFor('four jobs active, two in each process', 60_000, async () => (await active()) === 4);
+    proxy.release();
+    for (const id of ids) await waitForPackageState(central, id, 'S03', 'Installed', 120_000);
     const jobs = await central.admin.get<JobView[]>('/jobs', { site: 'S03' });
     expect(jobs.map((j) => [j.package, j.state, j.attempts]).sort()).toEqual(
       ids.map((id) => [id, 'completed', 1]).sort(),
     );
     // Each package crossed once: what S03 received is the burst, and the two processes' sends add up to it.
     expect(await metric(child.url, 'outpost_despooler_bytes_total')).toBe(8 * size);
-    const sentBy = [
-      await metric(a.url, 'outpost_sender_bytes_total', { site: 'S03' }),
-      await metric(b.url, 'outpost_sender_bytes_total', { site: 'S03' }),
+    const shared = await sentBy();
+    console.log(`bytes sent to S03 by C01's two processes: ${shared.join(' + ')}`);
+    expect(shared[0] + shared[1]).toBe(8 * size);
+    expect(shared[0]).toBeGreaterThan(0);
+    expect(shared[1]).toBeGreaterThan(0);
+
+    // With a rate limit, one process sends on the link (the limit is counted in its memory): the
+    // other does not take the two jobs the link's concurrency still allows, round after round.
+    await central.admin.put('/addresses/S03', { concurrency: 4, rateLimitKiBps: 2048 });
+    proxy.holdFromTargetAfter(0);
+    const limited = await burst(4);
+    await waitFor('two jobs active', 60_000, async () => (await active()) === 2);
+    const rounds = async () => [
+      await metric(a.url, 'outpost_sender_rounds_total'),
+      await metric(b.url, 'outpost_sender_rounds_total'),
     ];
-    console.log(`bytes sent to S03 by C01's two processes: ${sentBy.join(' + ')}`);
-    expect(sentBy[0] + sentBy[1]).toBe(8 * size);
-    expect(sentBy[0]).toBeGreaterThan(0);
-    expect(sentBy[1]).toBeGreaterThan(0);
+    const [ra, rb] = await rounds();
+    await waitFor('two more sender rounds in each process', 30_000, async () => {
+      const [na, nb] = await rounds();
+      return na >= ra + 2 && nb >= rb + 2;
+    });
+    expect(await active()).toBe(2);
+    proxy.release();
+    for (const id of limited) await waitForPackageState(central, id, 'S03', 'Installed', 120_000);
+    const after = await sentBy();
+    const deltas = [after[0] - shared[0], after[1] - shared[1]].sort((x, y) => x - y);
+    expect(deltas).toEqual([0, 4 * size]);
+    await proxy.close();
   });
 
   it('refuses a --database that is not a postgres URL, creating nothing', async () => {
