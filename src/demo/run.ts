@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { readAdminToken } from '../host/index.js';
 import type { JobView } from '../jobs/index.js';
 import type { DeploymentSummary } from '../mp/index.js';
 import type { PackageView } from '../packages/index.js';
@@ -112,6 +113,9 @@ export async function runDemo(opts: {
       say(`  curl -r 0-99 ${S02.url}/dp/${pkg.id}/README.txt`);
       say(`Talk to C01 with the CLI: outpost status messages --data ${C01.dataDir}`);
       say(`  outpost status deployments --data ${C01.dataDir}   # what the clients reported`);
+      // A temporary hierarchy: its token may be shown, so the console opens with a copy and paste.
+      say(`Open the web console at ${C01.url}/ and log in with C01's admin token:`);
+      say(`  ${await readAdminToken(C01.dataDir)}`);
     }
     return { hierarchy, packageId: pkg.id, deployment };
   } catch (err) {

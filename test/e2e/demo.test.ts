@@ -138,6 +138,12 @@ describe('outpost demo', () => {
       );
       const url = /S02 serving at (\S+)/.exec(demo.stdout())?.[1];
       expect(demo.stdout()).toContain('curl -o setup.bin');
+      // The web console at C01, with the token printed to log in with.
+      const [, consoleUrl, token] =
+        /web console at (\S+) and log in with C01's admin token:\n\s+(\S+)/.exec(demo.stdout()) ?? [];
+      expect((await fetch(consoleUrl)).headers.get('content-type')).toContain('text/html');
+      const site = await fetch(`${consoleUrl}api/v1/site`, { headers: { authorization: `Bearer ${token}` } });
+      expect(site.status).toBe(200);
       demo.child.kill('SIGINT');
       expect(await demo.exited, demo.stderr()).toBe(0);
       expect(demo.stdout()).toContain('all three sites stopped');
