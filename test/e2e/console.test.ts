@@ -171,6 +171,7 @@ describe('the web console', () => {
     await page.getByRole('link', { name: 'Hierarchy' }).click();
     await row('data-site', 'S03').locator('[data-backlog]').getByText('1 job').waitFor();
     await row('data-site', 'S02').locator('[data-packages]').getByText('1 installed').waitFor();
+    await screenshot(page, 'hierarchy-busy');
   });
 
   it('deletes S03 through the dry-run summary and the typed code, its jobs disappear, then purges it', async () => {
