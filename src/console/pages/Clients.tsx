@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { get } from '../api';
 import { ago, when } from '../format';
 import { usePoll } from '../hooks';
-import { ErrorLine, Loading, Section, State, Table } from '../parts';
+import { ErrorLine, FilterField, Loading, Section, State, Table } from '../parts';
 import type { ClientDeploymentReport, ClientDetail, ClientView } from '../types';
 
 function ReportCell({ report }: { report: ClientDeploymentReport | null }) {
@@ -25,15 +25,13 @@ export function ClientsPage() {
     <>
       <h1>Clients</h1>
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <div>
-          <label htmlFor="filter-client-site">Site</label>
-          <input
-            id="filter-client-site"
-            value={site}
-            onChange={(e) => setSite(e.target.value)}
-            placeholder="e.g. S02"
-          />
-        </div>
+        <FilterField
+          id="filter-client-site"
+          label="Site"
+          value={site}
+          onChange={setSite}
+          placeholder="e.g. S02"
+        />
       </form>
       <ErrorLine error={clients.error} />
       {!clients.data ? (

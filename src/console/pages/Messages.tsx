@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { get } from '../api';
 import { when } from '../format';
 import { usePoll } from '../hooks';
-import { ErrorLine, Loading, State, Table } from '../parts';
+import { ErrorLine, FilterField, Loading, State, Table } from '../parts';
 import { COMPONENTS, type StatusMessage } from '../types';
 
 /** Status messages, newest first. */
@@ -47,15 +47,7 @@ export function MessagesPage() {
     <>
       <h1>Status messages</h1>
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <div>
-          <label htmlFor="filter-site">Site</label>
-          <input
-            id="filter-site"
-            value={site}
-            onChange={(e) => setSite(e.target.value)}
-            placeholder="e.g. S02"
-          />
-        </div>
+        <FilterField id="filter-site" label="Site" value={site} onChange={setSite} placeholder="e.g. S02" />
         <div>
           <label htmlFor="filter-component">Component</label>
           <select id="filter-component" value={component} onChange={(e) => setComponent(e.target.value)}>
@@ -74,15 +66,13 @@ export function MessagesPage() {
             <option value="error">error</option>
           </select>
         </div>
-        <div>
-          <label htmlFor="filter-package">Package</label>
-          <input
-            id="filter-package"
-            value={pkg}
-            onChange={(e) => setPkg(e.target.value)}
-            placeholder="package ID"
-          />
-        </div>
+        <FilterField
+          id="filter-package"
+          label="Package"
+          value={pkg}
+          onChange={setPkg}
+          placeholder="package ID"
+        />
       </form>
       <p className="small muted" aria-live="off">
         Following live: the newest 200 messages, newest first.
